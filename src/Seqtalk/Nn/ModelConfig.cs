@@ -1,0 +1,37 @@
+namespace Seqtalk.Nn;
+
+/// <summary>
+/// The architecture of a seq2seq model: sizes only, no weights. Defaults are the Keras tutorial's
+/// (embedding 50, hidden 50, one LSTM layer in the encoder and one in the decoder).
+/// </summary>
+public sealed record ModelConfig
+{
+    /// <summary>Default embedding width (the tutorial's <c>Embedding(…, 50)</c>).</summary>
+    public const int DefaultEmbeddingDim = 50;
+    /// <summary>Default LSTM width (the tutorial's <c>LSTM(50)</c>).</summary>
+    public const int DefaultHiddenDim = 50;
+    /// <summary>Default number of stacked LSTM layers in the encoder and in the decoder.</summary>
+    public const int DefaultLayers = 1;
+
+    /// <summary>Source (question) vocabulary size, special tokens included.</summary>
+    public required int SourceVocabSize { get; init; }
+    /// <summary>Target (answer) vocabulary size, special tokens included.</summary>
+    public required int TargetVocabSize { get; init; }
+    /// <summary>Embedding width E.</summary>
+    public int EmbeddingDim { get; init; } = DefaultEmbeddingDim;
+    /// <summary>LSTM width H.</summary>
+    public int HiddenDim { get; init; } = DefaultHiddenDim;
+    /// <summary>Stacked LSTM layers in the encoder and in the decoder (the same number).</summary>
+    public int Layers { get; init; } = DefaultLayers;
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid property.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A size is out of range.</exception>
+    public void Validate()
+    {
+        if (SourceVocabSize < 5) throw new ArgumentOutOfRangeException(nameof(SourceVocabSize), SourceVocabSize, "The source vocabulary needs the 4 special tokens and at least one word.");
+        if (TargetVocabSize < 5) throw new ArgumentOutOfRangeException(nameof(TargetVocabSize), TargetVocabSize, "The target vocabulary needs the 4 special tokens and at least one word.");
+        if (EmbeddingDim is < 1 or > 8192) throw new ArgumentOutOfRangeException(nameof(EmbeddingDim), EmbeddingDim, "Must be between 1 and 8192.");
+        if (HiddenDim is < 1 or > 8192) throw new ArgumentOutOfRangeException(nameof(HiddenDim), HiddenDim, "Must be between 1 and 8192.");
+        if (Layers is < 1 or > 8) throw new ArgumentOutOfRangeException(nameof(Layers), Layers, "Must be between 1 and 8.");
+    }
+}

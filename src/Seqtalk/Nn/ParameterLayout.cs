@@ -1,0 +1,89 @@
+namespace Seqtalk.Nn;
+
+/// <summary>One named tensor inside the flat parameter buffer.</summary>
+/// <param name="Name">Serialized name, e.g. <c>"dec.l0.w_ih"</c> (a string constant, never derived from code).</param>
+/// <param name="Offset">Start of the tensor in the flat buffer, in floats.</param>
+/// <param name="Shape">Row-major shape, PyTorch layout.</param>
+internal sealed record ParameterSlot(string Name, int Offset, int[] Shape)
+{
+    /// <summary>Number of floats.</summary>
+    public int Length { get; } = Shape.Aggregate(1, (n, d) => n * d);
+}
+
+/// <summary>
+/// The single declared list of (name, shape) that drives the flat parameter, gradient and optimizer
+/// buffers, clipping and the safetensors names. PyTorch layout: Linear <c>[out, in]</c>; LSTM
+/// <c>W_ih [4H, in]</c>, <c>W_hh [4H, H]</c>, biases <c>b_ih [4H]</c>, <c>b_hh [4H]</c>, gate order i, f, g, o.
+/// </summary>
+internal sealed class ParameterLayout
+{
+    private readonly Dictionary<string, ParameterSlot> _byName;
+
+    public IReadOnlyList<ParameterSlot> Slots { get; }
+    public int TotalLength { get; }
+
+    private ParameterLayout(IReadOnlyList<(string Name, int[] Shape)> entries)
+    {
+        var slots = new List<ParameterSlot>(entries.Count);
+        int offset = 0;
+        foreach (var (name, shape) in entries)
+        {
+            var slot = new ParameterSlot(name, offset, shape);
+            slots.Add(slot);
+            offset = checked(offset + slot.Length);
+        }
+        Slots = slots;
+        TotalLength = offset;
+        _byName = slots.ToDictionary(s => s.Name, StringComparer.Ordinal);
+    }
+
+    public ParameterSlot this[string name] => _byName.TryGetValue(name, out var s)
+        ? s : throw new KeyNotFoundException($"No parameter named '{name}'.");
+
+    public bool TryGetSlot(string name, out ParameterSlot slot) => _byName.TryGetValue(name, out slot!);
+
+    /// <summary>The seq2seq layout, in this order:
+    /// <c>enc.embed [Vs, E]</c>; per encoder layer k: <c>enc.l{k}.w_ih [4H, in]</c>, <c>enc.l{k}.w_hh [4H, H]</c>,
+    /// <c>enc.l{k}.b_ih [4H]</c>, <c>enc.l{k}.b_hh [4H]</c> (in = E for k = 0, else H);
+    /// <c>dec.embed [Vt, E]</c>; the same four per decoder layer under <c>dec.l{k}</c>;
+    /// <c>out.w [Vt, H]</c>, <c>out.b [Vt]</c>.</summary>
+    public static ParameterLayout ForSeq2Seq(ModelConfig config)
+    {
+        config.Validate();
+        int e = config.EmbeddingDim, h = config.HiddenDim;
+        var entries = new List<(string, int[])> { (Names.EncoderEmbedding, [config.SourceVocabSize, e]) };
+        AddLstm(entries, "enc", config.Layers, e, h);
+        entries.Add((Names.DecoderEmbedding, [config.TargetVocabSize, e]));
+        AddLstm(entries, "dec", config.Layers, e, h);
+        entries.Add((Names.OutputWeight, [config.TargetVocabSize, h]));
+        entries.Add((Names.OutputBias, [config.TargetVocabSize]));
+        return new ParameterLayout(entries);
+    }
+
+    private static void AddLstm(List<(string, int[])> entries, string prefix, int layers, int input, int hidden)
+    {
+        for (int k = 0; k < layers; k++)
+        {
+            int inDim = k == 0 ? input : hidden;
+            entries.Add((Names.LstmWeightIh(prefix, k), [4 * hidden, inDim]));
+            entries.Add((Names.LstmWeightHh(prefix, k), [4 * hidden, hidden]));
+            entries.Add((Names.LstmBiasIh(prefix, k), [4 * hidden]));
+            entries.Add((Names.LstmBiasHh(prefix, k), [4 * hidden]));
+        }
+    }
+
+    /// <summary>Serialized tensor names. Changing one breaks every saved model: a golden test pins them.</summary>
+    internal static class Names
+    {
+        public const string EncoderEmbedding = "enc.embed";
+        public const string DecoderEmbedding = "dec.embed";
+        public const string OutputWeight = "out.w";
+        public const string OutputBias = "out.b";
+        public const string Encoder = "enc";
+        public const string Decoder = "dec";
+        public static string LstmWeightIh(string prefix, int layer) => $"{prefix}.l{layer}.w_ih";
+        public static string LstmWeightHh(string prefix, int layer) => $"{prefix}.l{layer}.w_hh";
+        public static string LstmBiasIh(string prefix, int layer) => $"{prefix}.l{layer}.b_ih";
+        public static string LstmBiasHh(string prefix, int layer) => $"{prefix}.l{layer}.b_hh";
+    }
+}
