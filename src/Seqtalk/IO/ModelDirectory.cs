@@ -1,0 +1,273 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Seqtalk.Data;
+using Seqtalk.Nn;
+using Seqtalk.Text;
+using Seqtalk.Training;
+
+namespace Seqtalk.IO;
+
+/// <summary>
+/// The model directory: <c>config.json</c> (format version, architecture, tokenizer settings, decoding
+/// defaults, training metadata), <c>weights.safetensors</c> and one vocabulary file per side.
+/// Every file is written to a temporary name, flushed and renamed, so a crash never leaves half a file
+/// under the real name. Loading checks everything and names the file and the problem.
+/// </summary>
+internal static class ModelDirectory
+{
+    public const string ConfigFile = "config.json";
+    public const string WeightsFile = "weights.safetensors";
+    public const string SourceVocabularyFile = "source.vocab.txt";
+    public const string TargetVocabularyFile = "target.vocab.txt";
+    public const string Format = "seqtalk-model";
+    public const int FormatVersion = 1;
+
+    private static readonly JsonSerializerOptions s_json = new() { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
+
+    public static void Save(ChatModel model, string directory)
+    {
+        try
+        {
+            Directory.CreateDirectory(directory);
+            WriteAtomic(Path.Combine(directory, SourceVocabularyFile), w => model.SourceTokenizer.Vocabulary.Save(w));
+            WriteAtomic(Path.Combine(directory, TargetVocabularyFile), w => model.TargetTokenizer.Vocabulary.Save(w));
+            var tensors = Safetensors.FromLayout(model.Network.Layout, model.Network.Parameters);
+            Safetensors.WriteAtomic(Path.Combine(directory, WeightsFile), tensors,
+                new Dictionary<string, string> { ["format"] = Format, ["seqtalk.format_version"] = FormatVersion.ToString(CultureInfo.InvariantCulture) });
+            // config.json last: a directory with a config has all its files.
+            WriteAtomic(Path.Combine(directory, ConfigFile), w => w.Write(BuildConfig(model).ToJsonString(s_json)));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SeqtalkException($"Cannot write the model to '{directory}': {e.Message}", e);
+        }
+    }
+
+    public static ChatModel Load(string directory)
+    {
+        if (File.Exists(directory))
+            throw new SeqtalkException($"'{directory}' is a file; --model expects the model directory that 'seqtalk train --out' wrote.");
+        if (!Directory.Exists(directory))
+            throw new SeqtalkException($"Model directory '{directory}' does not exist.");
+        string configPath = Path.Combine(directory, ConfigFile);
+        if (!File.Exists(configPath))
+            throw new SeqtalkException($"'{directory}' is not a Seqtalk model directory: {ConfigFile} is missing.");
+
+        JsonNode root;
+        try
+        {
+            var info = new FileInfo(configPath);
+            if (info.Length > 1 << 20) throw new SeqtalkException($"{configPath}: the file is {info.Length} bytes; a model config is a few kilobytes.");
+            root = JsonNode.Parse(File.ReadAllText(configPath, new UTF8Encoding(false, true)))
+                ?? throw new SeqtalkException($"{configPath}: the file is empty JSON (null).");
+        }
+        catch (Exception e) when (e is JsonException or DecoderFallbackException)
+        {
+            throw new SeqtalkException($"{configPath}: not valid JSON ({FirstLine(e.Message)}).", e);
+        }
+
+        var c = new ConfigReader(configPath, root);
+        string format = c.String("format");
+        if (format != Format) throw new SeqtalkException($"{configPath}: \"format\" is '{format}', expected '{Format}'.");
+        int version = c.Int("formatVersion");
+        if (version > FormatVersion)
+            throw new SeqtalkException($"{configPath}: model format version {version} is newer than this Seqtalk understands ({FormatVersion}); upgrade Seqtalk.");
+        if (version < 1) throw new SeqtalkException($"{configPath}: \"formatVersion\" {version} is not valid.");
+
+        var config = new ModelConfig
+        {
+            SourceVocabSize = c.Int("architecture.sourceVocabSize"),
+            TargetVocabSize = c.Int("architecture.targetVocabSize"),
+            EmbeddingDim = c.Int("architecture.embeddingDim"),
+            HiddenDim = c.Int("architecture.hiddenDim"),
+            Layers = c.Int("architecture.layers"),
+        };
+        try { config.Validate(); }
+        catch (ArgumentOutOfRangeException e) { throw new SeqtalkException($"{configPath}: architecture.{e.ParamName} is out of range: {FirstLine(e.Message)}", e); }
+
+        var kind = c.Enum<TokenizerKind>("tokenizer.kind");
+        var normalizer = new TextNormalizerOptions { Mode = c.Enum<NormalizationMode>("tokenizer.normalization"), Lowercase = c.Bool("tokenizer.lowercase") };
+        var source = LoadTokenizer(Path.Combine(directory, SourceVocabularyFile), kind, normalizer, config.SourceVocabSize);
+        var target = LoadTokenizer(Path.Combine(directory, TargetVocabularyFile), kind, normalizer, config.TargetVocabSize);
+
+        int maxReply = c.Int("decoding.maxReplyLength");
+        if (maxReply is < 1 or > 10_000) throw new SeqtalkException($"{configPath}: decoding.maxReplyLength {maxReply} is out of range (1..10000).");
+        int maxSequence = c.OptionalInt("decoding.maxSequenceLength") ?? TrainingOptions.DefaultMaxSequenceLength;
+
+        string weightsPath = Path.Combine(directory, WeightsFile);
+        if (!File.Exists(weightsPath)) throw new SeqtalkException($"{weightsPath} is missing; the model directory is incomplete.");
+        var layout = ParameterLayout.ForSeq2Seq(config);
+        var content = Safetensors.Read(weightsPath);
+        var flat = Safetensors.ToFlat(content, layout, weightsPath);
+        for (int i = 0; i < flat.Length; i++)
+        {
+            if (!float.IsFinite(flat[i]))
+            {
+                var slot = layout.Slots.Last(s => s.Offset <= i);
+                throw new SeqtalkException($"{weightsPath}: tensor '{slot.Name}' holds a non-finite value ({flat[i]}) at element {i - slot.Offset}.");
+            }
+        }
+        var network = Seq2SeqModel.FromParameters(config, flat);
+        var options = new TrainingOptions { MaxSequenceLength = maxSequence };
+        return new ChatModel(network, source, target, maxReply, training: null, ReadSplit(c), options);
+    }
+
+    private static SplitRecord? ReadSplit(ConfigReader c)
+    {
+        if (c.OptionalInt("training.split.rows") is not { } rows) return null;
+        return new SplitRecord(rows, c.Double("training.split.validationSize"), c.Enum<SplitMode>("training.split.mode"), c.Int("training.split.seed"));
+    }
+
+    private static Tokenizer LoadTokenizer(string path, TokenizerKind kind, TextNormalizerOptions normalizer, int expectedCount)
+    {
+        if (!File.Exists(path)) throw new SeqtalkException($"{path} is missing; the model directory is incomplete.");
+        Vocabulary vocabulary;
+        using (var reader = new StreamReader(path, new UTF8Encoding(false, true)))
+        {
+            try { vocabulary = Vocabulary.Load(reader); }
+            catch (DecoderFallbackException e) { throw new SeqtalkException($"{path}: invalid UTF-8.", e); }
+            catch (SeqtalkException e) { throw new SeqtalkException($"{path}: {e.Message}", e); }
+        }
+        if (vocabulary.Count != expectedCount)
+            throw new SeqtalkException($"{path}: holds {vocabulary.Count} tokens but {ConfigFile} says the vocabulary has {expectedCount}.");
+        return kind switch
+        {
+            TokenizerKind.Word => WordTokenizer.Create(vocabulary, normalizer),
+            TokenizerKind.Character => CharTokenizer.Create(vocabulary, normalizer),
+        };
+    }
+
+    private static JsonObject BuildConfig(ChatModel model)
+    {
+        var config = model.Config;
+        var options = model.Options;
+        var root = new JsonObject
+        {
+            ["format"] = Format,
+            ["formatVersion"] = FormatVersion,
+            ["seqtalkVersion"] = typeof(ModelDirectory).Assembly.GetName().Version?.ToString(3),
+            ["architecture"] = new JsonObject
+            {
+                ["type"] = "lstm-seq2seq",
+                ["sourceVocabSize"] = config.SourceVocabSize,
+                ["targetVocabSize"] = config.TargetVocabSize,
+                ["embeddingDim"] = config.EmbeddingDim,
+                ["hiddenDim"] = config.HiddenDim,
+                ["layers"] = config.Layers,
+            },
+            ["tokenizer"] = new JsonObject
+            {
+                ["kind"] = model.SourceTokenizer.Kind.ToString(),
+                ["normalization"] = model.SourceTokenizer.Normalizer.Options.Mode.ToString(),
+                ["lowercase"] = model.SourceTokenizer.Normalizer.Options.Lowercase,
+                ["sourceVocabulary"] = SourceVocabularyFile,
+                ["targetVocabulary"] = TargetVocabularyFile,
+            },
+            ["decoding"] = new JsonObject
+            {
+                ["maxReplyLength"] = model.DefaultMaxReplyLength,
+                ["maxSequenceLength"] = options?.MaxSequenceLength ?? TrainingOptions.DefaultMaxSequenceLength,
+            },
+        };
+        var training = new JsonObject();
+        if (model.Split is { } split)
+        {
+            training["split"] = new JsonObject
+            {
+                ["rows"] = split.Rows, ["validationSize"] = split.ValidationSize, ["mode"] = split.Mode.ToString(), ["seed"] = split.Seed,
+            };
+        }
+        if (options is not null && model.Training is not null)
+        {
+            training["options"] = JsonSerializer.SerializeToNode(options, s_json);
+        }
+        if (model.Training is { } summary)
+        {
+            training["bestEpoch"] = summary.BestEpoch;
+            training["cancelled"] = summary.Cancelled;
+            training["stoppedEarly"] = summary.StoppedEarly;
+            training["trainingPairs"] = summary.TrainingPairs;
+            training["validationPairs"] = summary.ValidationPairs;
+            var epochs = new JsonArray();
+            foreach (var e in summary.Epochs)
+            {
+                epochs.Add(new JsonObject
+                {
+                    ["epoch"] = e.Epoch, ["trainLoss"] = Finite(e.TrainLoss), ["trainAccuracy"] = Finite(e.TrainAccuracy),
+                    ["validationLoss"] = e.ValidationLoss is { } v ? Finite(v) : null,
+                    ["validationAccuracy"] = e.ValidationAccuracy is { } a ? Finite(a) : null,
+                    ["seconds"] = Math.Round(e.Duration.TotalSeconds, 3), ["tokensPerSecond"] = Math.Round(e.TokensPerSecond),
+                });
+            }
+            training["epochs"] = epochs;
+        }
+        root["training"] = training;
+        return root;
+    }
+
+    private static JsonNode? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(Math.Round(x, 6)) : null;
+
+    private static void WriteAtomic(string path, Action<TextWriter> write)
+    {
+        string temp = path + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                using (var writer = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true))
+                {
+                    writer.NewLine = "\n";
+                    write(writer);
+                }
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(temp); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    private static string FirstLine(string message) => message.Split('\n')[0].Trim();
+
+    /// <summary>Reads dotted paths from config.json with errors that name the file and the key.</summary>
+    private sealed class ConfigReader(string path, JsonNode root)
+    {
+        private JsonNode? Find(string key)
+        {
+            JsonNode? node = root;
+            foreach (var part in key.Split('.'))
+            {
+                node = node is JsonObject obj && obj.TryGetPropertyValue(part, out var child) ? child : null;
+                if (node is null) return null;
+            }
+            return node;
+        }
+
+        private JsonNode Get(string key) => Find(key) ?? throw new SeqtalkException($"{path}: \"{key}\" is missing.");
+
+        private T Value<T>(string key, string what)
+        {
+            try { return Get(key).GetValue<T>(); }
+            catch (Exception e) when (e is InvalidOperationException or FormatException)
+            {
+                throw new SeqtalkException($"{path}: \"{key}\" must be {what}.", e);
+            }
+        }
+
+        public string String(string key) => Value<string>(key, "a string");
+        public int Int(string key) => Value<int>(key, "a whole number");
+        public double Double(string key) => Value<double>(key, "a number");
+        public bool Bool(string key) => Value<bool>(key, "true or false");
+        public int? OptionalInt(string key) => Find(key) is null ? null : Int(key);
+
+        public TEnum Enum<TEnum>(string key) where TEnum : struct, System.Enum =>
+            System.Enum.TryParse<TEnum>(String(key), ignoreCase: true, out var value) && System.Enum.IsDefined(value)
+                ? value
+                : throw new SeqtalkException($"{path}: \"{key}\" must be one of {string.Join(", ", System.Enum.GetNames<TEnum>())}.");
+    }
+}

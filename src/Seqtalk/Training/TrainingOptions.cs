@@ -1,0 +1,96 @@
+using Seqtalk.Data;
+using Seqtalk.Nn;
+using Seqtalk.Text;
+
+namespace Seqtalk.Training;
+
+/// <summary>The optimizer that updates the weights.</summary>
+public enum OptimizerKind
+{
+    /// <summary>RMSprop with Keras semantics (the tutorial's): ms = ρ·ms + (1−ρ)·g²; p −= lr·g/√(ms + ε).</summary>
+    RmsProp,
+    /// <summary>Adam (β1 0.9, β2 0.999, ε 1e-7).</summary>
+    Adam,
+    /// <summary>Stochastic gradient descent with momentum 0.9.</summary>
+    Sgd,
+}
+
+/// <summary>
+/// Everything that decides a training run. Defaults are the Keras tutorial's (embedding 50, hidden 50,
+/// one layer, RMSprop 1e-3, batch 128), except the validation split, which is random (seeded) instead
+/// of the last rows.
+/// </summary>
+public sealed record TrainingOptions
+{
+    /// <summary>Default number of passes over the training rows.</summary>
+    public const int DefaultEpochs = 20;
+    /// <summary>Default batch size (the tutorial's).</summary>
+    public const int DefaultBatchSize = 128;
+    /// <summary>Default learning rate (Keras RMSprop's).</summary>
+    public const float DefaultLearningRate = 1e-3f;
+    /// <summary>Default validation share: 10% of the rows.</summary>
+    public const double DefaultValidationSize = 0.1;
+    /// <summary>Default seed.</summary>
+    public const int DefaultSeed = 42;
+    /// <summary>Default cap on tokens per question or answer; longer ones are cut.</summary>
+    public const int DefaultMaxSequenceLength = 60;
+
+    /// <summary>Passes over the training rows.</summary>
+    public int Epochs { get; init; } = DefaultEpochs;
+    /// <summary>Pairs per training step.</summary>
+    public int BatchSize { get; init; } = DefaultBatchSize;
+    /// <summary>Embedding width.</summary>
+    public int EmbeddingDim { get; init; } = ModelConfig.DefaultEmbeddingDim;
+    /// <summary>LSTM width.</summary>
+    public int HiddenDim { get; init; } = ModelConfig.DefaultHiddenDim;
+    /// <summary>Stacked LSTM layers in the encoder and in the decoder.</summary>
+    public int Layers { get; init; } = ModelConfig.DefaultLayers;
+    /// <summary>The optimizer.</summary>
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.RmsProp;
+    /// <summary>Learning rate.</summary>
+    public float LearningRate { get; init; } = DefaultLearningRate;
+    /// <summary>Clip the global gradient norm to this value; null for no clipping (the tutorial's).</summary>
+    public float? ClipNorm { get; init; }
+    /// <summary>Validation rows: a fraction when below 1 (0.1 = 10%), a count when 1 or more; 0 for none.</summary>
+    public double ValidationSize { get; init; } = DefaultValidationSize;
+    /// <summary>How validation rows are chosen.</summary>
+    public SplitMode Split { get; init; } = SplitMode.Random;
+    /// <summary>Seed for initialisation, the split and shuffling.</summary>
+    public int Seed { get; init; } = DefaultSeed;
+    /// <summary>Worker threads; 0 means one per core.</summary>
+    public int Threads { get; init; }
+    /// <summary>Stop after this many epochs without a better validation loss; null to run every epoch.</summary>
+    public int? EarlyStoppingPatience { get; init; }
+    /// <summary>Tokenizer for questions and answers (each side gets its own vocabulary).</summary>
+    public TokenizerKind Tokenizer { get; init; } = TokenizerKind.Word;
+    /// <summary>Text normalisation.</summary>
+    public NormalizationMode Normalization { get; init; } = NormalizationMode.Default;
+    /// <summary>Lower-case text before tokenizing.</summary>
+    public bool Lowercase { get; init; }
+    /// <summary>Keep at most this many tokens per vocabulary (special tokens included); null for all.</summary>
+    public int? MaxVocabulary { get; init; }
+    /// <summary>Drop tokens seen fewer times than this in the training rows.</summary>
+    public int MinFrequency { get; init; } = 1;
+    /// <summary>Questions and answers longer than this many tokens are cut.</summary>
+    public int MaxSequenceLength { get; init; } = DefaultMaxSequenceLength;
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid property.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
+    public void Validate()
+    {
+        if (Epochs is < 1 or > 100_000) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "Must be between 1 and 100000.");
+        if (BatchSize is < 1 or > 65_536) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "Must be between 1 and 65536.");
+        if (EmbeddingDim is < 1 or > 8192) throw new ArgumentOutOfRangeException(nameof(EmbeddingDim), EmbeddingDim, "Must be between 1 and 8192.");
+        if (HiddenDim is < 1 or > 8192) throw new ArgumentOutOfRangeException(nameof(HiddenDim), HiddenDim, "Must be between 1 and 8192.");
+        if (Layers is < 1 or > 8) throw new ArgumentOutOfRangeException(nameof(Layers), Layers, "Must be between 1 and 8.");
+        if (!(LearningRate > 0 && float.IsFinite(LearningRate))) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "Must be a positive number.");
+        if (ClipNorm is { } clip && !(clip > 0 && float.IsFinite(clip))) throw new ArgumentOutOfRangeException(nameof(ClipNorm), clip, "Must be a positive number.");
+        if (!(ValidationSize >= 0 && double.IsFinite(ValidationSize)) || (ValidationSize >= 1 && ValidationSize != Math.Floor(ValidationSize)))
+            throw new ArgumentOutOfRangeException(nameof(ValidationSize), ValidationSize, "Must be a fraction below 1 or a whole count.");
+        if (Threads is < 0 or > 1024) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "Must be between 0 (one per core) and 1024.");
+        if (EarlyStoppingPatience is < 1) throw new ArgumentOutOfRangeException(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "Must be at least 1.");
+        if (MaxVocabulary is < 5) throw new ArgumentOutOfRangeException(nameof(MaxVocabulary), MaxVocabulary, "Must be at least 5 (4 special tokens and one word).");
+        if (MinFrequency < 1) throw new ArgumentOutOfRangeException(nameof(MinFrequency), MinFrequency, "Must be at least 1.");
+        if (MaxSequenceLength is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(MaxSequenceLength), MaxSequenceLength, "Must be between 1 and 10000.");
+    }
+}
