@@ -31,6 +31,7 @@ internal static partial class Kernels
         int g4 = 4 * hidden;
         Debug.Assert(preGates.Length >= rowEnd * g4 && gates.Length >= rowEnd * g4);
         Debug.Assert(cPrev.Length >= rowEnd * hidden && c.Length >= rowEnd * hidden && h.Length >= rowEnd * hidden);
+        if (hidden == 0) return;
         for (int r = rowStart; r < rowEnd; r++)
         {
             ReadOnlySpan<float> pre = preGates.Slice(r * g4, g4);
