@@ -28,6 +28,12 @@ internal static partial class Kernels
     /// <summary>Floats in the stack buffer that holds one packed B block (64 KB).</summary>
     internal const int GemmPackFloats = 16384;
 
+    /// <summary>Row tiles per packed A chunk (packA only): 8 × (6 × 256 + 8) floats ≈ 48 KB of stack.</summary>
+    private const int GemmPackATiles = 8;
+
+    /// <summary>Floats after each packed A tile: room for the 8-wide store of a 6-row step (fast path in PackA).</summary>
+    private const int GemmPackAPad = 8;
+
     /// <summary>Largest depth block: C is reloaded every this many k steps at most.</summary>
     private const int GemmKcMax = 256;
 
@@ -47,7 +53,7 @@ internal static partial class Kernels
         ReadOnlySpan<float> b, int ldb, bool bTransposed,
         ref float c, nint ldc,
         ReadOnlySpan<float> bias,
-        bool loadC)
+        bool loadC, bool packA = false)
     {
         if (mStart >= mEnd || n == 0) return;
         bool wide = GemmUses512;
@@ -60,10 +66,13 @@ internal static partial class Kernels
         Span<float> pack = stackalloc float[GemmPackFloats];
         ref float packRef = ref MemoryMarshal.GetReference(pack);
         ref float biasRef = ref MemoryMarshal.GetReference(bias);
+        // With packA, A is copied per chunk of GemmPackATiles row tiles into [tile][k][MR] (zero rows past mEnd):
+        // for A read across rows (dyᵀ in backward-weight, stride = out) this turns one page per k step into
+        // sequential reads. The packed values are the same floats, so the sums do not change.
+        Span<float> aPack = packA ? stackalloc float[GemmPackATiles * (6 * GemmKcMax + GemmPackAPad)] : default;
         // Edge tiles (fewer than MR rows or NR columns) run on a full stack tile, copied in and out.
         Span<float> edgeTile = stackalloc float[6 * 32];
         Span<float> edgeBias = stackalloc float[32];
-        ref float edgeRef = ref MemoryMarshal.GetReference(edgeTile);
 
         for (int jc = 0; jc < n; jc += ncMax)
         {
@@ -82,54 +91,106 @@ internal static partial class Kernels
 
                 bool load = loadC || pc > 0;
                 bool addBias = pc == 0 && !bias.IsEmpty;
-                for (int ic = mStart; ic < mEnd; ic += mr)
+                int chunkRows = packA ? GemmPackATiles * mr : mEnd - mStart;
+                for (int chunk = mStart; chunk < mEnd; chunk += chunkRows)
                 {
-                    int rowsInTile = Math.Min(mr, mEnd - ic);
-                    ref float aTile = ref Unsafe.Add(ref a, ic * aM + pc * aK);
-                    ref float cTile = ref Unsafe.Add(ref c, ic * ldc + jc);
-                    for (int jr = 0; jr < nc; jr += nr)
+                    int chunkEnd = Math.Min(mEnd, chunk + chunkRows);
+                    if (packA) PackA(ref a, aM, aK, chunk, chunkEnd, pc, kc, mr, aPack);
+                    for (int ic = chunk; ic < chunkEnd; ic += mr)
                     {
-                        int width = Math.Min(nr, nc - jr);
-                        ref float bPanel = ref Unsafe.Add(ref packRef, jr * kc);
-                        ref float cBlock = ref Unsafe.Add(ref cTile, jr);
-                        ref float biasBlock = ref packRef;   // unused unless addBias
-                        if (addBias)
-                        {
-                            if (width == nr)
-                            {
-                                biasBlock = ref Unsafe.Add(ref biasRef, jc + jr);
-                            }
-                            else
-                            {
-                                edgeBias.Clear();
-                                bias.Slice(jc + jr, width).CopyTo(edgeBias);
-                                biasBlock = ref MemoryMarshal.GetReference(edgeBias);
-                            }
-                        }
-
-                        if (rowsInTile == mr && width == nr)
-                        {
-                            if (wide) Micro512(ref aTile, aM, aK, mr, ref bPanel, kc, ref cBlock, ldc, load, addBias, ref biasBlock);
-                            else Micro256(ref aTile, aM, aK, mr, ref bPanel, kc, ref cBlock, ldc, load, addBias, ref biasBlock);
-                            continue;
-                        }
-
-                        if (load)
-                        {
-                            for (int row = 0; row < rowsInTile; row++)
-                                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref cBlock, row * ldc), width).CopyTo(edgeTile.Slice(row * nr, nr));
-                        }
-
-                        if (wide) Micro512(ref aTile, aM, aK, rowsInTile, ref bPanel, kc, ref edgeRef, nr, load, addBias, ref biasBlock);
-                        else Micro256(ref aTile, aM, aK, rowsInTile, ref bPanel, kc, ref edgeRef, nr, load, addBias, ref biasBlock);
-                        for (int row = 0; row < rowsInTile; row++)
-                            edgeTile.Slice(row * nr, width).CopyTo(MemoryMarshal.CreateSpan(ref Unsafe.Add(ref cBlock, row * ldc), width));
+                        int rowsInTile = Math.Min(mr, chunkEnd - ic);
+                        ref float aTile = ref packA
+                            ? ref Unsafe.Add(ref MemoryMarshal.GetReference(aPack), (ic - chunk) / mr * (kc * mr + GemmPackAPad))
+                            : ref Unsafe.Add(ref a, ic * aM + pc * aK);
+                        nint tileM = packA ? 1 : aM, tileK = packA ? mr : aK;
+                        int kernelRows = packA ? mr : rowsInTile;   // packed tiles have zero rows, not missing ones
+                        Tile(ref aTile, tileM, tileK, kernelRows, rowsInTile, kc, ref packRef, ref Unsafe.Add(ref c, ic * ldc + jc), ldc,
+                            nc, nr, mr, wide, load, addBias, ref bias.IsEmpty ? ref biasRef : ref Unsafe.Add(ref biasRef, jc), bias.IsEmpty ? default : bias.Slice(jc, nc), edgeTile, edgeBias);
                     }
                 }
 
                 pc += kcMax;
             }
             while (pc < k);
+        }
+    }
+
+    // One row tile against all panels of the packed B block.
+    private static void Tile(
+        ref float aTile, nint aM, nint aK, int kernelRows, int rowsInTile, int kc,
+        ref float packRef, ref float cTile, nint ldc, int nc, int nr, int mr, bool wide, bool load, bool addBias,
+        ref float biasRef, ReadOnlySpan<float> bias, Span<float> edgeTile, Span<float> edgeBias)
+    {
+        ref float edgeRef = ref MemoryMarshal.GetReference(edgeTile);
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int width = Math.Min(nr, nc - jr);
+            ref float bPanel = ref Unsafe.Add(ref packRef, jr * kc);
+            ref float cBlock = ref Unsafe.Add(ref cTile, jr);
+            ref float biasBlock = ref packRef;   // unused unless addBias
+            if (addBias)
+            {
+                if (width == nr)
+                {
+                    biasBlock = ref Unsafe.Add(ref biasRef, jr);
+                }
+                else
+                {
+                    edgeBias.Clear();
+                    bias.Slice(jr, width).CopyTo(edgeBias);
+                    biasBlock = ref MemoryMarshal.GetReference(edgeBias);
+                }
+            }
+
+            if (rowsInTile == mr && width == nr)
+            {
+                if (wide) Micro512(ref aTile, aM, aK, kernelRows, ref bPanel, kc, ref cBlock, ldc, load, addBias, ref biasBlock);
+                else Micro256(ref aTile, aM, aK, kernelRows, ref bPanel, kc, ref cBlock, ldc, load, addBias, ref biasBlock);
+                continue;
+            }
+
+            if (load)
+            {
+                for (int row = 0; row < rowsInTile; row++)
+                    MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref cBlock, row * ldc), width).CopyTo(edgeTile.Slice(row * nr, nr));
+            }
+
+            if (wide) Micro512(ref aTile, aM, aK, kernelRows, ref bPanel, kc, ref edgeRef, nr, load, addBias, ref biasBlock);
+            else Micro256(ref aTile, aM, aK, kernelRows, ref bPanel, kc, ref edgeRef, nr, load, addBias, ref biasBlock);
+            for (int row = 0; row < rowsInTile; row++)
+                edgeTile.Slice(row * nr, width).CopyTo(MemoryMarshal.CreateSpan(ref Unsafe.Add(ref cBlock, row * ldc), width));
+        }
+    }
+
+    // ---- Packing A: pack[t·(kc·mr + pad) + kk·mr + m] = A(m0 + t·mr + m, pc + kk), zero for rows ≥ m1. ----
+
+    private static void PackA(ref float a, nint aM, nint aK, int m0, int m1, int pc, int kc, int mr, Span<float> pack)
+    {
+        ref float dst = ref MemoryMarshal.GetReference(pack);
+        int tiles = (m1 - m0 + mr - 1) / mr;
+        int fullTiles = (m1 - m0) / mr;
+        int tileStride = kc * mr + GemmPackAPad;
+        for (int kk = 0; kk < kc; kk++)
+        {
+            ref float src = ref Unsafe.Add(ref a, m0 * aM + (pc + kk) * aK);   // row m0 of this k step
+            int t = 0;
+            if (aM == 1 && Vector256.IsHardwareAccelerated)
+            {
+                // Rows of one k step are contiguous (dyᵀ): one 8-wide copy per tile. For MR = 6 it spills 2 floats into
+                // the next k step's slot, which that step overwrites, or into the tile's padding after the last step.
+                // Stop one tile early where the 8 floats would run past the last real row.
+                int vectorTiles = mr <= 8 && m1 - m0 >= 8 ? Math.Min(fullTiles, (m1 - m0 - 8) / mr + 1) : 0;
+                for (; t < vectorTiles; t++)
+                    Vector256.LoadUnsafe(ref src, (nuint)(t * mr)).StoreUnsafe(ref Unsafe.Add(ref dst, t * tileStride + kk * mr));
+            }
+
+            for (; t < tiles; t++)
+            {
+                ref float d = ref Unsafe.Add(ref dst, t * tileStride + kk * mr);
+                int rows = Math.Min(mr, m1 - m0 - t * mr);
+                for (int m = 0; m < rows; m++) Unsafe.Add(ref d, m) = Unsafe.Add(ref src, (t * mr + m) * aM);
+                for (int m = rows; m < mr; m++) Unsafe.Add(ref d, m) = 0f;
+            }
         }
     }
 

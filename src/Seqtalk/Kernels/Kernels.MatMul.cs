@@ -67,7 +67,7 @@ internal static partial class Kernels
     }
 
     /// <summary>dw[o, i] += Σ_r dy[r, o]·x[r, i]; dbias[o] += Σ_r dy[r, o], for o in [outStart, outEnd).</summary>
-    /// <remarks>GEMM with C = dw, A = dyᵀ (read with stride out), B = x (packed as is), k = rows.</remarks>
+    /// <remarks>GEMM with C = dw, A = dyᵀ (packed, since its rows are `out` floats apart), B = x (packed as is), k = rows.</remarks>
     public static void MatMulBackwardWeight(
         ReadOnlySpan<float> dy,     // [rows, out]
         ReadOnlySpan<float> x,      // [rows, in]
@@ -87,7 +87,7 @@ internal static partial class Kernels
         }
 
         Gemm(ref MemoryMarshal.GetReference(dy), 1, outDim, outStart, outEnd, inDim, rows,
-            x, inDim, bTransposed: false, ref MemoryMarshal.GetReference(dw), inDim, default, loadC: true);
+            x, inDim, bTransposed: false, ref MemoryMarshal.GetReference(dw), inDim, default, loadC: true, packA: true);
     }
 
     // Shapes are checked once, in every build: the fast paths index with unchecked refs.
