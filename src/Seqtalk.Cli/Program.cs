@@ -1,1 +1,23 @@
-return 0;
+using System.CommandLine;
+using System.CommandLine.Invocation;
+using Seqtalk.Cli.Commands;
+
+// seqtalk: builds the command tree and hands over to the commands in Commands/.
+var root = new RootCommand("seqtalk: train LSTM seq2seq chatbots on question/answer pairs, then reply, chat and evaluate.")
+{
+    TrainCommand.Create(),
+    ReplyCommand.Create(),
+    ChatCommand.Create(),
+    EvalCommand.Create(),
+    InfoCommand.Create(),
+};
+
+// No response files: a question may start with '@'.
+var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+if (parse.Action is ParseErrorAction)
+{
+    // One clear line and a hint instead of the error list plus the full help text.
+    Console.Error.WriteLine($"error: {CommandRunner.DescribeParseError(parse)} ({CommandRunner.HelpHint(parse)})");
+    return ExitCodes.Usage;
+}
+return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
