@@ -1,10 +1,14 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using Seqtalk.Cli.Commands;
 
 // seqtalk: builds the command tree and hands over to the commands in Commands/.
-var root = new RootCommand("seqtalk: train LSTM seq2seq chatbots on question/answer pairs, then reply, chat and evaluate.")
+// A plain Command named "seqtalk" rather than RootCommand, whose name would be the assembly's (Seqtalk.Cli).
+var root = new Command("seqtalk", "Train LSTM seq2seq chatbots on question/answer pairs, then reply, chat and evaluate.")
 {
+    new HelpOption(),
+    new VersionOption(),
     TrainCommand.Create(),
     ReplyCommand.Create(),
     ChatCommand.Create(),

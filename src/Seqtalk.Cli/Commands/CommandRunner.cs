@@ -95,7 +95,7 @@ internal static class CommandRunner
     public static string HelpHint(ParseResult parse)
     {
         var command = parse.CommandResult.Command;
-        return command is RootCommand ? "run 'seqtalk --help' for usage" : $"run 'seqtalk {command.Name} --help' for usage";
+        return command == parse.RootCommandResult.Command ? "run 'seqtalk --help' for usage" : $"run 'seqtalk {command.Name} --help' for usage";
     }
 
     /// <summary>The first parse error as one line, naming the option it is about.</summary>
