@@ -30,10 +30,19 @@ internal sealed class ProgressRenderer : IProgress<TrainingProgress>
         if (_drawnLength > 0 && _sinceDraw.ElapsedMilliseconds < 100 && value.Step < value.StepsPerEpoch) return;
         _sinceDraw.Restart();
         string line = FormatBar(value);
+        int width = TerminalWidth();
+        if (width > 1 && line.Length >= width) line = line[..(width - 1)];   // a wrapped line cannot be redrawn
         var text = new StringBuilder("\r").Append(line);
         if (line.Length < _drawnLength) text.Append(' ', _drawnLength - line.Length);
         Console.Write(text.ToString());
         _drawnLength = line.Length;
+    }
+
+    private static int TerminalWidth()
+    {
+        try { return Console.WindowWidth; }
+        catch (IOException) { return 0; }
+        catch (PlatformNotSupportedException) { return 0; }
     }
 
     /// <summary>Ends a bar that is still drawn (for instance after an interrupt or an error).</summary>
