@@ -28,6 +28,7 @@ internal static partial class Workloads
 
     public static int Run(string[] args)
     {
+        if (args.Length > 0 && args[0] == "output-ab") return OutputAb(args[1..]);
         Settings? settings = Parse(args);
         if (settings is null) return 2;
         if (!File.Exists(settings.DataPath))
@@ -120,6 +121,17 @@ internal static partial class Workloads
         if (maxSteps > 0) batches = batches.Take(maxSteps).ToList();
         var optimizer = new Optimizer(options.Optimizer, model.Parameters.Length);
         var gradients = new float[model.Parameters.Length];
+
+        // Warm up (JIT tiering) on a throwaway copy of the model: not timed, and the timed run starts from the seed's weights.
+        var warm = Seq2SeqModel.Create(config, options.Seed);
+        var warmWorkspace = new TrainingWorkspace(warm, Math.Min(options.BatchSize, train.Count), maxSource, maxTarget, options.Threads);
+        var warmOptimizer = new Optimizer(options.Optimizer, warm.Parameters.Length);
+        foreach (var batch in batches.Take(3))
+        {
+            Array.Clear(gradients);
+            warmWorkspace.ForwardBackward(batch, gradients, 1f / batch.RealTargetTokens);
+            warmOptimizer.Update(warm.Parameters, gradients, options.LearningRate);
+        }
 
         long tokens = 0;
         double flops = 0;

@@ -8,11 +8,13 @@
 //   the state after row b's last real token seeds decoder layer k (pack_padded_sequence semantics);
 //   decoder: embed <s> y1..yn time-major [Tt, B] → L LSTM layers;
 //   gather the top h of the N real target positions, ordered by (b, t), into one [N, H] matrix →
-//   logits [N, Vt] = h·out.wᵀ + out.b → fused softmax cross-entropy (LossSum in double).
+//   logits = h·out.wᵀ + out.b → softmax cross-entropy (LossSum in double) → with backward, dLogits →
+//   dh and dW of the projection, all fused per block of rows (Kernels.Output), so [N, Vt] never exists.
 // Backward: the same calls in exact reverse order. Parameter gradients are ADDED (lossScale·dLossSum/dθ)
 // into the caller's buffer; the arena is cleared here, once per call, where the rule needs zeros.
-// Threads split rows of the output projection and softmax (the dominant cost) in a fixed partition,
-// and dW of the projection by output rows, so results do not depend on the thread count.
+// The output rows are cut into blocks and the blocks into at most MaxStrands strands, both fixed by N
+// alone; each strand accumulates its own dW, and the strands' dW are added in strand order. Threads take
+// whole strands, so results do not depend on the thread count.
 
 using System.Numerics.Tensors;
 using Seqtalk.Data;
@@ -26,9 +28,8 @@ internal readonly record struct BatchStats(double LossSum, int Tokens, int Corre
 /// <summary>Activation arena for training; not thread-safe; reused across batches.</summary>
 internal sealed class TrainingWorkspace
 {
-    // Partition boundaries are multiples of this many rows, so that a blocked GEMM sees the same
-    // row blocks whatever the thread count.
-    private const int PartitionAlign = 48;
+    /// <summary>Most strands the output rows are cut into (each has its own dW, [Vt, H]).</summary>
+    internal const int MaxStrands = 4;
 
     private readonly Seq2SeqModel _model;
     private readonly int _maxBatch, _maxSourceSteps, _maxTargetSteps, _threads;
@@ -47,20 +48,20 @@ internal sealed class TrainingWorkspace
     private readonly int[] _outRows, _targets, _predicted;                 // [N]
     private readonly double[] _losses;                                     // [N]
     private readonly float[] _hOut, _dHOut;                                // [N, H]
-    private readonly float[] _logits, _probs;                              // [N, Vt]; probs become dLogits
-    private readonly float[] _dOutW, _dOutB;                               // [Vt, H], [Vt]
+    private readonly int _blockRows;                                       // rows per output block (rb)
+    private readonly float[][] _blockZ, _blockMax, _strandDW, _strandDB;   // per strand [Vt, rb], [rb], [Vt, H], [Vt]
+    private readonly double[][] _blockSum;                                 // per strand [rb]
+    private float[]? _lastLogits;                                          // [N, Vt], only when LastLogits is read
     private readonly float[] _dPre;                                        // [R, G]
     private float[] _dA, _dB;                                              // [R, max(E, H)]
     private readonly float[] _dC;                                          // [R, H]
 
-    private readonly Action<int> _partBody;
+    private readonly Action<int> _strandBody;
     private readonly ParallelOptions _parallelOptions;
-    private ParallelOp _op;
-    private int _opCount, _opParts;
+    private int _strands, _blocks;
+    private bool _backward;
     private int _tokens;
     private float _lossScale;
-
-    private enum ParallelOp { OutputForward, SoftmaxForward, SoftmaxForwardBackward, OutputBackwardWeight, OutputBackwardInput }
 
     private readonly record struct LayerSlots(ParameterSlot WIh, ParameterSlot WHh, ParameterSlot BIh, ParameterSlot BHh);
 
@@ -108,17 +109,35 @@ internal sealed class TrainingWorkspace
         _outRows = new int[rDec]; _targets = new int[rDec]; _predicted = new int[rDec];
         _losses = new double[rDec];
         _hOut = new float[rDec * _h]; _dHOut = new float[rDec * _h];
-        _logits = new float[checked(rDec * _vt)]; _probs = new float[checked(rDec * _vt)];
-        _dOutW = new float[_vt * _h]; _dOutB = new float[_vt];
+        // Blocks of 64 rows keep a [Vt, rb] block in L2 for small H; larger H has more GEMM work per dW pass.
+        _blockRows = _h <= 128 ? 64 : 128;
+        _blockZ = Jagged(MaxStrands, checked(_vt * _blockRows)); _blockMax = Jagged(MaxStrands, _blockRows);
+        _blockSum = new double[MaxStrands][];
+        for (int s = 0; s < MaxStrands; s++) _blockSum[s] = new double[_blockRows];
+        _strandDW = Jagged(MaxStrands, checked(_vt * _h)); _strandDB = Jagged(MaxStrands, _vt);
         _dPre = new float[checked(rMax * _g)];
         _dA = new float[rMax * wide]; _dB = new float[rMax * wide];
         _dC = new float[rMax * _h];
-        _partBody = RunPart;
+        _strandBody = RunStrand;
         _parallelOptions = new ParallelOptions { MaxDegreeOfParallelism = threads };
     }
 
     /// <summary>Logits [N, Vt] of the real target tokens of the last call, rows ordered by (b, t).</summary>
-    public ReadOnlySpan<float> LastLogits => _logits.AsSpan(0, _tokens * _vt);
+    /// <remarks>The fused pass never stores them: they are recomputed on first access after a call (one GEMM, the
+    /// same arithmetic as MatMulForward) from that call's top-layer states and the current weights, so read them
+    /// before the weights change. For tests and tools; training never touches this buffer.</remarks>
+    public ReadOnlySpan<float> LastLogits
+    {
+        get
+        {
+            int len = _tokens * _vt;
+            if (_lastLogits is null || _lastLogits.Length < len) _lastLogits = new float[len];
+            ReadOnlySpan<float> p = _model.Parameters;
+            K.MatMulForward(_hOut.AsSpan(0, _tokens * _h), p.Slice(_outW.Offset, _outW.Length), p.Slice(_outB.Offset, _outB.Length),
+                _lastLogits.AsSpan(0, len), _tokens, _h, _vt, 0, _tokens);
+            return _lastLogits.AsSpan(0, len);
+        }
+    }
 
     /// <summary>Forward only (evaluation).</summary>
     /// <exception cref="SeqtalkException">The batch exceeds the capacity of this workspace.</exception>
@@ -200,10 +219,10 @@ internal sealed class TrainingWorkspace
         }
         _tokens = n;
         _lossScale = lossScale;
-        RunParallel(ParallelOp.OutputForward, n);
-        // With backward, each row's dLogits = (p − onehot)·lossScale is written right after its softmax,
-        // while the row is still in cache (one pass over [N, Vt] fewer).
-        RunParallel(backward ? ParallelOp.SoftmaxForwardBackward : ParallelOp.SoftmaxForward, n);
+        _backward = backward;
+        // Projection, softmax-CE and (with backward) dh and the strands' dW, block by block.
+        if (backward) _dHOut.AsSpan(0, n * h).Clear();
+        RunOutput(n);
         double lossSum = 0;
         int correct = 0;
         for (int i = 0; i < n; i++)
@@ -215,13 +234,12 @@ internal sealed class TrainingWorkspace
         if (!backward) return stats;
 
         // ==== Backward: the forward calls in exact reverse order ====
-        // (softmax-CE backward already done above: _probs now holds dLogits)
-        Array.Clear(_dOutW); Array.Clear(_dOutB);
-        RunParallel(ParallelOp.OutputBackwardWeight, _vt);        // split by output rows
-        TensorPrimitives.Add(Grad(gradients, _outW), _dOutW, Grad(gradients, _outW));
-        TensorPrimitives.Add(Grad(gradients, _outB), _dOutB, Grad(gradients, _outB));
-        _dHOut.AsSpan(0, n * h).Clear();
-        RunParallel(ParallelOp.OutputBackwardInput, n);
+        // (the projection and softmax-CE backward ran block by block above; add the strands' dW in strand order)
+        for (int s = 0; s < _strands; s++)
+        {
+            TensorPrimitives.Add(Grad(gradients, _outW), _strandDW[s], Grad(gradients, _outW));
+            TensorPrimitives.Add(Grad(gradients, _outB), _strandDB[s], Grad(gradients, _outB));
+        }
 
         // Decoder: scatter dh of the real positions back into the top layer's [Tt, B, H] gradient.
         Span<float> dH = _dA.AsSpan(0, rowsDec * h);
@@ -267,57 +285,42 @@ internal sealed class TrainingWorkspace
         return stats;
     }
 
-    private void RunParallel(ParallelOp op, int count)
+    private void RunOutput(int n)
     {
-        _op = op;
-        _opCount = count;
-        _opParts = Math.Max(1, Math.Min(_threads, (count + PartitionAlign - 1) / PartitionAlign));
-        if (_opParts == 1) RunPart(0);
-        else Parallel.For(0, _opParts, _parallelOptions, _partBody);
-    }
-
-    /// <summary>Fixed partition: part p of P covers [align(count·p/P), align(count·(p+1)/P)).</summary>
-    internal static (int Start, int End) Partition(int count, int parts, int part)
-    {
-        static int Bound(int count, int parts, int q)
+        _blocks = (n + _blockRows - 1) / _blockRows;
+        _strands = Math.Min(MaxStrands, _blocks);
+        if (_strands <= 1 || _threads == 1)
         {
-            if (q >= parts) return count;
-            long raw = (long)count * q / parts;
-            return (int)Math.Min(count, raw / PartitionAlign * PartitionAlign);
+            for (int s = 0; s < _strands; s++) RunStrand(s);
         }
-        return (Bound(count, parts, part), Bound(count, parts, part + 1));
+        else
+        {
+            Parallel.For(0, _strands, _parallelOptions, _strandBody);
+        }
     }
 
-    private void RunPart(int part)
+    /// <summary>Strand s of S covers blocks [blocks·s/S, blocks·(s+1)/S): fixed by N, not by the thread count.</summary>
+    internal static (int Start, int End) StrandBlocks(int blocks, int strands, int strand) =>
+        ((int)((long)blocks * strand / strands), (int)((long)blocks * (strand + 1) / strands));
+
+    private void RunStrand(int strand)
     {
-        var (start, end) = Partition(_opCount, _opParts, part);
-        if (start >= end) return;
-        int n = _tokens, h = _h, vt = _vt;
+        var (first, last) = StrandBlocks(_blocks, _strands, strand);
+        int n = _tokens, h = _h, vt = _vt, rb = _blockRows;
         ReadOnlySpan<float> p = _model.Parameters;
-        switch (_op)
+        ReadOnlySpan<float> w = p.Slice(_outW.Offset, _outW.Length), bias = p.Slice(_outB.Offset, _outB.Length);
+        float[] z = _blockZ[strand];
+        if (_backward) { Array.Clear(_strandDW[strand]); Array.Clear(_strandDB[strand]); }
+        for (int blk = first; blk < last; blk++)
         {
-            case ParallelOp.OutputForward:
-                K.MatMulForward(_hOut.AsSpan(0, n * h), p.Slice(_outW.Offset, _outW.Length), p.Slice(_outB.Offset, _outB.Length),
-                    _logits.AsSpan(0, n * vt), n, h, vt, start, end);
-                break;
-            case ParallelOp.SoftmaxForward:
-                K.SoftmaxCrossEntropyForward(_logits.AsSpan(0, n * vt), _targets.AsSpan(0, n), _probs.AsSpan(0, n * vt),
-                    _losses.AsSpan(0, n), _predicted.AsSpan(0, n), vt, start, end);
-                break;
-            case ParallelOp.SoftmaxForwardBackward:
-                for (int r = start; r < end; r++)
-                {
-                    K.SoftmaxCrossEntropyForward(_logits.AsSpan(0, n * vt), _targets.AsSpan(0, n), _probs.AsSpan(0, n * vt),
-                        _losses.AsSpan(0, n), _predicted.AsSpan(0, n), vt, r, r + 1);
-                    K.SoftmaxCrossEntropyBackward(_probs.AsSpan(0, n * vt), _targets.AsSpan(0, n), _probs.AsSpan(0, n * vt), _lossScale, vt, r, r + 1);
-                }
-                break;
-            case ParallelOp.OutputBackwardWeight:
-                K.MatMulBackwardWeight(_probs.AsSpan(0, n * vt), _hOut.AsSpan(0, n * h), _dOutW, _dOutB, n, h, vt, start, end);
-                break;
-            case ParallelOp.OutputBackwardInput:
-                K.MatMulBackwardInput(_probs.AsSpan(0, n * vt), p.Slice(_outW.Offset, _outW.Length), _dHOut.AsSpan(0, n * h), n, h, vt, start, end);
-                break;
+            int r0 = blk * rb, rows = Math.Min(rb, n - r0);
+            ReadOnlySpan<float> x = _hOut.AsSpan(r0 * h, rows * h);
+            K.OutputBlockForward(x, w, bias, z, rows, h, vt, rb);
+            K.SoftmaxCrossEntropyColumns(z, _targets.AsSpan(r0, rows), _losses.AsSpan(r0, rows), _predicted.AsSpan(r0, rows),
+                _blockMax[strand], _blockSum[strand], vt, rb, rows, _lossScale, _backward);
+            if (!_backward) continue;
+            K.OutputBlockBackwardInput(z, w, _dHOut.AsSpan(r0 * h, rows * h), rows, h, vt, rb);
+            K.OutputBlockBackwardWeight(z, x, _strandDW[strand], _strandDB[strand], rows, h, vt, rb);
         }
     }
 

@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using K = Seqtalk.Kernels.Kernels;
+
+namespace Seqtalk.Bench;
+
+internal static partial class Workloads
+{
+    /// <summary>`workloads output-ab`: the output layer of one training step (projection, softmax-CE, dW, db, dh)
+    /// the unfused way (whole [N, V] logits and dLogits in memory, four passes) against the fused row blocks of
+    /// Kernels.Output, on the same data, alternating, one thread. Medians, so the ratio survives a loaded machine.</summary>
+    internal static int OutputAb(string[] args)
+    {
+        int n = 725, h = 50, v = 9455, rb = 64, reps = 15;
+        if (args.Length >= 3) { n = int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture); h = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture); v = int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture); }
+        if (args.Length >= 4) rb = int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture);
+        var rng = new Random(1);
+        float[] x = Fill(rng, n * h, 1f), w = Fill(rng, v * h, MathF.Sqrt(6f / (h + v))), b = Fill(rng, v, 0.1f);
+        int[] targets = Enumerable.Range(0, n).Select(_ => rng.Next(v)).ToArray();
+        float scale = 1f / n;
+        // Unfused buffers
+        float[] logits = new float[n * v], probs = new float[n * v], dw1 = new float[v * h], db1 = new float[v], dx1 = new float[n * h];
+        double[] loss1 = new double[n]; int[] pred1 = new int[n];
+        // Fused buffers
+        float[] z = new float[v * rb], colMax = new float[rb], dw2 = new float[v * h], db2 = new float[v], dx2 = new float[n * h];
+        double[] colSum = new double[rb], loss2 = new double[n]; int[] pred2 = new int[n];
+
+        void Unfused()
+        {
+            Array.Clear(dw1); Array.Clear(db1); Array.Clear(dx1);
+            K.MatMulForward(x, w, b, logits, n, h, v, 0, n);
+            for (int r = 0; r < n; r++)
+            {
+                K.SoftmaxCrossEntropyForward(logits, targets, probs, loss1, pred1, v, r, r + 1);
+                K.SoftmaxCrossEntropyBackward(probs, targets, probs, scale, v, r, r + 1);
+            }
+            K.MatMulBackwardWeight(probs, x, dw1, db1, n, h, v, 0, v);
+            K.MatMulBackwardInput(probs, w, dx1, n, h, v, 0, n);
+        }
+        var parts = new double[4];
+        void Fused()
+        {
+            Array.Clear(dw2); Array.Clear(db2); Array.Clear(dx2);
+            for (int r0 = 0; r0 < n; r0 += rb)
+            {
+                int rows = Math.Min(rb, n - r0);
+                var xb = x.AsSpan(r0 * h, rows * h);
+                long t0 = Stopwatch.GetTimestamp();
+                K.OutputBlockForward(xb, w, b, z, rows, h, v, rb);
+                long t1 = Stopwatch.GetTimestamp();
+                K.SoftmaxCrossEntropyColumns(z, targets.AsSpan(r0, rows), loss2.AsSpan(r0, rows), pred2.AsSpan(r0, rows), colMax, colSum, v, rb, rows, scale, true);
+                long t2 = Stopwatch.GetTimestamp();
+                K.OutputBlockBackwardInput(z, w, dx2.AsSpan(r0 * h, rows * h), rows, h, v, rb);
+                long t3 = Stopwatch.GetTimestamp();
+                K.OutputBlockBackwardWeight(z, xb, dw2, db2, rows, h, v, rb);
+                long t4 = Stopwatch.GetTimestamp();
+                parts[0] += t1 - t0; parts[1] += t2 - t1; parts[2] += t3 - t2; parts[3] += t4 - t3;
+            }
+        }
+
+        Unfused(); Fused();
+        double maxDiff = MaxRel(dw1, dw2) + MaxRel(dx1, dx2) + MaxRel(db1, db2);
+        bool same = pred1.SequenceEqual(pred2);
+        var t1 = new List<double>(); var t2 = new List<double>();
+        for (int i = 0; i < reps; i++)
+        {
+            long a = Stopwatch.GetTimestamp(); Unfused(); t1.Add(Stopwatch.GetElapsedTime(a).TotalMilliseconds);
+            a = Stopwatch.GetTimestamp(); Fused(); t2.Add(Stopwatch.GetElapsedTime(a).TotalMilliseconds);
+        }
+        t1.Sort(); t2.Sort();
+        double tot = parts.Sum();
+        double m1 = t1[reps / 2], m2 = t2[reps / 2], gf = 6.0 * n * h * v / 1e9;
+        Console.WriteLine($"output layer N={n} H={h} V={v} rb={rb}, 1 thread, median of {reps} alternating; load {LoadAverage()}");
+        Console.WriteLine($"  unfused: {m1,8:F2} ms  {gf / m1 * 1e3,6:F1} GFLOP/s   ([N,V] logits + probs in memory)");
+        Console.WriteLine($"  fused:   {m2,8:F2} ms  {gf / m2 * 1e3,6:F1} GFLOP/s   ratio {m1 / m2:F2}x");
+        Console.WriteLine($"  fused time shares: forward GEMM {parts[0] / tot:P0}, softmax-CE {parts[1] / tot:P0}, dh GEMM {parts[2] / tot:P0}, dW+db GEMM {parts[3] / tot:P0}");
+        Console.WriteLine($"  check: max rel diff of dW+dx+db {maxDiff:E1}, same arg-max {same}");
+        return maxDiff < 1e-3 && same ? 0 : 1;
+    }
+
+    private static float[] Fill(Random rng, int length, float scale)
+    {
+        var a = new float[length];
+        for (int i = 0; i < length; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
+        return a;
+    }
+
+    private static double MaxRel(float[] a, float[] b)
+    {
+        double m = 0;
+        for (int i = 0; i < a.Length; i++) m = Math.Max(m, Math.Abs(a[i] - b[i]) / Math.Max(1e-3, Math.Abs(a[i])));
+        return m;
+    }
+}

@@ -1,0 +1,288 @@
+// Kernels.Output: the output projection and softmax cross-entropy fused over a block of rows held
+// TRANSPOSED, so that the [N, V] logits never go to memory.
+//
+// Legend: rb rows in the block (real target tokens), ld ≥ rb the block's row stride, H hidden, V vocabulary.
+// The block zT is [V, ld]: column r is logits row r (zT[o·ld + r] = z[r, o]). In this layout all three
+// GEMMs read their big operand in place (W rows, zT rows) and pack only the small x block, and the
+// softmax runs down the columns with one vector lane per row:
+//   OutputBlockForward          zT[o, r]  = b[o] + Σ_i W[o, i]·x[r, i]
+//   SoftmaxCrossEntropyColumns  loss[r]   = log Σ_o exp(z[o, r] − m_r) − (z[y_r, r] − m_r);  zT ← (p − onehot(y))·scale
+//   OutputBlockBackwardInput    dx[r, i] += Σ_o dzT[o, r]·W[o, i]
+//   OutputBlockBackwardWeight   dW[o, i] += Σ_r dzT[o, r]·x[r, i];   db[o] += Σ_r dzT[o, r]
+// The caller walks the N rows block by block; each block stays in cache from its GEMM to its gradients.
+// Math as in Kernels.CrossEntropy (row max first, sums and losses in double). Every element of a GEMM gets
+// the same operations whatever the block's position (see Kernels.Gemm), so results depend only on the
+// block boundaries, which the caller fixes independently of the thread count.
+// Accumulation rule: dx, dW, db are ADDED to; zT is written.
+
+using System.Diagnostics;
+using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Seqtalk.Kernels;
+
+internal static partial class Kernels
+{
+    /// <summary>zT[o·ld + r] = bias[o] + Σ_i w[o, i]·x[r, i] for r in [0, rows), o in [0, vocab).</summary>
+    public static void OutputBlockForward(
+        ReadOnlySpan<float> x,      // [rows, H]
+        ReadOnlySpan<float> w,      // [V, H]
+        ReadOnlySpan<float> bias,   // [V] or empty
+        Span<float> zT,             // [V, ld]
+        int rows, int hidden, int vocab, int ld)
+    {
+        CheckBlock(x.Length, w.Length, zT.Length, rows, hidden, vocab, ld);
+        if (!bias.IsEmpty && bias.Length < vocab) throw new ArgumentException($"bias has {bias.Length} floats, expected {vocab}.", nameof(bias));
+        if (rows == 0 || vocab == 0) return;
+        if (!GemmIsVectorized || hidden == 0)
+        {
+            OutputBlockForwardNaive(x, w, bias, zT, rows, hidden, vocab, ld);
+            return;
+        }
+        // C = zT (rows o, columns r), A = W read in place, B(i, r) = x[r, i] (transposed layout, packed).
+        // C starts at the bias, as MatMulForward's does (0 + bias, then one FMA per i in order).
+        for (int o = 0; o < vocab; o++) zT.Slice(o * ld, rows).Fill(bias.IsEmpty ? 0f : bias[o]);
+        Gemm(ref MemoryMarshal.GetReference(w), hidden, 1, 0, vocab, rows, hidden,
+            x[..(rows * hidden)], hidden, bTransposed: true, ref MemoryMarshal.GetReference(zT), ld, default, loadC: true);
+    }
+
+    /// <summary>dx[r, i] += Σ_o dzT[o·ld + r]·w[o, i] for r in [0, rows).</summary>
+    public static void OutputBlockBackwardInput(
+        ReadOnlySpan<float> dzT,    // [V, ld]
+        ReadOnlySpan<float> w,      // [V, H]
+        Span<float> dx,             // [rows, H]
+        int rows, int hidden, int vocab, int ld)
+    {
+        CheckBlock(dx.Length, w.Length, dzT.Length, rows, hidden, vocab, ld);
+        if (rows == 0 || vocab == 0 || hidden == 0) return;
+        if (!GemmIsVectorized)
+        {
+            OutputBlockBackwardInputNaive(dzT, w, dx, rows, hidden, vocab, ld);
+            return;
+        }
+        // C = dx, A(r, o) = dzT[o·ld + r] in place, B = W as is (packed).
+        Gemm(ref MemoryMarshal.GetReference(dzT), 1, ld, 0, rows, hidden, vocab,
+            w, hidden, bTransposed: false, ref MemoryMarshal.GetReference(dx), hidden, default, loadC: true);
+    }
+
+    /// <summary>dw[o, i] += Σ_r dzT[o·ld + r]·x[r, i]; dbias[o] += Σ_r dzT[o·ld + r], r in [0, rows).</summary>
+    public static void OutputBlockBackwardWeight(
+        ReadOnlySpan<float> dzT,    // [V, ld]
+        ReadOnlySpan<float> x,      // [rows, H]
+        Span<float> dw,             // [V, H]
+        Span<float> dbias,          // [V] or empty
+        int rows, int hidden, int vocab, int ld)
+    {
+        CheckBlock(x.Length, dw.Length, dzT.Length, rows, hidden, vocab, ld);
+        if (!dbias.IsEmpty && dbias.Length < vocab) throw new ArgumentException($"dbias has {dbias.Length} floats, expected {vocab}.", nameof(dbias));
+        if (rows == 0 || vocab == 0) return;
+        if (!GemmIsVectorized)
+        {
+            OutputBlockBackwardWeightNaive(dzT, x, dw, dbias, rows, hidden, vocab, ld);
+            return;
+        }
+        if (!dbias.IsEmpty)
+        {
+            for (int o = 0; o < vocab; o++) dbias[o] += TensorPrimitives.Sum(dzT.Slice(o * ld, rows));
+        }
+        if (hidden == 0) return;
+        // C = dW, A(o, r) = dzT[o·ld + r] in place, B = x as is (packed).
+        Gemm(ref MemoryMarshal.GetReference(dzT), ld, 1, 0, vocab, hidden, rows,
+            x[..(rows * hidden)], hidden, bTransposed: false, ref MemoryMarshal.GetReference(dw), hidden, default, loadC: true);
+    }
+
+    /// <summary>Softmax cross-entropy down the columns c in [0, cols) of a transposed logits block.</summary>
+    /// <remarks>Effectively, for each column (one logits row z): losses[c] = −log softmax(z)[targets[c]],
+    /// predicted[c] = first index of max z; with <paramref name="backward"/> the column is overwritten with
+    /// dLogits = (softmax(z) − onehot(targets[c]))·scale (the forward and backward of Kernels.CrossEntropy
+    /// in one pass over the block). Without it the block is left holding exp(z − max).
+    /// <paramref name="colMax"/> and <paramref name="colSum"/> are scratch of at least cols elements.</remarks>
+    public static void SoftmaxCrossEntropyColumns(
+        Span<float> zT,                 // [V, ld]
+        ReadOnlySpan<int> targets,      // [cols]
+        Span<double> losses,            // [cols]
+        Span<int> predicted,            // [cols]
+        Span<float> colMax,             // [cols] scratch
+        Span<double> colSum,            // [cols] scratch
+        int vocab, int ld, int cols, float scale, bool backward)
+    {
+        Debug.Assert(cols <= ld && zT.Length >= (long)vocab * ld && targets.Length >= cols && losses.Length >= cols && predicted.Length >= cols);
+        Debug.Assert(colMax.Length >= cols && colSum.Length >= cols && vocab > 0);
+        if (cols == 0) return;
+        Span<float> max = colMax[..cols];
+        Span<double> sum = colSum[..cols];
+        Span<int> arg = predicted[..cols];
+
+        // Pass 1: column max and first arg-max (strictly greater replaces, so the first maximum wins).
+        zT[..cols].CopyTo(max);
+        arg.Clear();
+        for (int o = 1; o < vocab; o++) MaxStep(zT.Slice(o * ld, cols), max, arg, o);
+        for (int c = 0; c < cols; c++) losses[c] = zT[targets[c] * ld + c];   // z_y, before exp overwrites it
+
+        // Pass 2: e = exp(z − m) in place, Σ e per column in double, in one sweep.
+        sum.Clear();
+        for (int o = 0; o < vocab; o++) ExpShiftedAddToDouble(zT.Slice(o * ld, cols), max, sum);
+
+        for (int c = 0; c < cols; c++) losses[c] = Math.Log(sum[c]) - (losses[c] - max[c]);
+        if (!backward) return;
+
+        // Pass 3: p = e·(1/S), then dLogits = p·scale, and (p_y − 1)·scale at the target (Kernels.CrossEntropy's order).
+        for (int c = 0; c < cols; c++) max[c] = (float)(1.0 / sum[c]);   // colMax now holds 1/S
+        for (int c = 0; c < cols; c++) sum[c] = zT[targets[c] * ld + c] * max[c];   // colSum now holds p_y
+        for (int o = 0; o < vocab; o++) ScaleRow(zT.Slice(o * ld, cols), max, scale);
+        for (int c = 0; c < cols; c++) zT[targets[c] * ld + c] = ((float)sum[c] - 1f) * scale;
+    }
+
+    // row[c] = (row[c]·inv[c])·scale: two roundings, as p = e·(1/S) then dLogits = p·scale.
+    private static void ScaleRow(Span<float> row, ReadOnlySpan<float> inv, float scale)
+    {
+        int c = 0;
+        if (Vector.IsHardwareAccelerated && row.Length >= Vector<float>.Count)
+        {
+            var vs = new Vector<float>(scale);
+            for (; c <= row.Length - Vector<float>.Count; c += Vector<float>.Count)
+                (new Vector<float>(row[c..]) * new Vector<float>(inv[c..]) * vs).CopyTo(row[c..]);
+        }
+        for (; c < row.Length; c++) row[c] = row[c] * inv[c] * scale;
+    }
+
+    // max = where(row > max, row, max); arg = where(row > max, o, arg); vectorised along the columns.
+    private static void MaxStep(ReadOnlySpan<float> row, Span<float> max, Span<int> arg, int o)
+    {
+        int c = 0;
+        if (Vector.IsHardwareAccelerated && row.Length >= Vector<float>.Count)
+        {
+            var vo = new Vector<int>(o);
+            for (; c <= row.Length - Vector<float>.Count; c += Vector<float>.Count)
+            {
+                var v = new Vector<float>(row[c..]);
+                var m = new Vector<float>(max[c..]);
+                var gt = Vector.GreaterThan(v, m);
+                Vector.ConditionalSelect(gt, v, m).CopyTo(max[c..]);
+                Vector.ConditionalSelect(gt, vo, new Vector<int>(arg[c..])).CopyTo(arg[c..]);
+            }
+        }
+        for (; c < row.Length; c++)
+        {
+            if (row[c] > max[c]) { max[c] = row[c]; arg[c] = o; }
+        }
+    }
+
+    // row[c] = exp(row[c] − max[c]); sum[c] += row[c] in double. Vector512/256.Exp (the runtime's vector exp:
+    // TensorPrimitives.Exp in System.Numerics.Tensors 10.0.0 measured ~30× slower here), MathF.Exp for the tail.
+    private static void ExpShiftedAddToDouble(Span<float> row, ReadOnlySpan<float> max, Span<double> sum)
+    {
+        ref float r = ref MemoryMarshal.GetReference(row);
+        ref float m = ref MemoryMarshal.GetReference(max);
+        ref double s = ref MemoryMarshal.GetReference(sum);
+        int c = 0, n = row.Length;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; c <= n - 16; c += 16)
+            {
+                var e = Vector512.Exp(Vector512.LoadUnsafe(ref r, (nuint)c) - Vector512.LoadUnsafe(ref m, (nuint)c));
+                e.StoreUnsafe(ref r, (nuint)c);
+                var (lo, hi) = Vector512.Widen(e);
+                (Vector512.LoadUnsafe(ref s, (nuint)c) + lo).StoreUnsafe(ref s, (nuint)c);
+                (Vector512.LoadUnsafe(ref s, (nuint)(c + 8)) + hi).StoreUnsafe(ref s, (nuint)(c + 8));
+            }
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; c <= n - 8; c += 8)
+            {
+                var e = Vector256.Exp(Vector256.LoadUnsafe(ref r, (nuint)c) - Vector256.LoadUnsafe(ref m, (nuint)c));
+                e.StoreUnsafe(ref r, (nuint)c);
+                var (lo, hi) = Vector256.Widen(e);
+                (Vector256.LoadUnsafe(ref s, (nuint)c) + lo).StoreUnsafe(ref s, (nuint)c);
+                (Vector256.LoadUnsafe(ref s, (nuint)(c + 4)) + hi).StoreUnsafe(ref s, (nuint)(c + 4));
+            }
+        }
+        for (; c < n; c++)
+        {
+            float e = MathF.Exp(row[c] - max[c]);
+            row[c] = e;
+            sum[c] += e;
+        }
+    }
+
+    private static void CheckBlock(int rowsByHidden, int vocabByHidden, int vocabByLd, int rows, int hidden, int vocab, int ld)
+    {
+        if (rows < 0 || hidden < 0 || vocab < 0 || ld < rows) throw new ArgumentOutOfRangeException(nameof(rows), $"rows {rows}, hidden {hidden}, vocab {vocab}, ld {ld}: need non-negative sizes and ld ≥ rows.");
+        if (rowsByHidden < (long)rows * hidden) throw new ArgumentException($"the [rows, H] matrix has {rowsByHidden} floats, expected {(long)rows * hidden}.");
+        if (vocabByHidden < (long)vocab * hidden) throw new ArgumentException($"the [V, H] matrix has {vocabByHidden} floats, expected {(long)vocab * hidden}.");
+        if (vocabByLd < (long)vocab * ld) throw new ArgumentException($"the [V, ld] block has {vocabByLd} floats, expected {(long)vocab * ld}.");
+    }
+
+    // ---- Scalar twins ----
+
+    internal static void OutputBlockForwardNaive(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> zT,
+        int rows, int hidden, int vocab, int ld)
+    {
+        for (int o = 0; o < vocab; o++)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                float s = bias.IsEmpty ? 0f : bias[o];
+                for (int i = 0; i < hidden; i++) s += w[o * hidden + i] * x[r * hidden + i];
+                zT[o * ld + r] = s;
+            }
+        }
+    }
+
+    internal static void OutputBlockBackwardInputNaive(ReadOnlySpan<float> dzT, ReadOnlySpan<float> w, Span<float> dx,
+        int rows, int hidden, int vocab, int ld)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            for (int i = 0; i < hidden; i++)
+            {
+                float s = dx[r * hidden + i];
+                for (int o = 0; o < vocab; o++) s += dzT[o * ld + r] * w[o * hidden + i];
+                dx[r * hidden + i] = s;
+            }
+        }
+    }
+
+    internal static void OutputBlockBackwardWeightNaive(ReadOnlySpan<float> dzT, ReadOnlySpan<float> x, Span<float> dw, Span<float> dbias,
+        int rows, int hidden, int vocab, int ld)
+    {
+        for (int o = 0; o < vocab; o++)
+        {
+            float db = 0f;
+            for (int r = 0; r < rows; r++) db += dzT[o * ld + r];
+            if (!dbias.IsEmpty) dbias[o] += db;
+            for (int i = 0; i < hidden; i++)
+            {
+                float s = dw[o * hidden + i];
+                for (int r = 0; r < rows; r++) s += dzT[o * ld + r] * x[r * hidden + i];
+                dw[o * hidden + i] = s;
+            }
+        }
+    }
+
+    internal static void SoftmaxCrossEntropyColumnsScalar(Span<float> zT, ReadOnlySpan<int> targets, Span<double> losses, Span<int> predicted,
+        int vocab, int ld, int cols, float scale, bool backward)
+    {
+        for (int c = 0; c < cols; c++)
+        {
+            float max = float.NegativeInfinity;
+            int arg = 0;
+            for (int o = 0; o < vocab; o++) if (zT[o * ld + c] > max) { max = zT[o * ld + c]; arg = o; }
+            float zy = zT[targets[c] * ld + c];
+            double sum = 0;
+            for (int o = 0; o < vocab; o++) { float e = MathF.Exp(zT[o * ld + c] - max); zT[o * ld + c] = e; sum += e; }
+            losses[c] = Math.Log(sum) - ((double)zy - max);
+            predicted[c] = arg;
+            if (!backward) continue;
+            float inv = (float)(1.0 / sum);
+            for (int o = 0; o < vocab; o++)
+            {
+                float p = zT[o * ld + c] * inv;
+                zT[o * ld + c] = (o == targets[c] ? p - 1f : p) * scale;
+            }
+        }
+    }
+}
