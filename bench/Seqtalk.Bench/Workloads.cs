@@ -109,8 +109,11 @@ internal static partial class Workloads
         var valid = Trainer.Encode(pairs, validIdx, srcTok, tgtTok, options.MaxSequenceLength);
         var config = new ModelConfig
         {
-            SourceVocabSize = srcTok.Vocabulary.Count, TargetVocabSize = tgtTok.Vocabulary.Count,
-            EmbeddingDim = options.EmbeddingDim, HiddenDim = options.HiddenDim, Layers = options.Layers,
+            SourceVocabSize = srcTok.Vocabulary.Count,
+            TargetVocabSize = tgtTok.Vocabulary.Count,
+            EmbeddingDim = options.EmbeddingDim,
+            HiddenDim = options.HiddenDim,
+            Layers = options.Layers,
         };
         var model = Seq2SeqModel.Create(config, options.Seed);
         var all = train.Concat(valid).ToList();
