@@ -4,7 +4,7 @@
 // The sequence is "packed" like torch.nn.utils.rnn.pack_padded_sequence: step t occupies rows
 // [offset[t], offset[t] + count[t]) of every [R, ·] buffer, and the active rows of step t are a prefix
 // of those of step t−1 (count is non-increasing). The encoder passes only real tokens this way, so a
-// padded step never touches the state; the decoder passes offset[t] = t·B, count[t] = B.
+// padded step never touches the state; the decoder, its rows sorted by target length, does the same.
 // All input projections x·W_ihᵀ + b_ih + b_hh are one GEMM over R rows; only h·W_hhᵀ runs per step.
 // hPrev (the h that fed each row) is stored so that dW_hh is one GEMM over R rows as well.
 // Accumulation rule: parameter gradients, dX, dH, dC and the initial-state gradients are ADDED to;

@@ -6,7 +6,8 @@
 // Forward:
 //   encoder: embed the source packed by step (only real tokens) → L LSTM layers from a zero state;
 //   the state after row b's last real token seeds decoder layer k (pack_padded_sequence semantics);
-//   decoder: embed <s> y1..yn time-major [Tt, B] → L LSTM layers;
+//   decoder: rows sorted by target length (longest first) and packed by step like the encoder, so only
+//   real target positions are computed: embed <s> y1..yn → L LSTM layers;
 //   gather the top h of the N real target positions, ordered by (b, t), into one [N, H] matrix →
 //   logits = h·out.wᵀ + out.b → softmax cross-entropy (LossSum in double) → with backward, dLogits →
 //   dh and dW of the projection, all fused per block of rows (Kernels.Output), so [N, Vt] never exists.
@@ -38,10 +39,11 @@ internal sealed class TrainingWorkspace
     private readonly ParameterSlot _encEmbed, _decEmbed, _outW, _outB;
 
     private readonly int[] _encOffset, _encCount, _decOffset, _decCount;   // [Ts], [Tt]
-    private readonly int[] _encIds, _decIds;                               // [R], [Tt·B]
+    private readonly int[] _encIds, _decIds;                               // [R], [N]
+    private readonly int[] _decOrder, _decPos;                             // [B]: packed slot → batch row, batch row → slot
     private readonly float[] _encX, _decX;                                 // [R, E], [Tt·B, E]
     private readonly float[][] _encGates, _encC, _encH, _encHPrev;         // per layer, packed
-    private readonly float[][] _decGates, _decC, _decH, _decHPrev;         // per layer, [Tt, B, ·]
+    private readonly float[][] _decGates, _decC, _decH, _decHPrev;         // per layer, packed
     private readonly float[][] _bias;                                      // per LSTM (enc layers, then dec), [G]
     private readonly float[][] _h0, _c0, _dH0, _dC0;                       // per layer, [B, H]
     private readonly float[] _zeros, _discard;                             // [B, H]
@@ -97,6 +99,7 @@ internal sealed class TrainingWorkspace
         _encOffset = new int[maxSourceSteps]; _encCount = new int[maxSourceSteps];
         _decOffset = new int[maxTargetSteps]; _decCount = new int[maxTargetSteps];
         _encIds = new int[rEnc]; _decIds = new int[rDec];
+        _decOrder = new int[maxBatch]; _decPos = new int[maxBatch];
         _encX = new float[rEnc * _e]; _decX = new float[rDec * _e];
         _encGates = Jagged(_layers, checked(rEnc * _g)); _encC = Jagged(_layers, rEnc * _h);
         _encH = Jagged(_layers, rEnc * _h); _encHPrev = Jagged(_layers, rEnc * _h);
@@ -167,11 +170,25 @@ internal sealed class TrainingWorkspace
             for (int b = 0; b < cnt; b++) _encIds[rows + b] = batch.Source[b * ts + t];
             rows += cnt;
         }
-        int rowsDec = tt * bsz;
+        // ---- Decoder plan: slots sorted by target length, longest first (stable), then packed the same way,
+        // so step t holds exactly the real positions t of the rows still running: no padding is computed. ----
+        int slot = 0;
+        for (int len = tt; len >= 1; len--)
+        {
+            for (int b = 0; b < bsz; b++)
+            {
+                if (batch.TargetLengths[b] != len) continue;
+                _decOrder[slot] = b; _decPos[b] = slot; slot++;
+            }
+        }
+        int rowsDec = 0;
         for (int t = 0; t < tt; t++)
         {
-            _decOffset[t] = t * bsz; _decCount[t] = bsz;
-            for (int b = 0; b < bsz; b++) _decIds[t * bsz + b] = batch.DecoderInput[b * tt + t];
+            int cnt = 0;
+            while (cnt < bsz && batch.TargetLengths[_decOrder[cnt]] > t) cnt++;
+            _decOffset[t] = rowsDec; _decCount[t] = cnt;
+            for (int j = 0; j < cnt; j++) _decIds[rowsDec + j] = batch.DecoderInput[_decOrder[j] * tt + t];
+            rowsDec += cnt;
         }
         for (int k = 0; k < _layers; k++)
         {
@@ -187,12 +204,12 @@ internal sealed class TrainingWorkspace
         {
             Lstm.Forward(k == 0 ? _encX : _encH[k - 1], k == 0 ? e : h, rows, encOffset, encCount, _zeros, _zeros,
                 Weights(_encSlots[k], _bias[k]), h, _encGates[k], _encC[k], _encH[k], _encHPrev[k]);
-            // The state after row b's last real token seeds decoder layer k.
+            // The state after row b's last real token seeds decoder layer k (in b's decoder slot).
             for (int b = 0; b < bsz; b++)
             {
                 int pos = (_encOffset[batch.SourceLengths[b] - 1] + b) * h;
-                _encH[k].AsSpan(pos, h).CopyTo(_h0[k].AsSpan(b * h, h));
-                _encC[k].AsSpan(pos, h).CopyTo(_c0[k].AsSpan(b * h, h));
+                _encH[k].AsSpan(pos, h).CopyTo(_h0[k].AsSpan(_decPos[b] * h, h));
+                _encC[k].AsSpan(pos, h).CopyTo(_c0[k].AsSpan(_decPos[b] * h, h));
             }
         }
 
@@ -211,7 +228,7 @@ internal sealed class TrainingWorkspace
         {
             for (int t = 0; t < batch.TargetLengths[b]; t++, n++)
             {
-                int row = t * bsz + b;
+                int row = _decOffset[t] + _decPos[b];
                 _outRows[n] = row;
                 _targets[n] = batch.DecoderTarget[b * tt + t];
                 top.AsSpan(row * h, h).CopyTo(_hOut.AsSpan(n * h, h));
@@ -241,7 +258,7 @@ internal sealed class TrainingWorkspace
             TensorPrimitives.Add(Grad(gradients, _outB), _strandDB[s], Grad(gradients, _outB));
         }
 
-        // Decoder: scatter dh of the real positions back into the top layer's [Tt, B, H] gradient.
+        // Decoder: scatter dh of the real positions back into the top layer's packed gradient.
         Span<float> dH = _dA.AsSpan(0, rowsDec * h);
         dH.Clear();
         for (int i = 0; i < n; i++)
@@ -272,8 +289,8 @@ internal sealed class TrainingWorkspace
             {
                 int pos = (_encOffset[batch.SourceLengths[b] - 1] + b) * h;
                 Span<float> dh = _dA.AsSpan(pos, h), dc = _dC.AsSpan(pos, h);
-                TensorPrimitives.Add(dh, _dH0[k].AsSpan(b * h, h), dh);
-                TensorPrimitives.Add(dc, _dC0[k].AsSpan(b * h, h), dc);
+                TensorPrimitives.Add(dh, _dH0[k].AsSpan(_decPos[b] * h, h), dh);
+                TensorPrimitives.Add(dc, _dC0[k].AsSpan(_decPos[b] * h, h), dc);
             }
             _dB.AsSpan(0, rows * inDim).Clear();
             Lstm.Backward(k == 0 ? _encX : _encH[k - 1], inDim, rows, encOffset, encCount, _zeros,
