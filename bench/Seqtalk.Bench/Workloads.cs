@@ -138,6 +138,7 @@ internal static partial class Workloads
 
         long tokens = 0;
         double flops = 0;
+        var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         foreach (var batch in batches)
         {
@@ -150,8 +151,11 @@ internal static partial class Workloads
             flops += BatchFlops(batch, config);
         }
         double seconds = clock.Elapsed.TotalSeconds;
+        double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds;
         double gflops = flops / seconds / 1e9;
-        string detail = $"{batches.Count} steps, {tokens} real target tokens in {seconds:F2} s; E={config.EmbeddingDim} H={config.HiddenDim} L={config.Layers} " +
+        // CPU seconds (all threads of the process) next to the wall clock: on a shared machine the wall clock
+        // also counts the time other jobs held our core; tokens per CPU-second is steadier from run to run.
+        string detail = $"{batches.Count} steps, {tokens} real target tokens in {seconds:F2} s (CPU {cpuSeconds:F2} s, {tokens / cpuSeconds:F0} tokens per CPU-s); E={config.EmbeddingDim} H={config.HiddenDim} L={config.Layers} " +
             $"Vs={config.SourceVocabSize} Vt={config.TargetVocabSize}; {flops / tokens / 1e6:F2} MFLOP/token";
         var result = new Result(name, "tokens_per_s", tokens / seconds, "tokens/s", detail, gflops, gflops / peak, seconds);
         int longest = train.Max(p => p.Target.Length);
