@@ -21,7 +21,7 @@ internal static partial class Workloads
     private const int ConcurrentCallers = 16;
     private const int BatchSize = 128;
 
-    private sealed record Settings(int Threads, string? JsonPath, bool Quick, string DataPath, string? Only);
+    private sealed record Settings(int Threads, string? JsonPath, bool Quick, string DataPath, string? Only, int ReplyEpochs);
 
     private sealed record Result(string Workload, string Metric, double Value, string Unit, string Detail,
         double? GflopsPerSecond = null, double? PeakFraction = null, double? Seconds = null);
@@ -51,14 +51,14 @@ internal static partial class Workloads
         var tutorial = new TrainingOptions { Seed = ValidationSeed, Threads = threads, BatchSize = BatchSize };
         // --only train: the two training workloads; tutorial: the first only; reply: the tutorial model and the reply workloads
         // (the tutorial model is trained either way: the replies use it). For iterating, not for reports.
-        var (r1, chat) = TrainWorkload("train_tutorial", pairs, tutorial, settings.Quick ? 6 : 0, peak);
+        var (r1, chat) = TrainWorkload("train_tutorial", pairs, tutorial, settings.Quick ? 6 : 0, peak, settings.ReplyEpochs);
         results.Add(r1);
         Print(r1);
 
         if (settings.Only is not ("reply" or "tutorial"))
         {
             var large = tutorial with { EmbeddingDim = 256, HiddenDim = 512, Layers = 2, MaxVocabulary = 8000 };
-            var (r2, _) = TrainWorkload("train_large", pairs, large, settings.Quick ? 2 : 0, peak);
+            var (r2, _) = TrainWorkload("train_large", pairs, large, settings.Quick ? 2 : 0, peak, 0);
             results.Add(r2);
             Print(r2);
         }
@@ -98,7 +98,7 @@ internal static partial class Workloads
 
     // ---- Training: the trainer's own steps (forward + backward + clip check + optimizer), data prepared beforehand ----
 
-    private static (Result Result, ChatModel Model) TrainWorkload(string name, List<QaPair> pairs, TrainingOptions options, int maxSteps, double peak)
+    private static (Result Result, ChatModel Model) TrainWorkload(string name, List<QaPair> pairs, TrainingOptions options, int maxSteps, double peak, int extraEpochs)
     {
         // Tokenization, encoding and batching are not timed (the same preparation as Trainer.Run).
         var (trainIdx, validIdx) = DataSplit.Split(pairs.Count, options.ValidationSize, options.Split, options.Seed);
@@ -120,7 +120,8 @@ internal static partial class Workloads
         int maxSource = Math.Max(1, all.Max(p => p.Source.Length));
         int maxTarget = all.Max(p => p.Target.Length) + 1;
         var workspace = new TrainingWorkspace(model, Math.Min(options.BatchSize, train.Count), maxSource, maxTarget, options.Threads);
-        var batches = Batcher.MakeBatches(train, options.BatchSize, new Random(options.Seed));
+        var shuffle = new Random(options.Seed);
+        var batches = Batcher.MakeBatches(train, options.BatchSize, shuffle);
         if (maxSteps > 0) batches = batches.Take(maxSteps).ToList();
         var optimizer = new Optimizer(options.Optimizer, model.Parameters.Length);
         var gradients = new float[model.Parameters.Length];
@@ -158,6 +159,16 @@ internal static partial class Workloads
         string detail = $"{batches.Count} steps, {tokens} real target tokens in {seconds:F2} s (CPU {cpuSeconds:F2} s, {tokens / cpuSeconds:F0} tokens per CPU-s); E={config.EmbeddingDim} H={config.HiddenDim} L={config.Layers} " +
             $"Vs={config.SourceVocabSize} Vt={config.TargetVocabSize}; {flops / tokens / 1e6:F2} MFLOP/token";
         var result = new Result(name, "tokens_per_s", tokens / seconds, "tokens/s", detail, gflops, gflops / peak, seconds);
+        // More epochs for the reply workloads (untimed), so replies have the length a trained model gives.
+        for (int epoch = 0; epoch < extraEpochs; epoch++)
+        {
+            foreach (var batch in Batcher.MakeBatches(train, options.BatchSize, shuffle))
+            {
+                Array.Clear(gradients);
+                workspace.ForwardBackward(batch, gradients, 1f / batch.RealTargetTokens);
+                optimizer.Update(model.Parameters, gradients, options.LearningRate);
+            }
+        }
         int longest = train.Max(p => p.Target.Length);
         var chat = new ChatModel(model, srcTok, tgtTok, Trainer.DefaultMaxReplyLength(longest), null, null, options);
         return (result, chat);
@@ -244,6 +255,7 @@ internal static partial class Workloads
         int threads = 1;
         string? json = null, data = null, only = null;
         bool quick = false;
+        int replyEpochs = 0;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -252,15 +264,16 @@ internal static partial class Workloads
                 case "--json" when i + 1 < args.Length: json = args[++i]; break;
                 case "--data" when i + 1 < args.Length: data = args[++i]; break;
                 case "--quick": quick = true; break;
+                case "--reply-epochs" when i + 1 < args.Length && int.TryParse(args[i + 1], out int re) && re >= 0: replyEpochs = re; i++; break;
                 case "--only" when i + 1 < args.Length: only = args[++i]; break;
                 default:
                     Console.Error.WriteLine($"error: unknown or incomplete option '{args[i]}'.");
-                    Console.Error.WriteLine("usage: workloads [--threads N] [--json FILE] [--quick] [--data PATH] [--only train|tutorial|reply]");
+                    Console.Error.WriteLine("usage: workloads [--threads N] [--json FILE] [--quick] [--data PATH] [--only train|tutorial|reply] [--reply-epochs N]");
                     return null;
             }
         }
         data ??= DefaultDataPath();
-        return new Settings(threads, json, quick, Path.GetFullPath(data), only);
+        return new Settings(threads, json, quick, Path.GetFullPath(data), only, replyEpochs);
     }
 
     private static string DefaultDataPath()
@@ -308,6 +321,7 @@ internal static partial class Workloads
         w.WriteString("engine", "seqtalk");
         w.WriteNumber("threads", settings.Threads);
         w.WriteBoolean("quick", settings.Quick);
+        w.WriteNumber("reply_model_epochs", 1 + settings.ReplyEpochs);
         w.WriteStartObject("machine");
         w.WriteNumber("cores", Environment.ProcessorCount);
         w.WriteString("cpu", CpuName());
