@@ -6,6 +6,9 @@
 // changing after its last real token (an empty source leaves the zero state). Decoder: from <s>, each
 // step feeds the arg-max of the previous step (first maximum on ties); a row that emits </s> or reaches
 // maxSteps tokens leaves the batch (the last active row moves into its place), so finished rows cost nothing.
+// The output projection and arg-max of more than MatMulDotRows rows run in blocks of BlockRows rows held
+// transposed (Kernels.Output), so the [B, Vt] logits never go to memory; the logits are the same floats as
+// MatMulForward's (same per-element operations), so the replies are too.
 
 using System.Numerics.Tensors;
 using Seqtalk.Nn;
@@ -21,8 +24,10 @@ internal sealed class InferenceSession
     private readonly int _maxBatch, _e, _h, _g, _layers, _vs, _vt;
     private readonly float[][] _hState, _cState;     // per layer [B, H]
     private readonly float[][] _bias;                // enc layers then dec layers, [G]
-    private readonly float[] _x, _pre, _logits;      // [B, max(E, H)], [B, G], [B, Vt]
-    private readonly int[] _ids, _rowOf, _order;     // [B]
+    private const int BlockRows = 64;
+    private readonly float[] _x, _pre, _logits;      // [B, max(E, H)], [B, G], [MatMulDotRows, Vt]
+    private readonly float[] _zT, _colMax;           // [Vt, BlockRows], [BlockRows] (allocated when maxBatch > MatMulDotRows)
+    private readonly int[] _ids, _rowOf, _order, _next;   // [B]
     private readonly ParameterSlot _encEmbed, _decEmbed, _outW, _outB;
     private readonly ParameterSlot[] _wIh, _wHh, _bIh, _bHh;   // enc layers then dec layers
 
@@ -59,8 +64,10 @@ internal sealed class InferenceSession
         for (int k = 0; k < _layers; k++) { _hState[k] = new float[maxBatch * _h]; _cState[k] = new float[maxBatch * _h]; }
         _x = new float[maxBatch * Math.Max(_e, _h)];
         _pre = new float[maxBatch * _g];
-        _logits = new float[maxBatch * _vt];
-        _ids = new int[maxBatch]; _rowOf = new int[maxBatch]; _order = new int[maxBatch];
+        _logits = new float[Math.Min(maxBatch, K.MatMulDotRows) * _vt];
+        _zT = maxBatch > K.MatMulDotRows ? new float[_vt * BlockRows] : [];
+        _colMax = new float[BlockRows];
+        _ids = new int[maxBatch]; _rowOf = new int[maxBatch]; _order = new int[maxBatch]; _next = new int[maxBatch];
     }
 
     /// <summary>Greedy decoding: from &lt;s&gt; until &lt;/s&gt; or <paramref name="maxSteps"/> tokens.
@@ -142,10 +149,10 @@ internal sealed class InferenceSession
         {
             K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, active), _x, _e, 0, active);
             for (int k = 0; k < _layers; k++) Step(_layers + k, k, active);
-            K.MatMulForward(_x.AsSpan(0, active * _h), outW, outB, _logits.AsSpan(0, active * _vt), active, _h, _vt, 0, active);
+            ProjectArgMax(active, outW, outB);
             for (int r = 0; r < active;)
             {
-                int next = TensorPrimitives.IndexOfMax(_logits.AsSpan(r * _vt, _vt));
+                int next = _next[r];
                 if (next == SpecialTokens.EndId)
                 {
                     active--;
@@ -160,7 +167,26 @@ internal sealed class InferenceSession
         }
     }
 
-    /// <summary>Moves decoder row <paramref name="from"/> (state, logits, next input, owner) into row <paramref name="to"/>.</summary>
+    /// <summary>_next[r] = arg-max of the logits h_r·out.wᵀ + out.b (first maximum), for r in [0, active).</summary>
+    private void ProjectArgMax(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB)
+    {
+        int h = _h, vt = _vt;
+        if (active <= K.MatMulDotRows)
+        {
+            // One to three rows: stream the weights once with dot products (the decode path of MatMulForward).
+            K.MatMulForward(_x.AsSpan(0, active * h), outW, outB, _logits.AsSpan(0, active * vt), active, h, vt, 0, active);
+            for (int r = 0; r < active; r++) _next[r] = TensorPrimitives.IndexOfMax(_logits.AsSpan(r * vt, vt));
+            return;
+        }
+        for (int r0 = 0; r0 < active; r0 += BlockRows)
+        {
+            int rows = Math.Min(BlockRows, active - r0);
+            K.OutputBlockForward(_x.AsSpan(r0 * h, rows * h), outW, outB, _zT, rows, h, vt, BlockRows);
+            K.ArgMaxColumns(_zT, _colMax, _next.AsSpan(r0, rows), vt, BlockRows, rows);
+        }
+    }
+
+    /// <summary>Moves decoder row <paramref name="from"/> (state, next token, next input, owner) into row <paramref name="to"/>.</summary>
     private void MoveRow(int from, int to)
     {
         int h = _h;
@@ -169,7 +195,7 @@ internal sealed class InferenceSession
             _hState[k].AsSpan(from * h, h).CopyTo(_hState[k].AsSpan(to * h, h));
             _cState[k].AsSpan(from * h, h).CopyTo(_cState[k].AsSpan(to * h, h));
         }
-        _logits.AsSpan(from * _vt, _vt).CopyTo(_logits.AsSpan(to * _vt, _vt));
+        _next[to] = _next[from];
         _rowOf[to] = _rowOf[from];
         _ids[to] = _ids[from];
     }

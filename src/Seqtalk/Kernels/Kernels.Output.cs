@@ -148,6 +148,31 @@ internal static partial class Kernels
         for (; c < row.Length; c++) row[c] = row[c] * inv[c] * scale;
     }
 
+    /// <summary>predicted[c] = first index of the maximum of column c of zT, for c in [0, cols) (greedy decoding).</summary>
+    /// <remarks>Effectively the arg-max of each logits row without a softmax; <paramref name="colMax"/> is scratch.</remarks>
+    public static void ArgMaxColumns(
+        ReadOnlySpan<float> zT,         // [V, ld]
+        Span<float> colMax,             // [cols] scratch
+        Span<int> predicted,            // [cols]
+        int vocab, int ld, int cols)
+    {
+        Debug.Assert(cols <= ld && zT.Length >= (long)vocab * ld && colMax.Length >= cols && predicted.Length >= cols && vocab > 0);
+        if (cols == 0) return;
+        zT[..cols].CopyTo(colMax);
+        predicted[..cols].Clear();
+        for (int o = 1; o < vocab; o++) MaxStep(zT.Slice(o * ld, cols), colMax[..cols], predicted[..cols], o);
+    }
+
+    internal static void ArgMaxColumnsScalar(ReadOnlySpan<float> zT, Span<int> predicted, int vocab, int ld, int cols)
+    {
+        for (int c = 0; c < cols; c++)
+        {
+            int arg = 0;
+            for (int o = 1; o < vocab; o++) if (zT[o * ld + c] > zT[arg * ld + c]) arg = o;
+            predicted[c] = arg;
+        }
+    }
+
     // max = where(row > max, row, max); arg = where(row > max, o, arg); vectorised along the columns.
     private static void MaxStep(ReadOnlySpan<float> row, Span<float> max, Span<int> arg, int o)
     {

@@ -92,6 +92,26 @@ public class OutputKernelTests
     }
 
     [Theory]
+    [MemberData(nameof(BlockShapes))]
+    public void ArgMaxColumns_MatchesScalarTwinAndIndexOfMax_FirstMaximumWins(int rows, int hidden, int vocab, int ld)
+    {
+        _ = hidden;
+        var rng = new Random(3 + rows + vocab * 7);
+        var zT = Random(rng, vocab * ld, 4f);
+        // Ties: copy the column's value at a later row to an earlier one, so the first maximum must win.
+        for (int c = 0; c < rows && vocab > 2; c++) zT[(vocab - 1) * ld + c] = zT[(vocab / 2) * ld + c] = 9f;
+        var a = new int[rows]; var s = new int[rows];
+        K.ArgMaxColumns(zT.AsSpan(0, vocab * ld), new float[rows], a, vocab, ld, rows);
+        K.ArgMaxColumnsScalar(zT, s, vocab, ld, rows);
+        Assert.Equal(s, a);
+        for (int c = 0; c < rows; c++)
+        {
+            var column = Enumerable.Range(0, vocab).Select(o => zT[o * ld + c]).ToArray();
+            Assert.Equal(System.Numerics.Tensors.TensorPrimitives.IndexOfMax<float>(column), a[c]);
+        }
+    }
+
+    [Theory]
     [InlineData(100f)]
     [InlineData(1000f)]
     [InlineData(-1000f)]
