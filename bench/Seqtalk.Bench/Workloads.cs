@@ -20,6 +20,7 @@ internal static partial class Workloads
     private const int LatencyQuestions = 200;
     private const int ConcurrentCallers = 16;
     private const int BatchSize = 128;
+    private const int DefaultReplyEpochs = 19;     // after workload 1's epoch: 20 in all
 
     private sealed record Settings(int Threads, string? JsonPath, bool Quick, string DataPath, string? Only, int ReplyEpochs);
 
@@ -255,7 +256,7 @@ internal static partial class Workloads
         int threads = 1;
         string? json = null, data = null, only = null;
         bool quick = false;
-        int replyEpochs = 0;
+        int? replyEpochs = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -273,7 +274,9 @@ internal static partial class Workloads
             }
         }
         data ??= DefaultDataPath();
-        return new Settings(threads, json, quick, Path.GetFullPath(data), only, replyEpochs);
+        // The reply workloads use the tutorial model after 20 epochs by default (the tutorial's run, whose replies
+        // average about 4 tokens, as the PyTorch figures do); --quick keeps the 1-epoch model.
+        return new Settings(threads, json, quick, Path.GetFullPath(data), only, replyEpochs ?? (quick ? 0 : DefaultReplyEpochs));
     }
 
     private static string DefaultDataPath()
