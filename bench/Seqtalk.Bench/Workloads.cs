@@ -127,16 +127,17 @@ internal static partial class Workloads
         var optimizer = new Optimizer(options.Optimizer, model.Parameters.Length);
         var gradients = new float[model.Parameters.Length];
 
-        // Warm up (JIT tiering) on a throwaway copy of the model: not timed, and the timed run starts from the seed's weights.
-        var warm = Seq2SeqModel.Create(config, options.Seed);
-        var warmWorkspace = new TrainingWorkspace(warm, Math.Min(options.BatchSize, train.Count), maxSource, maxTarget, options.Threads);
-        var warmOptimizer = new Optimizer(options.Optimizer, warm.Parameters.Length);
+        // Warm up (JIT tiering) with the same workspace and a throwaway optimizer, then put the seed's weights
+        // back: untimed, and no second workspace to inflate the peak working set.
+        var initial = (float[])model.Parameters.Clone();
+        var warmOptimizer = new Optimizer(options.Optimizer, model.Parameters.Length);
         foreach (var batch in batches.Take(3))
         {
             Array.Clear(gradients);
-            warmWorkspace.ForwardBackward(batch, gradients, 1f / batch.RealTargetTokens);
-            warmOptimizer.Update(warm.Parameters, gradients, options.LearningRate);
+            workspace.ForwardBackward(batch, gradients, 1f / batch.RealTargetTokens);
+            warmOptimizer.Update(model.Parameters, gradients, options.LearningRate);
         }
+        initial.CopyTo(model.Parameters, 0);
 
         long tokens = 0;
         double flops = 0;
