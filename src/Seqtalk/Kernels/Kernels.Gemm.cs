@@ -2,10 +2,11 @@
 //
 // Effectively computes C[m, n] (= C[m, n] if loadC, else 0) + bias[n] + Σ_k A(m, k)·B(k, n)
 // for m in [mStart, mEnd), all n in [0, n), all k in [0, k).
-//   A(m, k) = a[m·aM + k·aK]     strided, read in place (one scalar broadcast per row and k step)
+//   A(m, k) = a[m·aM + k·aK]     strided; read in place (one broadcast per row and k step), or with
+//                                packA copied per chunk of 8 row tiles into [tile][k][MR] (for dyᵀ)
 //   B(k, n) = b[k·ldb + n]       (copy layout) or b[n·ldb + k] (transposed layout); packed
 //   C(m, n) = c[m·ldc + n]       row-major
-// Scheme (GotoBLAS/BLIS, without packing A): for each column block of nc columns and each depth
+// Scheme (GotoBLAS/BLIS; A packed only when asked): for each column block of nc columns and each depth
 // block of kc steps, B[kc, nc] is packed into NR-wide panels in a 64 KB stack buffer (zero padded);
 // then for each tile of MR rows and each panel a micro-kernel keeps an MR×NR block of C in
 // registers and runs kc rank-1 updates: NR/W vector loads of B, MR broadcasts of A, MR·NR/W FMAs.
