@@ -27,7 +27,7 @@ internal static class InfoCommand
             Row("parameters", TrainCommand.ParameterCount(c).ToString("N0", s_inv));
             Row("max reply", string.Create(s_inv, $"{chat.DefaultMaxReplyLength} tokens"));
             if (config?["tokenizer"] is JsonObject tokenizer)
-                Row("tokenizer", $"{Text(tokenizer["kind"])}, normalization {Text(tokenizer["normalization"])}, lowercase {Text(tokenizer["lowercase"])}");
+                Row("tokenizer", $"{Text(tokenizer["kind"])}, normalization {Text(tokenizer["normalization"])}, lowercase questions {Text(tokenizer["lowercase"])}");
             if (config?["seqtalkVersion"] is { } version) Row("written by", "seqtalk " + Text(version));
             PrintTraining(chat, config?["training"] as JsonObject);
             return ExitCodes.Ok;

@@ -66,7 +66,7 @@ internal static class TrainCommand
         tokenizer.AcceptOnlyFromAmong("word", "char");
         var normalize = new Option<string>("--normalize") { Description = "Text normalisation: default or tutorial.", HelpName = "MODE", DefaultValueFactory = _ => "default" };
         normalize.AcceptOnlyFromAmong("default", "tutorial");
-        var lowercase = new Option<bool>("--lowercase") { Description = "Lower-case text before tokenizing." };
+        var lowercase = new Option<bool>("--lowercase") { Description = "Lower-case questions before tokenizing (answers keep their case)." };
         var maxVocab = new Option<int?>("--max-vocab") { Description = "Keep at most N tokens per vocabulary, special tokens included [default: all].", HelpName = "N" };
         var minFrequency = new Option<int>("--min-frequency") { Description = "Drop tokens seen fewer than N times.", HelpName = "N", DefaultValueFactory = _ => s_defaults.MinFrequency };
         var maxSequence = new Option<int>("--max-sequence-length") { Description = "Cut questions and answers to N tokens.", HelpName = "N", DefaultValueFactory = _ => s_defaults.MaxSequenceLength };

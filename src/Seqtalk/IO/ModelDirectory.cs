@@ -90,7 +90,7 @@ internal static class ModelDirectory
         var kind = c.Enum<TokenizerKind>("tokenizer.kind");
         var normalizer = new TextNormalizerOptions { Mode = c.Enum<NormalizationMode>("tokenizer.normalization"), Lowercase = c.Bool("tokenizer.lowercase") };
         var source = LoadTokenizer(Path.Combine(directory, SourceVocabularyFile), kind, normalizer, config.SourceVocabSize);
-        var target = LoadTokenizer(Path.Combine(directory, TargetVocabularyFile), kind, normalizer, config.TargetVocabSize);
+        var target = LoadTokenizer(Path.Combine(directory, TargetVocabularyFile), kind, normalizer with { Lowercase = false }, config.TargetVocabSize);
 
         int maxReply = c.Int("decoding.maxReplyLength");
         if (maxReply is < 1 or > 10_000) throw new SeqtalkException($"{configPath}: decoding.maxReplyLength {maxReply} is out of range (1..10000).");
@@ -111,7 +111,32 @@ internal static class ModelDirectory
         }
         var network = Seq2SeqModel.FromParameters(config, flat);
         var options = new TrainingOptions { MaxSequenceLength = maxSequence };
-        return new ChatModel(network, source, target, maxReply, training: null, ReadSplit(c), options);
+        return new ChatModel(network, source, target, maxReply, ReadTraining(c), ReadSplit(c), options);
+    }
+
+    private static TrainingSummary? ReadTraining(ConfigReader c)
+    {
+        if (c.OptionalInt("training.bestEpoch") is not { } bestEpoch) return null;
+        var epochs = new List<EpochMetrics>();
+        if (c.Node("training.epochs") is JsonArray array)
+        {
+            for (int i = 0; i < array.Count; i++)
+            {
+                string k = $"training.epochs.{i}";
+                double? validationLoss = c.OptionalDouble(k + ".validationLoss");
+                epochs.Add(new EpochMetrics(
+                    c.Int(k + ".epoch"), c.OptionalDouble(k + ".trainLoss") ?? double.NaN, c.OptionalDouble(k + ".trainAccuracy") ?? double.NaN,
+                    validationLoss, validationLoss is { } v ? Math.Exp(v) : null, c.OptionalDouble(k + ".validationAccuracy"),
+                    TimeSpan.FromSeconds(c.OptionalDouble(k + ".seconds") ?? 0), c.OptionalDouble(k + ".tokensPerSecond") ?? 0,
+                    c.OptionalBool(k + ".isBest") ?? false));
+            }
+        }
+        return new TrainingSummary
+        {
+            Epochs = epochs, BestEpoch = bestEpoch,
+            Cancelled = c.OptionalBool("training.cancelled") ?? false, StoppedEarly = c.OptionalBool("training.stoppedEarly") ?? false,
+            TrainingPairs = c.OptionalInt("training.trainingPairs") ?? 0, ValidationPairs = c.OptionalInt("training.validationPairs") ?? 0,
+        };
     }
 
     private static SplitRecord? ReadSplit(ConfigReader c)
@@ -161,7 +186,7 @@ internal static class ModelDirectory
             {
                 ["kind"] = model.SourceTokenizer.Kind.ToString(),
                 ["normalization"] = model.SourceTokenizer.Normalizer.Options.Mode.ToString(),
-                ["lowercase"] = model.SourceTokenizer.Normalizer.Options.Lowercase,
+                ["lowercase"] = model.SourceTokenizer.Normalizer.Options.Lowercase,   // questions only
                 ["sourceVocabulary"] = SourceVocabularyFile,
                 ["targetVocabulary"] = TargetVocabularyFile,
             },
@@ -199,6 +224,7 @@ internal static class ModelDirectory
                     ["validationLoss"] = e.ValidationLoss is { } v ? Finite(v) : null,
                     ["validationAccuracy"] = e.ValidationAccuracy is { } a ? Finite(a) : null,
                     ["seconds"] = Math.Round(e.Duration.TotalSeconds, 3), ["tokensPerSecond"] = Math.Round(e.TokensPerSecond),
+                    ["isBest"] = e.IsBest,
                 });
             }
             training["epochs"] = epochs;
@@ -242,11 +268,18 @@ internal static class ModelDirectory
             JsonNode? node = root;
             foreach (var part in key.Split('.'))
             {
-                node = node is JsonObject obj && obj.TryGetPropertyValue(part, out var child) ? child : null;
+                node = node switch
+                {
+                    JsonObject obj => obj.TryGetPropertyValue(part, out var child) ? child : null,
+                    JsonArray arr => int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int i) && i < arr.Count ? arr[i] : null,
+                    _ => null,
+                };
                 if (node is null) return null;
             }
             return node;
         }
+
+        public JsonNode? Node(string key) => Find(key);
 
         private JsonNode Get(string key) => Find(key) ?? throw new SeqtalkException($"{path}: \"{key}\" is missing.");
 
@@ -264,6 +297,8 @@ internal static class ModelDirectory
         public double Double(string key) => Value<double>(key, "a number");
         public bool Bool(string key) => Value<bool>(key, "true or false");
         public int? OptionalInt(string key) => Find(key) is null ? null : Int(key);
+        public double? OptionalDouble(string key) => Find(key) is null ? null : Double(key);
+        public bool? OptionalBool(string key) => Find(key) is null ? null : Bool(key);
 
         public TEnum Enum<TEnum>(string key) where TEnum : struct, System.Enum =>
             System.Enum.TryParse<TEnum>(String(key), ignoreCase: true, out var value) && System.Enum.IsDefined(value)

@@ -280,6 +280,7 @@ internal struct TokenJoiner(JoinRule rule)
     private bool afterOpening;
     private bool doubleQuoteOpen;
     private bool singleQuoteOpen;
+    private bool afterSingleLatinLetter;
 
     /// <summary>Whether a space goes before <paramref name="token"/>, given what was written so far.</summary>
     public readonly bool SpaceBefore(string token)
@@ -289,6 +290,7 @@ internal struct TokenJoiner(JoinRule rule)
         if (afterOpening) return false;
         if (token == "\"") return !doubleQuoteOpen;
         if (token == "'") return !singleQuoteOpen;
+        if (token == "#" && afterSingleLatinLetter) return false;   // C#, F#
         return !IsMadeOf(token, Closing);
     }
 
@@ -296,6 +298,7 @@ internal struct TokenJoiner(JoinRule rule)
     public void Commit(string token)
     {
         started = true;
+        afterSingleLatinLetter = token.Length == 1 && char.IsAsciiLetter(token[0]);
         if (token == "\"") { doubleQuoteOpen = !doubleQuoteOpen; afterOpening = doubleQuoteOpen; }
         else if (token == "'") { singleQuoteOpen = !singleQuoteOpen; afterOpening = singleQuoteOpen; }
         else afterOpening = IsMadeOf(token, Opening);

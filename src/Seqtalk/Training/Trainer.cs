@@ -22,7 +22,8 @@ internal static class Trainer
         var (trainIndices, validationIndices) = DataSplit.Split(pairs.Count, options.ValidationSize, options.Split, options.Seed);
         var normalizer = new TextNormalizerOptions { Mode = options.Normalization, Lowercase = options.Lowercase };
         var sourceTokenizer = TrainTokenizer(options, normalizer, trainIndices.Select(i => pairs[i].Question));
-        var targetTokenizer = TrainTokenizer(options, normalizer, trainIndices.Select(i => pairs[i].Answer));
+        // Answers keep their case so that replies are written properly; only questions are lower-cased.
+        var targetTokenizer = TrainTokenizer(options, normalizer with { Lowercase = false }, trainIndices.Select(i => pairs[i].Answer));
 
         var train = Encode(pairs, trainIndices, sourceTokenizer, targetTokenizer, options.MaxSequenceLength);
         var validation = Encode(pairs, validationIndices, sourceTokenizer, targetTokenizer, options.MaxSequenceLength);

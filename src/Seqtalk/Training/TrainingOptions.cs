@@ -65,7 +65,8 @@ public sealed record TrainingOptions
     public TokenizerKind Tokenizer { get; init; } = TokenizerKind.Word;
     /// <summary>Text normalisation.</summary>
     public NormalizationMode Normalization { get; init; } = NormalizationMode.Default;
-    /// <summary>Lower-case text before tokenizing.</summary>
+    /// <summary>Lower-case questions before tokenizing, so "Hello" and "hello" are one word. Answers keep
+    /// their case, so replies are written properly.</summary>
     public bool Lowercase { get; init; }
     /// <summary>Keep at most this many tokens per vocabulary (special tokens included); null for all.</summary>
     public int? MaxVocabulary { get; init; }
