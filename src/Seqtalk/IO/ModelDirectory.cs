@@ -207,7 +207,7 @@ internal static class ModelDirectory
         return root;
     }
 
-    private static JsonNode? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(Math.Round(x, 6)) : null;
+    private static JsonValue? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(Math.Round(x, 6)) : null;
 
     private static void WriteAtomic(string path, Action<TextWriter> write)
     {

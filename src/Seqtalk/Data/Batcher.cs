@@ -1,0 +1,124 @@
+using Seqtalk.Text;
+
+namespace Seqtalk.Data;
+
+/// <summary>
+/// Cuts encoded pairs into padded <see cref="Batch"/>es laid out as <see cref="Batch"/> documents.
+/// </summary>
+/// <remarks>
+/// With a <see cref="Random"/>: shuffle all pairs (Fisher–Yates), then take chunks of
+/// <see cref="ChunkBatches"/> batches, sort each chunk by source length then target length (longest
+/// first, ties keep the shuffled order), cut it into batches, and finally shuffle the order of all
+/// batches with the same <see cref="Random"/>. Pairs of similar length share a batch, so little
+/// padding is computed, while every epoch still sees different batches in a different order. Only the
+/// very last batch can be smaller than <c>batchSize</c>; it is kept. Without a <see cref="Random"/>
+/// the pairs are cut into batches in their given order (for evaluation).
+/// Within each batch rows are ordered by source length, longest first (stable).
+/// A pair whose source has no tokens gets the single source token <c>&lt;unk&gt;</c>, because the
+/// engine needs every source length ≥ 1. An empty target is fine: it becomes <c>&lt;s&gt;</c> →
+/// <c>&lt;/s&gt;</c>.
+/// </remarks>
+internal static class Batcher
+{
+    /// <summary>How many batches' worth of shuffled pairs are sorted by length together.</summary>
+    public const int ChunkBatches = 50;
+
+    public static List<Batch> MakeBatches(IReadOnlyList<EncodedPair> pairs, int batchSize, Random? shuffle)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        for (int i = 0; i < pairs.Count; i++)
+        {
+            if (pairs[i].Source is null || pairs[i].Target is null)
+                throw new ArgumentException($"Pair {i} has a null source or target.", nameof(pairs));
+        }
+
+        int n = pairs.Count;
+        var order = Enumerable.Range(0, n).ToArray();
+        var groups = new List<int[]>((n + batchSize - 1) / batchSize);
+        if (shuffle is null)
+        {
+            for (int s = 0; s < n; s += batchSize)
+                groups.Add(order[s..Math.Min(n, s + batchSize)]);
+        }
+        else
+        {
+            Shuffle(order.AsSpan(), shuffle);
+            int chunk = batchSize * ChunkBatches;
+            for (int s = 0; s < n; s += chunk)
+            {
+                // OrderBy is stable: equal lengths keep their shuffled order.
+                var sorted = order.Skip(s).Take(Math.Min(chunk, n - s))
+                    .OrderByDescending(i => SourceLength(pairs[i]))
+                    .ThenByDescending(i => pairs[i].Target.Length)
+                    .ToArray();
+                for (int b = 0; b < sorted.Length; b += batchSize)
+                    groups.Add(sorted[b..Math.Min(sorted.Length, b + batchSize)]);
+            }
+            Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(groups), shuffle);
+        }
+
+        var batches = new List<Batch>(groups.Count);
+        foreach (var rows in groups) batches.Add(Build(pairs, rows));
+        return batches;
+    }
+
+    /// <summary>Fisher–Yates, written out so the order for a seed never depends on the runtime's
+    /// <c>Random.Shuffle</c> implementation.</summary>
+    internal static void Shuffle<T>(Span<T> items, Random random)
+    {
+        for (int i = items.Length - 1; i > 0; i--)
+        {
+            int j = random.Next(i + 1);
+            (items[i], items[j]) = (items[j], items[i]);
+        }
+    }
+
+    private static int SourceLength(EncodedPair pair) => Math.Max(1, pair.Source.Length);
+
+    private static Batch Build(IReadOnlyList<EncodedPair> pairs, int[] members)
+    {
+        // Rows longest source first; stable so bucketed order (already sorted) is kept.
+        var rows = members.OrderByDescending(i => SourceLength(pairs[i])).ToArray();
+        int size = rows.Length;
+        int sourceSteps = rows.Max(i => SourceLength(pairs[i]));
+        int targetSteps = rows.Max(i => pairs[i].Target.Length) + 1;
+
+        var source = new int[size * sourceSteps];                // [B, Ts], 0 = <pad>
+        var sourceLengths = new int[size];
+        var decoderInput = new int[size * targetSteps];          // [B, Tt]
+        var decoderTarget = new int[size * targetSteps];         // [B, Tt]
+        var targetLengths = new int[size];
+        int real = 0;
+        for (int b = 0; b < size; b++)
+        {
+            var pair = pairs[rows[b]];
+            int[] src = pair.Source.Length == 0 ? [SpecialTokens.UnknownId] : pair.Source;
+            src.CopyTo(source, b * sourceSteps);
+            sourceLengths[b] = src.Length;
+
+            // input: <s> y1 … yn; target: y1 … yn </s>
+            int t0 = b * targetSteps;
+            int len = pair.Target.Length;
+            decoderInput[t0] = SpecialTokens.StartId;
+            pair.Target.CopyTo(decoderInput, t0 + 1);
+            pair.Target.CopyTo(decoderTarget, t0);
+            decoderTarget[t0 + len] = SpecialTokens.EndId;
+            targetLengths[b] = len + 1;
+            real += len + 1;
+        }
+
+        return new Batch
+        {
+            Size = size,
+            SourceSteps = sourceSteps,
+            TargetSteps = targetSteps,
+            Source = source,
+            SourceLengths = sourceLengths,
+            DecoderInput = decoderInput,
+            DecoderTarget = decoderTarget,
+            TargetLengths = targetLengths,
+            RealTargetTokens = real,
+        };
+    }
+}

@@ -1,0 +1,154 @@
+// Kernels.Lstm: the pointwise part of one LSTM step (PyTorch torch.nn.LSTM, gate order i, f, g, o).
+//
+// Legend: B batch rows, H hidden width; every gate row is [i | f | g | o], each H wide.
+// Forward:  i, f, o = σ(pre); g = tanh(pre); c = f⊙cPrev + i⊙g; h = o⊙tanh(c).
+// The matrix products (x·W_ihᵀ for all steps at once, h·W_hhᵀ per step) are done by the caller with
+// MatMul; this kernel sees only the summed pre-activations.
+// Accumulation rule: dCPrev is ADDED to (it also receives nothing else, but the rule is uniform);
+// dPreGates is WRITTEN, because it has exactly one producer (see docs/conventions.md).
+// Reference: https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html; derivation in docs/kernels.md.
+
+using System.Diagnostics;
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace Seqtalk.Kernels;
+
+internal static partial class Kernels
+{
+    /// <summary>LSTM pointwise step for rows [rowStart, rowEnd).</summary>
+    /// <remarks>Effectively: i,f,o = σ(pre), g = tanh(pre); c = f⊙cPrev + i⊙g; h = o⊙tanh(c).
+    /// <paramref name="gates"/> may be the same memory as <paramref name="preGates"/>, and
+    /// <paramref name="c"/> the same memory as <paramref name="cPrev"/> (in-place update).</remarks>
+    public static void LstmCellForward(
+        ReadOnlySpan<float> preGates,   // [B, 4H]  x·W_ihᵀ + h·W_hhᵀ + b_ih + b_hh
+        ReadOnlySpan<float> cPrev,      // [B, H]
+        Span<float> gates,              // [B, 4H]  post-activation, cached for backward
+        Span<float> c,                  // [B, H]   cached for backward
+        Span<float> h,                  // [B, H]
+        int hidden, int rowStart, int rowEnd)
+    {
+        int g4 = 4 * hidden;
+        Debug.Assert(preGates.Length >= rowEnd * g4 && gates.Length >= rowEnd * g4);
+        Debug.Assert(cPrev.Length >= rowEnd * hidden && c.Length >= rowEnd * hidden && h.Length >= rowEnd * hidden);
+        if (hidden == 0) return;
+        for (int r = rowStart; r < rowEnd; r++)
+        {
+            ReadOnlySpan<float> pre = preGates.Slice(r * g4, g4);
+            Span<float> gt = gates.Slice(r * g4, g4);
+            TensorPrimitives.Sigmoid(pre[..(2 * hidden)], gt[..(2 * hidden)]);      // i, f
+            TensorPrimitives.Tanh(pre.Slice(2 * hidden, hidden), gt.Slice(2 * hidden, hidden)); // g
+            TensorPrimitives.Sigmoid(pre.Slice(3 * hidden, hidden), gt.Slice(3 * hidden, hidden)); // o
+            ReadOnlySpan<float> i = gt[..hidden], f = gt.Slice(hidden, hidden), g = gt.Slice(2 * hidden, hidden), o = gt.Slice(3 * hidden, hidden);
+            Span<float> cr = c.Slice(r * hidden, hidden), hr = h.Slice(r * hidden, hidden);
+            TensorPrimitives.Multiply(f, cPrev.Slice(r * hidden, hidden), cr);   // c = f⊙cPrev
+            TensorPrimitives.MultiplyAdd(i, g, cr, cr);                          // c += i⊙g
+            TensorPrimitives.Tanh(cr, hr);                                       // h = tanh(c)
+            TensorPrimitives.Multiply(hr, o, hr);                                // h = o⊙tanh(c)
+        }
+    }
+
+    /// <summary>Backward of <see cref="LstmCellForward"/> for rows [rowStart, rowEnd).</summary>
+    /// <remarks>Forward was c = f⊙cPrev + i⊙g, h = o⊙tanh(c). With dc = dC + dH⊙o⊙(1 − tanh²c):
+    /// dPre_i = dc⊙g⊙i(1−i); dPre_f = dc⊙cPrev⊙f(1−f); dPre_g = dc⊙i⊙(1−g²); dPre_o = dH⊙tanh(c)⊙o(1−o);
+    /// dCPrev += dc⊙f. dPreGates is written, not accumulated; it must not alias an input.</remarks>
+    public static void LstmCellBackward(
+        ReadOnlySpan<float> gates,      // [B, 4H]  post-activation i, f, g, o from forward
+        ReadOnlySpan<float> cPrev,      // [B, H]
+        ReadOnlySpan<float> c,          // [B, H]
+        ReadOnlySpan<float> dH,         // [B, H]   total gradient reaching h (from above and from step t+1)
+        ReadOnlySpan<float> dC,         // [B, H]   gradient reaching c from step t+1
+        Span<float> dPreGates,          // [B, 4H]  written
+        Span<float> dCPrev,             // [B, H]   accumulated (+=)
+        int hidden, int rowStart, int rowEnd)
+    {
+        int g4 = 4 * hidden;
+        Debug.Assert(gates.Length >= rowEnd * g4 && dPreGates.Length >= rowEnd * g4);
+        for (int r = rowStart; r < rowEnd; r++)
+        {
+            ReadOnlySpan<float> gt = gates.Slice(r * g4, g4);
+            ReadOnlySpan<float> i = gt[..hidden], f = gt.Slice(hidden, hidden), g = gt.Slice(2 * hidden, hidden), o = gt.Slice(3 * hidden, hidden);
+            ReadOnlySpan<float> cp = cPrev.Slice(r * hidden, hidden), cr = c.Slice(r * hidden, hidden);
+            ReadOnlySpan<float> dh = dH.Slice(r * hidden, hidden), dc = dC.Slice(r * hidden, hidden);
+            Span<float> dpre = dPreGates.Slice(r * g4, g4);
+            Span<float> di = dpre[..hidden], df = dpre.Slice(hidden, hidden), dg = dpre.Slice(2 * hidden, hidden), dout = dpre.Slice(3 * hidden, hidden);
+            Span<float> dcp = dCPrev.Slice(r * hidden, hidden);
+            TensorPrimitives.Tanh(cr, dout);   // tanh(c) parked in the o slot, read before it is overwritten
+            int j = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                int n = Vector<float>.Count;
+                var one = Vector<float>.One;
+                for (; j <= hidden - n; j += n)
+                {
+                    var vi = new Vector<float>(i[j..]); var vf = new Vector<float>(f[j..]);
+                    var vg = new Vector<float>(g[j..]); var vo = new Vector<float>(o[j..]);
+                    var tc = new Vector<float>(dout[j..]);
+                    var vdh = new Vector<float>(dh[j..]);
+                    var dct = new Vector<float>(dc[j..]) + vdh * vo * (one - tc * tc);
+                    (dct * vg * vi * (one - vi)).CopyTo(di[j..]);
+                    (dct * new Vector<float>(cp[j..]) * vf * (one - vf)).CopyTo(df[j..]);
+                    (dct * vi * (one - vg * vg)).CopyTo(dg[j..]);
+                    (vdh * tc * vo * (one - vo)).CopyTo(dout[j..]);
+                    (new Vector<float>(dcp[j..]) + dct * vf).CopyTo(dcp[j..]);
+                }
+            }
+            for (; j < hidden; j++)
+            {
+                float tc = dout[j];
+                float dct = dc[j] + dh[j] * o[j] * (1f - tc * tc);
+                di[j] = dct * g[j] * i[j] * (1f - i[j]);
+                df[j] = dct * cp[j] * f[j] * (1f - f[j]);
+                dg[j] = dct * i[j] * (1f - g[j] * g[j]);
+                dout[j] = dh[j] * tc * o[j] * (1f - o[j]);
+                dcp[j] += dct * f[j];
+            }
+        }
+    }
+
+    // ---- Scalar twins ----
+
+    internal static void LstmCellForwardScalar(ReadOnlySpan<float> preGates, ReadOnlySpan<float> cPrev,
+        Span<float> gates, Span<float> c, Span<float> h, int hidden, int rowStart, int rowEnd)
+    {
+        int g4 = 4 * hidden;
+        for (int r = rowStart; r < rowEnd; r++)
+        {
+            for (int j = 0; j < hidden; j++)
+            {
+                int b = r * g4 + j;
+                float i = SigmoidScalar(preGates[b]);
+                float f = SigmoidScalar(preGates[b + hidden]);
+                float g = MathF.Tanh(preGates[b + 2 * hidden]);
+                float o = SigmoidScalar(preGates[b + 3 * hidden]);
+                float cv = f * cPrev[r * hidden + j] + i * g;
+                gates[b] = i; gates[b + hidden] = f; gates[b + 2 * hidden] = g; gates[b + 3 * hidden] = o;
+                c[r * hidden + j] = cv;
+                h[r * hidden + j] = o * MathF.Tanh(cv);
+            }
+        }
+    }
+
+    internal static void LstmCellBackwardScalar(ReadOnlySpan<float> gates, ReadOnlySpan<float> cPrev, ReadOnlySpan<float> c,
+        ReadOnlySpan<float> dH, ReadOnlySpan<float> dC, Span<float> dPreGates, Span<float> dCPrev, int hidden, int rowStart, int rowEnd)
+    {
+        int g4 = 4 * hidden;
+        for (int r = rowStart; r < rowEnd; r++)
+        {
+            for (int j = 0; j < hidden; j++)
+            {
+                int b = r * g4 + j, s = r * hidden + j;
+                float i = gates[b], f = gates[b + hidden], g = gates[b + 2 * hidden], o = gates[b + 3 * hidden];
+                float tc = MathF.Tanh(c[s]);
+                float dct = dC[s] + dH[s] * o * (1f - tc * tc);
+                dPreGates[b] = dct * g * i * (1f - i);
+                dPreGates[b + hidden] = dct * cPrev[s] * f * (1f - f);
+                dPreGates[b + 2 * hidden] = dct * i * (1f - g * g);
+                dPreGates[b + 3 * hidden] = dH[s] * tc * o * (1f - o);
+                dCPrev[s] += dct * f;
+            }
+        }
+    }
+
+    private static float SigmoidScalar(float x) => 1f / (1f + MathF.Exp(-x));
+}

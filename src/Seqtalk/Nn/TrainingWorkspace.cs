@@ -1,0 +1,371 @@
+// TrainingWorkspace: the activation and activation-gradient arena of one trainer, and the model's
+// forward and backward pass written top to bottom (llm.c's gpt2_forward / gpt2_backward).
+//
+// Legend: B batch, Ts source steps, Tt target steps, E embedding, H hidden, G = 4H, L layers,
+// Vs / Vt source / target vocabulary, R real source tokens, N real target tokens.
+// Forward:
+//   encoder: embed the source packed by step (only real tokens) → L LSTM layers from a zero state;
+//   the state after row b's last real token seeds decoder layer k (pack_padded_sequence semantics);
+//   decoder: embed <s> y1..yn time-major [Tt, B] → L LSTM layers;
+//   gather the top h of the N real target positions, ordered by (b, t), into one [N, H] matrix →
+//   logits [N, Vt] = h·out.wᵀ + out.b → fused softmax cross-entropy (LossSum in double).
+// Backward: the same calls in exact reverse order. Parameter gradients are ADDED (lossScale·dLossSum/dθ)
+// into the caller's buffer; the arena is cleared here, once per call, where the rule needs zeros.
+// Threads split rows of the output projection and softmax (the dominant cost) in a fixed partition,
+// and dW of the projection by output rows, so results do not depend on the thread count.
+
+using System.Numerics.Tensors;
+using Seqtalk.Data;
+using K = Seqtalk.Kernels.Kernels;
+
+namespace Seqtalk.Nn;
+
+/// <summary>Loss sum, real target tokens and arg-max hits of one batch.</summary>
+internal readonly record struct BatchStats(double LossSum, int Tokens, int Correct);
+
+/// <summary>Activation arena for training; not thread-safe; reused across batches.</summary>
+internal sealed class TrainingWorkspace
+{
+    // Partition boundaries are multiples of this many rows, so that a blocked GEMM sees the same
+    // row blocks whatever the thread count.
+    private const int PartitionAlign = 48;
+
+    private readonly Seq2SeqModel _model;
+    private readonly int _maxBatch, _maxSourceSteps, _maxTargetSteps, _threads;
+    private readonly int _e, _h, _g, _layers, _vs, _vt;
+    private readonly LayerSlots[] _encSlots, _decSlots;
+    private readonly ParameterSlot _encEmbed, _decEmbed, _outW, _outB;
+
+    private readonly int[] _encOffset, _encCount, _decOffset, _decCount;   // [Ts], [Tt]
+    private readonly int[] _encIds, _decIds;                               // [R], [Tt·B]
+    private readonly float[] _encX, _decX;                                 // [R, E], [Tt·B, E]
+    private readonly float[][] _encGates, _encC, _encH, _encHPrev;         // per layer, packed
+    private readonly float[][] _decGates, _decC, _decH, _decHPrev;         // per layer, [Tt, B, ·]
+    private readonly float[][] _bias;                                      // per LSTM (enc layers, then dec), [G]
+    private readonly float[][] _h0, _c0, _dH0, _dC0;                       // per layer, [B, H]
+    private readonly float[] _zeros, _discard;                             // [B, H]
+    private readonly int[] _outRows, _targets, _predicted;                 // [N]
+    private readonly double[] _losses;                                     // [N]
+    private readonly float[] _hOut, _dHOut;                                // [N, H]
+    private readonly float[] _logits, _probs;                              // [N, Vt]; probs become dLogits
+    private readonly float[] _dOutW, _dOutB;                               // [Vt, H], [Vt]
+    private readonly float[] _dPre;                                        // [R, G]
+    private float[] _dA, _dB;                                              // [R, max(E, H)]
+    private readonly float[] _dC;                                          // [R, H]
+
+    private readonly Action<int> _partBody;
+    private readonly ParallelOptions _parallelOptions;
+    private ParallelOp _op;
+    private int _opCount, _opParts;
+    private int _tokens;
+    private float _lossScale;
+
+    private enum ParallelOp { OutputForward, SoftmaxForward, SoftmaxBackward, OutputBackwardWeight, OutputBackwardInput }
+
+    private readonly record struct LayerSlots(ParameterSlot WIh, ParameterSlot WHh, ParameterSlot BIh, ParameterSlot BHh);
+
+    /// <summary>Sizes the arena once for the largest batch it will see.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A capacity or the thread count is below 1.</exception>
+    public TrainingWorkspace(Seq2SeqModel model, int maxBatch, int maxSourceSteps, int maxTargetSteps, int threads)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSourceSteps, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxTargetSteps, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        _model = model;
+        _maxBatch = maxBatch; _maxSourceSteps = maxSourceSteps; _maxTargetSteps = maxTargetSteps; _threads = threads;
+        var cfg = model.Config;
+        _e = cfg.EmbeddingDim; _h = cfg.HiddenDim; _g = 4 * _h; _layers = cfg.Layers;
+        _vs = cfg.SourceVocabSize; _vt = cfg.TargetVocabSize;
+        var layout = model.Layout;
+        _encEmbed = layout[ParameterLayout.Names.EncoderEmbedding];
+        _decEmbed = layout[ParameterLayout.Names.DecoderEmbedding];
+        _outW = layout[ParameterLayout.Names.OutputWeight];
+        _outB = layout[ParameterLayout.Names.OutputBias];
+        _encSlots = new LayerSlots[_layers];
+        _decSlots = new LayerSlots[_layers];
+        for (int k = 0; k < _layers; k++)
+        {
+            _encSlots[k] = Slots(layout, ParameterLayout.Names.Encoder, k);
+            _decSlots[k] = Slots(layout, ParameterLayout.Names.Decoder, k);
+        }
+
+        int rEnc = checked(maxBatch * maxSourceSteps), rDec = checked(maxBatch * maxTargetSteps);
+        int rMax = Math.Max(rEnc, rDec), wide = Math.Max(_e, _h), bh = maxBatch * _h;
+        _encOffset = new int[maxSourceSteps]; _encCount = new int[maxSourceSteps];
+        _decOffset = new int[maxTargetSteps]; _decCount = new int[maxTargetSteps];
+        _encIds = new int[rEnc]; _decIds = new int[rDec];
+        _encX = new float[rEnc * _e]; _decX = new float[rDec * _e];
+        _encGates = Jagged(_layers, checked(rEnc * _g)); _encC = Jagged(_layers, rEnc * _h);
+        _encH = Jagged(_layers, rEnc * _h); _encHPrev = Jagged(_layers, rEnc * _h);
+        _decGates = Jagged(_layers, checked(rDec * _g)); _decC = Jagged(_layers, rDec * _h);
+        _decH = Jagged(_layers, rDec * _h); _decHPrev = Jagged(_layers, rDec * _h);
+        _bias = Jagged(2 * _layers, _g);
+        _h0 = Jagged(_layers, bh); _c0 = Jagged(_layers, bh);
+        _dH0 = Jagged(_layers, bh); _dC0 = Jagged(_layers, bh);
+        _zeros = new float[bh]; _discard = new float[bh];
+        _outRows = new int[rDec]; _targets = new int[rDec]; _predicted = new int[rDec];
+        _losses = new double[rDec];
+        _hOut = new float[rDec * _h]; _dHOut = new float[rDec * _h];
+        _logits = new float[checked(rDec * _vt)]; _probs = new float[checked(rDec * _vt)];
+        _dOutW = new float[_vt * _h]; _dOutB = new float[_vt];
+        _dPre = new float[checked(rMax * _g)];
+        _dA = new float[rMax * wide]; _dB = new float[rMax * wide];
+        _dC = new float[rMax * _h];
+        _partBody = RunPart;
+        _parallelOptions = new ParallelOptions { MaxDegreeOfParallelism = threads };
+    }
+
+    /// <summary>Logits [N, Vt] of the real target tokens of the last call, rows ordered by (b, t).</summary>
+    public ReadOnlySpan<float> LastLogits => _logits.AsSpan(0, _tokens * _vt);
+
+    /// <summary>Forward only (evaluation).</summary>
+    /// <exception cref="SeqtalkException">The batch exceeds the capacity of this workspace.</exception>
+    public BatchStats Forward(Batch batch) => Run(batch, default, 0f, backward: false);
+
+    /// <summary>Forward and backward: ADDS lossScale·d(LossSum)/dθ into <paramref name="gradients"/> (the caller zeros it).</summary>
+    /// <exception cref="SeqtalkException">The batch exceeds the capacity of this workspace.</exception>
+    public BatchStats ForwardBackward(Batch batch, Span<float> gradients, float lossScale)
+    {
+        if (gradients.Length != _model.Layout.TotalLength)
+            throw new ArgumentException($"The gradient buffer has {gradients.Length} floats; the model has {_model.Layout.TotalLength} parameters.", nameof(gradients));
+        return Run(batch, gradients, lossScale, backward: true);
+    }
+
+    private BatchStats Run(Batch batch, Span<float> gradients, float lossScale, bool backward)
+    {
+        Validate(batch);
+        int bsz = batch.Size, ts = batch.SourceSteps, tt = batch.TargetSteps, h = _h, e = _e;
+
+        // ---- Encoder plan: step t holds the rows whose source is longer than t (a prefix). ----
+        int rows = 0;
+        for (int t = 0; t < ts; t++)
+        {
+            int cnt = 0;
+            while (cnt < bsz && batch.SourceLengths[cnt] > t) cnt++;
+            _encOffset[t] = rows; _encCount[t] = cnt;
+            for (int b = 0; b < cnt; b++) _encIds[rows + b] = batch.Source[b * ts + t];
+            rows += cnt;
+        }
+        int rowsDec = tt * bsz;
+        for (int t = 0; t < tt; t++)
+        {
+            _decOffset[t] = t * bsz; _decCount[t] = bsz;
+            for (int b = 0; b < bsz; b++) _decIds[t * bsz + b] = batch.DecoderInput[b * tt + t];
+        }
+        for (int k = 0; k < _layers; k++)
+        {
+            TensorPrimitives.Add(Param(_encSlots[k].BIh), Param(_encSlots[k].BHh), _bias[k]);
+            TensorPrimitives.Add(Param(_decSlots[k].BIh), Param(_decSlots[k].BHh), _bias[_layers + k]);
+        }
+        ReadOnlySpan<int> encOffset = _encOffset.AsSpan(0, ts), encCount = _encCount.AsSpan(0, ts);
+        ReadOnlySpan<int> decOffset = _decOffset.AsSpan(0, tt), decCount = _decCount.AsSpan(0, tt);
+
+        // ---- Encoder forward ----
+        K.EmbeddingForward(Param(_encEmbed), _encIds.AsSpan(0, rows), _encX, e, 0, rows);
+        for (int k = 0; k < _layers; k++)
+        {
+            Lstm.Forward(k == 0 ? _encX : _encH[k - 1], k == 0 ? e : h, rows, encOffset, encCount, _zeros, _zeros,
+                Weights(_encSlots[k], _bias[k]), h, _encGates[k], _encC[k], _encH[k], _encHPrev[k]);
+            // The state after row b's last real token seeds decoder layer k.
+            for (int b = 0; b < bsz; b++)
+            {
+                int pos = (_encOffset[batch.SourceLengths[b] - 1] + b) * h;
+                _encH[k].AsSpan(pos, h).CopyTo(_h0[k].AsSpan(b * h, h));
+                _encC[k].AsSpan(pos, h).CopyTo(_c0[k].AsSpan(b * h, h));
+            }
+        }
+
+        // ---- Decoder forward ----
+        K.EmbeddingForward(Param(_decEmbed), _decIds.AsSpan(0, rowsDec), _decX, e, 0, rowsDec);
+        for (int k = 0; k < _layers; k++)
+        {
+            Lstm.Forward(k == 0 ? _decX : _decH[k - 1], k == 0 ? e : h, rowsDec, decOffset, decCount, _h0[k], _c0[k],
+                Weights(_decSlots[k], _bias[_layers + k]), h, _decGates[k], _decC[k], _decH[k], _decHPrev[k]);
+        }
+
+        // ---- Output: gather the real target positions, project, softmax cross-entropy ----
+        int n = 0;
+        float[] top = _decH[_layers - 1];
+        for (int b = 0; b < bsz; b++)
+        {
+            for (int t = 0; t < batch.TargetLengths[b]; t++, n++)
+            {
+                int row = t * bsz + b;
+                _outRows[n] = row;
+                _targets[n] = batch.DecoderTarget[b * tt + t];
+                top.AsSpan(row * h, h).CopyTo(_hOut.AsSpan(n * h, h));
+            }
+        }
+        _tokens = n;
+        RunParallel(ParallelOp.OutputForward, n);
+        RunParallel(ParallelOp.SoftmaxForward, n);
+        double lossSum = 0;
+        int correct = 0;
+        for (int i = 0; i < n; i++)
+        {
+            lossSum += _losses[i];
+            if (_predicted[i] == _targets[i]) correct++;
+        }
+        var stats = new BatchStats(lossSum, n, correct);
+        if (!backward) return stats;
+
+        // ==== Backward: the forward calls in exact reverse order ====
+        _lossScale = lossScale;
+        RunParallel(ParallelOp.SoftmaxBackward, n);               // probs → dLogits, in place
+        Array.Clear(_dOutW); Array.Clear(_dOutB);
+        RunParallel(ParallelOp.OutputBackwardWeight, _vt);        // split by output rows
+        TensorPrimitives.Add(Grad(gradients, _outW), _dOutW, Grad(gradients, _outW));
+        TensorPrimitives.Add(Grad(gradients, _outB), _dOutB, Grad(gradients, _outB));
+        _dHOut.AsSpan(0, n * h).Clear();
+        RunParallel(ParallelOp.OutputBackwardInput, n);
+
+        // Decoder: scatter dh of the real positions back into the top layer's [Tt, B, H] gradient.
+        Span<float> dH = _dA.AsSpan(0, rowsDec * h);
+        dH.Clear();
+        for (int i = 0; i < n; i++)
+        {
+            Span<float> dst = dH.Slice(_outRows[i] * h, h);
+            TensorPrimitives.Add(dst, _dHOut.AsSpan(i * h, h), dst);
+        }
+        for (int k = 0; k < _layers; k++) { Array.Clear(_dH0[k]); Array.Clear(_dC0[k]); }
+        for (int k = _layers - 1; k >= 0; k--)
+        {
+            int inDim = k == 0 ? e : h;
+            _dC.AsSpan(0, rowsDec * h).Clear();
+            _dB.AsSpan(0, rowsDec * inDim).Clear();
+            Lstm.Backward(k == 0 ? _decX : _decH[k - 1], inDim, rowsDec, decOffset, decCount, _c0[k],
+                Weights(_decSlots[k], _bias[_layers + k]), h, _decGates[k], _decC[k], _decHPrev[k],
+                _dA, _dC, _dPre, _dB, _dH0[k], _dC0[k], _discard, Grads(gradients, _decSlots[k]));
+            (_dA, _dB) = (_dB, _dA);
+        }
+        K.EmbeddingBackward(_decIds.AsSpan(0, rowsDec), _dA, Grad(gradients, _decEmbed), e, 0, rowsDec);
+
+        // Encoder: the decoder's initial-state gradients enter at each row's last real step.
+        _dA.AsSpan(0, rows * h).Clear();
+        for (int k = _layers - 1; k >= 0; k--)
+        {
+            int inDim = k == 0 ? e : h;
+            _dC.AsSpan(0, rows * h).Clear();
+            for (int b = 0; b < bsz; b++)
+            {
+                int pos = (_encOffset[batch.SourceLengths[b] - 1] + b) * h;
+                Span<float> dh = _dA.AsSpan(pos, h), dc = _dC.AsSpan(pos, h);
+                TensorPrimitives.Add(dh, _dH0[k].AsSpan(b * h, h), dh);
+                TensorPrimitives.Add(dc, _dC0[k].AsSpan(b * h, h), dc);
+            }
+            _dB.AsSpan(0, rows * inDim).Clear();
+            Lstm.Backward(k == 0 ? _encX : _encH[k - 1], inDim, rows, encOffset, encCount, _zeros,
+                Weights(_encSlots[k], _bias[k]), h, _encGates[k], _encC[k], _encHPrev[k],
+                _dA, _dC, _dPre, _dB, default, default, _discard, Grads(gradients, _encSlots[k]));
+            (_dA, _dB) = (_dB, _dA);
+        }
+        K.EmbeddingBackward(_encIds.AsSpan(0, rows), _dA, Grad(gradients, _encEmbed), e, 0, rows);
+        return stats;
+    }
+
+    private void RunParallel(ParallelOp op, int count)
+    {
+        _op = op;
+        _opCount = count;
+        _opParts = Math.Max(1, Math.Min(_threads, (count + PartitionAlign - 1) / PartitionAlign));
+        if (_opParts == 1) RunPart(0);
+        else Parallel.For(0, _opParts, _parallelOptions, _partBody);
+    }
+
+    /// <summary>Fixed partition: part p of P covers [align(count·p/P), align(count·(p+1)/P)).</summary>
+    internal static (int Start, int End) Partition(int count, int parts, int part)
+    {
+        static int Bound(int count, int parts, int q)
+        {
+            if (q >= parts) return count;
+            long raw = (long)count * q / parts;
+            return (int)Math.Min(count, raw / PartitionAlign * PartitionAlign);
+        }
+        return (Bound(count, parts, part), Bound(count, parts, part + 1));
+    }
+
+    private void RunPart(int part)
+    {
+        var (start, end) = Partition(_opCount, _opParts, part);
+        if (start >= end) return;
+        int n = _tokens, h = _h, vt = _vt;
+        ReadOnlySpan<float> p = _model.Parameters;
+        switch (_op)
+        {
+            case ParallelOp.OutputForward:
+                K.MatMulForward(_hOut.AsSpan(0, n * h), p.Slice(_outW.Offset, _outW.Length), p.Slice(_outB.Offset, _outB.Length),
+                    _logits.AsSpan(0, n * vt), n, h, vt, start, end);
+                break;
+            case ParallelOp.SoftmaxForward:
+                K.SoftmaxCrossEntropyForward(_logits.AsSpan(0, n * vt), _targets.AsSpan(0, n), _probs.AsSpan(0, n * vt),
+                    _losses.AsSpan(0, n), _predicted.AsSpan(0, n), vt, start, end);
+                break;
+            case ParallelOp.SoftmaxBackward:
+                K.SoftmaxCrossEntropyBackward(_probs.AsSpan(0, n * vt), _targets.AsSpan(0, n), _probs.AsSpan(0, n * vt), _lossScale, vt, start, end);
+                break;
+            case ParallelOp.OutputBackwardWeight:
+                K.MatMulBackwardWeight(_probs.AsSpan(0, n * vt), _hOut.AsSpan(0, n * h), _dOutW, _dOutB, n, h, vt, start, end);
+                break;
+            case ParallelOp.OutputBackwardInput:
+                K.MatMulBackwardInput(_probs.AsSpan(0, n * vt), p.Slice(_outW.Offset, _outW.Length), _dHOut.AsSpan(0, n * h), n, h, vt, start, end);
+                break;
+        }
+    }
+
+    private void Validate(Batch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Size > _maxBatch)
+            throw new SeqtalkException($"The batch has {batch.Size} rows but the training workspace holds at most maxBatch = {_maxBatch}; raise the batch capacity or lower the batch size.");
+        if (batch.SourceSteps > _maxSourceSteps)
+            throw new SeqtalkException($"The batch has a source of {batch.SourceSteps} tokens but the training workspace holds at most maxSourceSteps = {_maxSourceSteps}; raise the maximum source length.");
+        if (batch.TargetSteps > _maxTargetSteps)
+            throw new SeqtalkException($"The batch has a target of {batch.TargetSteps} tokens (with </s>) but the training workspace holds at most maxTargetSteps = {_maxTargetSteps}; raise the maximum target length.");
+        int bsz = batch.Size, ts = batch.SourceSteps, tt = batch.TargetSteps;
+        if (bsz < 1 || ts < 1 || tt < 1 || batch.Source.Length < bsz * ts || batch.DecoderInput.Length < bsz * tt
+            || batch.DecoderTarget.Length < bsz * tt || batch.SourceLengths.Length < bsz || batch.TargetLengths.Length < bsz)
+            throw new ArgumentException("The batch arrays do not match its Size, SourceSteps and TargetSteps.", nameof(batch));
+        int real = 0;
+        for (int b = 0; b < bsz; b++)
+        {
+            int ls = batch.SourceLengths[b], lt = batch.TargetLengths[b];
+            if (ls < 1 || ls > ts || (b > 0 && ls > batch.SourceLengths[b - 1]))
+                throw new ArgumentException($"Source length {ls} of row {b} is not in 1..{ts} or the rows are not sorted longest first.", nameof(batch));
+            if (lt < 1 || lt > tt)
+                throw new ArgumentException($"Target length {lt} of row {b} is not in 1..{tt}.", nameof(batch));
+            real += lt;
+        }
+        if (real != batch.RealTargetTokens)
+            throw new ArgumentException($"RealTargetTokens is {batch.RealTargetTokens} but the target lengths add up to {real}.", nameof(batch));
+        CheckIds(batch.Source.AsSpan(0, bsz * ts), _vs, "source");
+        CheckIds(batch.DecoderInput.AsSpan(0, bsz * tt), _vt, "decoder input");
+        CheckIds(batch.DecoderTarget.AsSpan(0, bsz * tt), _vt, "decoder target");
+    }
+
+    private static void CheckIds(ReadOnlySpan<int> ids, int vocab, string what)
+    {
+        foreach (int id in ids)
+        {
+            if ((uint)id >= (uint)vocab)
+                throw new SeqtalkException($"A {what} token id {id} is outside the model's vocabulary of {vocab}; the tokenizer and the model do not match.");
+        }
+    }
+
+    private ReadOnlySpan<float> Param(ParameterSlot s) => _model.Parameters.AsSpan(s.Offset, s.Length);
+    private static Span<float> Grad(Span<float> g, ParameterSlot s) => g.Slice(s.Offset, s.Length);
+    private LstmWeights Weights(LayerSlots s, float[] bias) => new(Param(s.WIh), Param(s.WHh), bias);
+    private static LstmGradients Grads(Span<float> g, LayerSlots s) => new(Grad(g, s.WIh), Grad(g, s.WHh), Grad(g, s.BIh), Grad(g, s.BHh));
+
+    private static LayerSlots Slots(ParameterLayout layout, string prefix, int k) => new(
+        layout[ParameterLayout.Names.LstmWeightIh(prefix, k)], layout[ParameterLayout.Names.LstmWeightHh(prefix, k)],
+        layout[ParameterLayout.Names.LstmBiasIh(prefix, k)], layout[ParameterLayout.Names.LstmBiasHh(prefix, k)]);
+
+    private static float[][] Jagged(int count, int length)
+    {
+        var a = new float[count][];
+        for (int i = 0; i < count; i++) a[i] = new float[length];
+        return a;
+    }
+}
