@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Diagnostics;
 using Seqtalk.Server;
+using Xunit.Abstractions;
 
 namespace Seqtalk.Server.Tests;
 
@@ -10,7 +12,7 @@ namespace Seqtalk.Server.Tests;
 /// is closed the loop takes nothing, so a test can fill the queue or form a batch of a known size without timing.
 /// </summary>
 [Collection(ServerCollection.Name)]
-public sealed class BatchingTests(ServerFixture fixture)
+public sealed class BatchingTests(ServerFixture fixture, ITestOutputHelper output)
 {
     [Fact]
     public void ReplyBatch_GivesEachQuestionTheReplyItGetsAlone()
@@ -113,6 +115,7 @@ public sealed class BatchingTests(ServerFixture fixture)
         var server = fixture.Server;
         var before = await server.MetricsAsync();
         using var bound = new CancellationTokenSource(TimeSpan.FromMinutes(5)); // a bound on the run, not an assertion on speed
+        long start = Stopwatch.GetTimestamp();
 
         var workers = Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
         {
@@ -129,11 +132,15 @@ public sealed class BatchingTests(ServerFixture fixture)
             return ok;
         })).ToList();
         int total = (await Task.WhenAll(workers)).Sum();
+        var elapsed = Stopwatch.GetElapsedTime(start);
 
         Assert.Equal(clients * perClient, total);
         var after = await server.MetricsAsync();
         Assert.Equal(clients * perClient, after["seqtalk_batch_size_sum"] - before["seqtalk_batch_size_sum"]);
         Assert.Equal(clients * perClient, after["seqtalk_http_requests_total{route=\"/v1/reply\",status=\"200\"}"]
             - before.GetValueOrDefault("seqtalk_http_requests_total{route=\"/v1/reply\",status=\"200\"}"));
+        double batches = after["seqtalk_batch_size_count"] - before["seqtalk_batch_size_count"];
+        output.WriteLine($"{total} requests from {clients} clients in {elapsed.TotalSeconds:F2} s: {total / elapsed.TotalSeconds:F0} requests/s, "
+            + $"{batches} batches, mean batch size {total / batches:F1}");
     }
 }
