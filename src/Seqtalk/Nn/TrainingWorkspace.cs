@@ -60,7 +60,7 @@ internal sealed class TrainingWorkspace
     private int _tokens;
     private float _lossScale;
 
-    private enum ParallelOp { OutputForward, SoftmaxForward, SoftmaxBackward, OutputBackwardWeight, OutputBackwardInput }
+    private enum ParallelOp { OutputForward, SoftmaxForward, SoftmaxForwardBackward, OutputBackwardWeight, OutputBackwardInput }
 
     private readonly record struct LayerSlots(ParameterSlot WIh, ParameterSlot WHh, ParameterSlot BIh, ParameterSlot BHh);
 
@@ -199,8 +199,11 @@ internal sealed class TrainingWorkspace
             }
         }
         _tokens = n;
+        _lossScale = lossScale;
         RunParallel(ParallelOp.OutputForward, n);
-        RunParallel(ParallelOp.SoftmaxForward, n);
+        // With backward, each row's dLogits = (p − onehot)·lossScale is written right after its softmax,
+        // while the row is still in cache (one pass over [N, Vt] fewer).
+        RunParallel(backward ? ParallelOp.SoftmaxForwardBackward : ParallelOp.SoftmaxForward, n);
         double lossSum = 0;
         int correct = 0;
         for (int i = 0; i < n; i++)
@@ -212,8 +215,7 @@ internal sealed class TrainingWorkspace
         if (!backward) return stats;
 
         // ==== Backward: the forward calls in exact reverse order ====
-        _lossScale = lossScale;
-        RunParallel(ParallelOp.SoftmaxBackward, n);               // probs → dLogits, in place
+        // (softmax-CE backward already done above: _probs now holds dLogits)
         Array.Clear(_dOutW); Array.Clear(_dOutB);
         RunParallel(ParallelOp.OutputBackwardWeight, _vt);        // split by output rows
         TensorPrimitives.Add(Grad(gradients, _outW), _dOutW, Grad(gradients, _outW));
@@ -302,8 +304,13 @@ internal sealed class TrainingWorkspace
                 K.SoftmaxCrossEntropyForward(_logits.AsSpan(0, n * vt), _targets.AsSpan(0, n), _probs.AsSpan(0, n * vt),
                     _losses.AsSpan(0, n), _predicted.AsSpan(0, n), vt, start, end);
                 break;
-            case ParallelOp.SoftmaxBackward:
-                K.SoftmaxCrossEntropyBackward(_probs.AsSpan(0, n * vt), _targets.AsSpan(0, n), _probs.AsSpan(0, n * vt), _lossScale, vt, start, end);
+            case ParallelOp.SoftmaxForwardBackward:
+                for (int r = start; r < end; r++)
+                {
+                    K.SoftmaxCrossEntropyForward(_logits.AsSpan(0, n * vt), _targets.AsSpan(0, n), _probs.AsSpan(0, n * vt),
+                        _losses.AsSpan(0, n), _predicted.AsSpan(0, n), vt, r, r + 1);
+                    K.SoftmaxCrossEntropyBackward(_probs.AsSpan(0, n * vt), _targets.AsSpan(0, n), _probs.AsSpan(0, n * vt), _lossScale, vt, r, r + 1);
+                }
                 break;
             case ParallelOp.OutputBackwardWeight:
                 K.MatMulBackwardWeight(_probs.AsSpan(0, n * vt), _hOut.AsSpan(0, n * h), _dOutW, _dOutB, n, h, vt, start, end);

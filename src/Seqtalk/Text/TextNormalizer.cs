@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 
@@ -8,7 +9,7 @@ namespace Seqtalk.Text;
 /// reply tokens back into text. Immutable and safe to share between threads.
 /// </summary>
 /// <remarks>
-/// <see cref="Normalize"/> does, in order: replace unpaired surrogates with U+FFFD, lower-case
+/// <see cref="Normalize"/> does, in order: replace unpaired surrogates and noncharacters with U+FFFD, lower-case
 /// (if asked), compose to Unicode NFC, turn control characters into spaces, apply the
 /// <see cref="NormalizationMode"/> rules, collapse every run of whitespace into one space and trim.
 /// Its output never contains a line break, a tab or a control character, and never two spaces in
@@ -37,30 +38,41 @@ public sealed class TextNormalizer
     public string Normalize(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        string s = ReplaceUnpairedSurrogates(text);
+        string s = ReplaceInvalidCharacters(text);
         if (Options.Lowercase) s = s.ToLowerInvariant();
         s = s.Normalize(NormalizationForm.FormC);
 
-        var result = new StringBuilder(s.Length);
-        bool pendingSpace = false;
-        for (int i = 0; i < s.Length;)
+        // The output is never longer than s: a run of dropped characters becomes at most one space.
+        char[] buffer = ArrayPool<char>.Shared.Rent(Math.Max(s.Length, 1));
+        try
         {
-            Rune r = Rune.GetRuneAt(s, i);
-            int n = r.Utf16SequenceLength;
-            bool space = Rune.IsWhiteSpace(r) || Rune.IsControl(r) || (tutorial && !IsTutorialWordRune(r));
-            if (space)
+            int written = 0;
+            bool pendingSpace = false;
+            for (int i = 0; i < s.Length;)
             {
-                pendingSpace = result.Length > 0;
+                UnicodeCategory category = CategoryAt(s, i, out int n);
+                bool space = category is UnicodeCategory.SpaceSeparator or UnicodeCategory.LineSeparator
+                        or UnicodeCategory.ParagraphSeparator or UnicodeCategory.Control
+                    || (tutorial && s[i] != '_' && !IsTutorialWordCategory(category));
+                if (space)
+                {
+                    pendingSpace = written > 0;
+                }
+                else
+                {
+                    if (pendingSpace) buffer[written++] = ' ';
+                    pendingSpace = false;
+                    buffer[written++] = s[i];
+                    if (n == 2) buffer[written++] = s[i + 1];
+                }
+                i += n;
             }
-            else
-            {
-                if (pendingSpace) result.Append(' ');
-                pendingSpace = false;
-                result.Append(s, i, n);
-            }
-            i += n;
+            return written == s.Length && s.AsSpan().SequenceEqual(buffer.AsSpan(0, written)) ? s : new string(buffer, 0, written);
         }
-        return result.ToString();
+        finally
+        {
+            ArrayPool<char>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>
@@ -86,13 +98,12 @@ public sealed class TextNormalizer
         int wordStart = -1;
         for (int i = 0; i < s.Length;)
         {
-            Rune r = Rune.GetRuneAt(s, i);
-            int n = r.Utf16SequenceLength;
-            if (r.Value == ' ')
+            UnicodeCategory category = CategoryAt(s, i, out int n);
+            if (s[i] == ' ')
             {
                 Flush(s, tokens, ref wordStart, i);
             }
-            else if (IsSplitRune(r) && !IsWordApostrophe(s, i, r, wordStart))
+            else if (IsSplitCategory(category) && !IsWordApostrophe(s, i, wordStart))
             {
                 Flush(s, tokens, ref wordStart, i);
                 tokens.Add(s.Substring(i, n));
@@ -143,7 +154,7 @@ public sealed class TextNormalizer
         if (token == " ") { reason = ""; return true; }
         for (int i = 0; i < token.Length;)
         {
-            if (Rune.DecodeFromUtf16(token.AsSpan(i), out Rune r, out int n) != System.Buffers.OperationStatus.Done)
+            if (Rune.DecodeFromUtf16(token.AsSpan(i), out Rune r, out int n) != OperationStatus.Done)
             {
                 reason = $"it has an unpaired surrogate at character {i + 1}";
                 return false;
@@ -160,22 +171,31 @@ public sealed class TextNormalizer
         return true;
     }
 
-    /// <summary>Letters, combining marks, digits and the underscore survive tutorial cleaning.</summary>
-    private static bool IsTutorialWordRune(Rune r)
+    /// <summary>The category of the code point at <paramref name="i"/>, whose surrogates (if any) are paired.</summary>
+    private static UnicodeCategory CategoryAt(string s, int i, out int length)
     {
-        if (r.Value == '_') return true;
-        return Rune.GetUnicodeCategory(r) switch
+        char c = s[i];
+        if (char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
         {
-            UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
-                or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter
-                or UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark
-                or UnicodeCategory.DecimalDigitNumber or UnicodeCategory.LetterNumber or UnicodeCategory.OtherNumber => true,
-            _ => false,
-        };
+            length = 2;
+            return CharUnicodeInfo.GetUnicodeCategory(char.ConvertToUtf32(c, s[i + 1]));
+        }
+        length = 1;
+        return CharUnicodeInfo.GetUnicodeCategory(c);
     }
 
+    /// <summary>Letters, combining marks and digits (and the underscore, checked by the caller) survive tutorial cleaning.</summary>
+    private static bool IsTutorialWordCategory(UnicodeCategory category) => category switch
+    {
+        UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
+            or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter
+            or UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark
+            or UnicodeCategory.DecimalDigitNumber or UnicodeCategory.LetterNumber or UnicodeCategory.OtherNumber => true,
+        _ => false,
+    };
+
     /// <summary>Punctuation (except connectors such as <c>_</c>) and symbols are tokens of their own in default mode.</summary>
-    private static bool IsSplitRune(Rune r) => Rune.GetUnicodeCategory(r) switch
+    private static bool IsSplitCategory(UnicodeCategory category) => category switch
     {
         UnicodeCategory.DashPunctuation or UnicodeCategory.OpenPunctuation or UnicodeCategory.ClosePunctuation
             or UnicodeCategory.InitialQuotePunctuation or UnicodeCategory.FinalQuotePunctuation or UnicodeCategory.OtherPunctuation
@@ -185,14 +205,11 @@ public sealed class TextNormalizer
     };
 
     /// <summary>An apostrophe with a Latin letter right before it (inside the current word) and right after it.</summary>
-    private static bool IsWordApostrophe(string s, int i, Rune r, int wordStart)
-    {
-        if (r.Value is not ('\'' or '\u2019') || wordStart < 0 || i + 1 >= s.Length) return false;
-        return IsLatinLetter(Rune.GetRuneAt(s, i - 1 >= 0 && char.IsLowSurrogate(s[i - 1]) ? i - 2 : i - 1))
-            && IsLatinLetter(Rune.GetRuneAt(s, i + 1));
-    }
+    private static bool IsWordApostrophe(string s, int i, int wordStart) =>
+        s[i] is '\'' or '\u2019' && wordStart >= 0 && i + 1 < s.Length
+        && IsLatinLetter(s[i - 1]) && IsLatinLetter(s[i + 1]);
 
-    private static bool IsLatinLetter(Rune r) => r.Value < 0x250 && Rune.IsLetter(r);
+    private static bool IsLatinLetter(char c) => c < '\u0250' && char.IsLetter(c);
 
     private static void Flush(string s, List<string> tokens, ref int wordStart, int end)
     {
@@ -201,24 +218,41 @@ public sealed class TextNormalizer
         wordStart = -1;
     }
 
-    private static string ReplaceUnpairedSurrogates(string text)
+    /// <summary>Replaces unpaired surrogates and Unicode noncharacters (U+FDD0..U+FDEF and U+xFFFE, U+xFFFF in
+    /// every plane) with U+FFFD: they are not text, and NFC normalization rejects them.</summary>
+    private static string ReplaceInvalidCharacters(string text)
     {
         StringBuilder? fixedText = null;
         for (int i = 0; i < text.Length; i++)
         {
             char c = text[i];
-            if (!char.IsSurrogate(c)) { fixedText?.Append(c); continue; }
+            int length = 1;
+            bool valid;
             if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
             {
-                fixedText?.Append(c).Append(text[i + 1]);
-                i++;
-                continue;
+                length = 2;
+                valid = !IsNoncharacter(char.ConvertToUtf32(c, text[i + 1]));
             }
-            fixedText ??= new StringBuilder(text.Length).Append(text, 0, i);
-            fixedText.Append('\uFFFD');
+            else
+            {
+                valid = !char.IsSurrogate(c) && !IsNoncharacter(c);
+            }
+
+            if (!valid)
+            {
+                fixedText ??= new StringBuilder(text.Length).Append(text, 0, i);
+                fixedText.Append('\uFFFD');
+            }
+            else
+            {
+                fixedText?.Append(text, i, length);
+            }
+            i += length - 1;
         }
         return fixedText?.ToString() ?? text;
     }
+
+    private static bool IsNoncharacter(int codePoint) => codePoint is >= 0xFDD0 and <= 0xFDEF || (codePoint & 0xFFFE) == 0xFFFE;
 }
 
 /// <summary>How <see cref="TokenJoiner"/> puts spaces between tokens.</summary>

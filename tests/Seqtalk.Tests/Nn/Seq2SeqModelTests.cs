@@ -161,4 +161,17 @@ public class Seq2SeqModelTests
         Assert.True(errSum / count < 1e-2, $"mean abs error {errSum / count:E3}");
         Assert.Contains(g, v => Math.Abs(v) > 0.1f);
     }
+
+    [Fact]
+    public void ForwardBackward_AllocatesNothingAfterTheFirstCall()
+    {
+        var model = Seq2SeqModel.Create(SmallConfig, 3);
+        var batch = TestBatches.Make(TestBatches.RandomPairs(new Random(4), 6, 13, 11, 5, 4));
+        var ws = new TrainingWorkspace(model, 6, batch.SourceSteps, batch.TargetSteps, threads: 1);
+        var g = new float[model.Layout.TotalLength];
+        ws.ForwardBackward(batch, g, 1f);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 3; i++) ws.ForwardBackward(batch, g, 1f);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }

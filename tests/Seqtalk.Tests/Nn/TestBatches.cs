@@ -22,7 +22,12 @@ internal static class TestBatches
         }
         return new Batch
         {
-            Size = b, SourceSteps = ts, TargetSteps = tt, Source = src, DecoderInput = din, DecoderTarget = dtg,
+            Size = b,
+            SourceSteps = ts,
+            TargetSteps = tt,
+            Source = src,
+            DecoderInput = din,
+            DecoderTarget = dtg,
             SourceLengths = rows.Select(r => r.Source.Length).ToArray(),
             TargetLengths = rows.Select(r => r.Target.Length + 1).ToArray(),
             RealTargetTokens = rows.Sum(r => r.Target.Length + 1),

@@ -67,8 +67,20 @@ internal static class ScalarReference
         }
         return new LstmCache
         {
-            Batch = batch, InDim = inDim, Hidden = hidden, WIh = wIh, WHh = wHh, BIh = bIh, BHh = bHh,
-            X = x, Mask = mask, Gates = gates, C = cs, H = hs, H0 = h0, C0 = c0,
+            Batch = batch,
+            InDim = inDim,
+            Hidden = hidden,
+            WIh = wIh,
+            WHh = wHh,
+            BIh = bIh,
+            BHh = bHh,
+            X = x,
+            Mask = mask,
+            Gates = gates,
+            C = cs,
+            H = hs,
+            H0 = h0,
+            C0 = c0,
         };
     }
 

@@ -1,0 +1,225 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Seqtalk.Data;
+using Seqtalk.Nn;
+using Seqtalk.Text;
+using Seqtalk.Training;
+
+namespace Seqtalk.Cli.Commands;
+
+/// <summary><c>seqtalk train --data F --out DIR</c>: maps the options onto <see cref="TrainingOptions"/>,
+/// trains with a progress renderer, and saves the model (also when interrupted).</summary>
+internal static class TrainCommand
+{
+    private static readonly TrainingOptions s_defaults = new();
+
+    /// <summary>TrainingOptions property → option, for messages from <see cref="TrainingOptions.Validate"/>.</summary>
+    private static readonly Dictionary<string, string> s_optionNames = new()
+    {
+        [nameof(TrainingOptions.Epochs)] = "--epochs",
+        [nameof(TrainingOptions.BatchSize)] = "--batch-size",
+        [nameof(TrainingOptions.EmbeddingDim)] = "--embedding-dim",
+        [nameof(TrainingOptions.HiddenDim)] = "--hidden-dim",
+        [nameof(TrainingOptions.Layers)] = "--layers",
+        [nameof(TrainingOptions.Optimizer)] = "--optimizer",
+        [nameof(TrainingOptions.LearningRate)] = "--learning-rate",
+        [nameof(TrainingOptions.ClipNorm)] = "--clip-norm",
+        [nameof(TrainingOptions.ValidationSize)] = "--validation-size",
+        [nameof(TrainingOptions.Split)] = "--split",
+        [nameof(TrainingOptions.Seed)] = "--seed",
+        [nameof(TrainingOptions.Threads)] = "--threads",
+        [nameof(TrainingOptions.EarlyStoppingPatience)] = "--early-stopping",
+        [nameof(TrainingOptions.Tokenizer)] = "--tokenizer",
+        [nameof(TrainingOptions.Normalization)] = "--normalize",
+        [nameof(TrainingOptions.Lowercase)] = "--lowercase",
+        [nameof(TrainingOptions.MaxVocabulary)] = "--max-vocab",
+        [nameof(TrainingOptions.MinFrequency)] = "--min-frequency",
+        [nameof(TrainingOptions.MaxSequenceLength)] = "--max-sequence-length",
+    };
+
+    public static Command Create()
+    {
+        var data = new DataOptions();
+        var output = new Option<string>("--out", "-o") { Description = "Directory to write the model to (created if missing).", HelpName = "DIR", Required = true };
+        var epochs = new Option<int>("--epochs") { Description = "Passes over the training pairs.", HelpName = "N", DefaultValueFactory = _ => s_defaults.Epochs };
+        var batchSize = new Option<int>("--batch-size") { Description = "Pairs per training step.", HelpName = "N", DefaultValueFactory = _ => s_defaults.BatchSize };
+        var embeddingDim = new Option<int>("--embedding-dim") { Description = "Embedding width.", HelpName = "N", DefaultValueFactory = _ => s_defaults.EmbeddingDim };
+        var hiddenDim = new Option<int>("--hidden-dim") { Description = "LSTM width.", HelpName = "N", DefaultValueFactory = _ => s_defaults.HiddenDim };
+        var layers = new Option<int>("--layers") { Description = "Stacked LSTM layers in the encoder and in the decoder.", HelpName = "N", DefaultValueFactory = _ => s_defaults.Layers };
+        var optimizer = new Option<string>("--optimizer") { Description = "rmsprop, adam or sgd (momentum 0.9).", HelpName = "NAME", DefaultValueFactory = _ => "rmsprop" };
+        optimizer.AcceptOnlyFromAmong("rmsprop", "adam", "sgd");
+        var learningRate = new Option<float>("--learning-rate", "--lr") { Description = "Learning rate.", HelpName = "X", DefaultValueFactory = _ => s_defaults.LearningRate };
+        var clipNorm = new Option<float?>("--clip-norm") { Description = "Clip the global gradient norm to X [default: no clipping].", HelpName = "X" };
+        var validationSize = new Option<double>("--validation-size")
+        {
+            Description = "Validation pairs: a fraction below 1 (0.1 = 10%), a count (2500), or 0 for none.",
+            HelpName = "N|FRACTION",
+            DefaultValueFactory = _ => s_defaults.ValidationSize,
+        };
+        var split = new Option<string>("--split") { Description = "Validation pairs: random (seeded) or tail (the last rows, as Keras' validation_split).", HelpName = "MODE", DefaultValueFactory = _ => "random" };
+        split.AcceptOnlyFromAmong("random", "tail");
+        var seed = new Option<int>("--seed") { Description = "Seed for initialisation, the split and shuffling.", HelpName = "N", DefaultValueFactory = _ => s_defaults.Seed };
+        var threads = new Option<int>("--threads") { Description = "Worker threads; 0 = one per core.", HelpName = "N", DefaultValueFactory = _ => s_defaults.Threads };
+        var earlyStopping = new Option<int?>("--early-stopping") { Description = "Stop after N epochs without a better validation loss [default: off].", HelpName = "N" };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "word or char.", HelpName = "KIND", DefaultValueFactory = _ => "word" };
+        tokenizer.AcceptOnlyFromAmong("word", "char");
+        var normalize = new Option<string>("--normalize") { Description = "Text normalisation: default or tutorial.", HelpName = "MODE", DefaultValueFactory = _ => "default" };
+        normalize.AcceptOnlyFromAmong("default", "tutorial");
+        var lowercase = new Option<bool>("--lowercase") { Description = "Lower-case text before tokenizing." };
+        var maxVocab = new Option<int?>("--max-vocab") { Description = "Keep at most N tokens per vocabulary, special tokens included [default: all].", HelpName = "N" };
+        var minFrequency = new Option<int>("--min-frequency") { Description = "Drop tokens seen fewer than N times.", HelpName = "N", DefaultValueFactory = _ => s_defaults.MinFrequency };
+        var maxSequence = new Option<int>("--max-sequence-length") { Description = "Cut questions and answers to N tokens.", HelpName = "N", DefaultValueFactory = _ => s_defaults.MaxSequenceLength };
+
+        var command = new Command("train", "Train a model on question/answer pairs and save it.");
+        data.AddTo(command);
+        foreach (Option option in new Option[]
+        {
+            output, epochs, batchSize, embeddingDim, hiddenDim, layers, optimizer, learningRate, clipNorm, validationSize, split, seed,
+            threads, earlyStopping, tokenizer, normalize, lowercase, maxVocab, minFrequency, maxSequence,
+        })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        {
+            var options = new TrainingOptions
+            {
+                Epochs = parse.GetValue(epochs),
+                BatchSize = parse.GetValue(batchSize),
+                EmbeddingDim = parse.GetValue(embeddingDim),
+                HiddenDim = parse.GetValue(hiddenDim),
+                Layers = parse.GetValue(layers),
+                Optimizer = parse.GetValue(optimizer) switch
+                {
+                    "adam" => OptimizerKind.Adam,
+                    "sgd" => OptimizerKind.Sgd,
+                    _ => OptimizerKind.RmsProp,
+                },
+                LearningRate = parse.GetValue(learningRate),
+                ClipNorm = parse.GetValue(clipNorm),
+                ValidationSize = parse.GetValue(validationSize),
+                Split = parse.GetValue(split) == "tail" ? SplitMode.Tail : SplitMode.Random,
+                Seed = parse.GetValue(seed),
+                Threads = parse.GetValue(threads),
+                EarlyStoppingPatience = parse.GetValue(earlyStopping),
+                Tokenizer = parse.GetValue(tokenizer) == "char" ? TokenizerKind.Character : TokenizerKind.Word,
+                Normalization = parse.GetValue(normalize) == "tutorial" ? NormalizationMode.Tutorial : NormalizationMode.Default,
+                Lowercase = parse.GetValue(lowercase),
+                MaxVocabulary = parse.GetValue(maxVocab),
+                MinFrequency = parse.GetValue(minFrequency),
+                MaxSequenceLength = parse.GetValue(maxSequence),
+            };
+            CommandRunner.Validate(options.Validate, s_optionNames);
+            string outDir = parse.GetValue(output)!;
+            if (File.Exists(outDir)) throw new UsageException($"--out '{outDir}' is a file; give a directory for the model.");
+
+            var pairs = data.ReadPairs(parse, out string dataPath);
+            return Train(pairs, dataPath, options, outDir);
+        }));
+        return command;
+    }
+
+    private static int Train(List<QaPair> pairs, string dataPath, TrainingOptions options, string outDir)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
+        string split = ValidationCount(pairs.Count, options.ValidationSize) is { } v
+            ? string.Create(inv, $"; train {pairs.Count - v:N0}, validation {v:N0}{(v == 0 ? "" : options.Split == SplitMode.Tail ? " (last rows)" : " (random)")}")
+            : "";
+        Console.WriteLine(string.Create(inv, $"data: {pairs.Count:N0} pairs from {dataPath}{split}"));
+        Console.WriteLine(string.Create(inv,
+            $"model: {(options.Tokenizer == TokenizerKind.Word ? "word" : "char")} tokens, embedding {options.EmbeddingDim}, hidden {options.HiddenDim}, {options.Layers} layer(s); " +
+            $"{options.Optimizer.ToString().ToLowerInvariant()} lr {options.LearningRate:G4}, batch {options.BatchSize}, {options.Epochs} epochs, {threads} thread(s)"));
+
+        using var cancel = new CancellationTokenSource();
+        using var interrupts = new InterruptHandler(cancel);
+        var progress = new ProgressRenderer();
+        ChatModel model;
+        try
+        {
+            model = ChatModel.Train(pairs, options, progress, cancel.Token);
+        }
+        finally
+        {
+            progress.Finish();
+        }
+
+        var config = model.Config;
+        Console.WriteLine(string.Create(inv,
+            $"vocabulary: {config.SourceVocabSize:N0} question tokens, {config.TargetVocabSize:N0} answer tokens; {ParameterCount(config):N0} parameters"));
+        model.Save(outDir);
+
+        var summary = model.Training;
+        int best = summary?.BestEpoch ?? 0;
+        if (summary is { Cancelled: true })
+        {
+            Console.WriteLine(best > 0
+                ? string.Create(inv, $"training interrupted: saved the model of epoch {best} to {outDir}")
+                : $"training interrupted before the first epoch finished: saved the partly trained model to {outDir}");
+            return ExitCodes.Ok;
+        }
+        var bestMetrics = summary?.Epochs.FirstOrDefault(e => e.Epoch == best);
+        string loss = bestMetrics?.ValidationLoss is { } vl
+            ? string.Create(inv, $"val loss {vl:F4}")
+            : bestMetrics is not null ? string.Create(inv, $"train loss {bestMetrics.TrainLoss:F4}, no validation pairs") : "no epoch finished";
+        string early = summary is { StoppedEarly: true } ? string.Create(inv, $"stopped early after epoch {summary.Epochs.Count}; ") : "";
+        Console.WriteLine(string.Create(inv, $"saved {outDir} ({early}best epoch {best}, {loss})"));
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>The number of validation pairs the library will hold out, for the summary; null when the
+    /// size is not usable (the library then says why).</summary>
+    private static int? ValidationCount(int count, double size)
+    {
+        if (size == 0) return 0;
+        int v = size < 1 ? (int)Math.Round(count * size, MidpointRounding.AwayFromZero) : (int)Math.Min(size, int.MaxValue);
+        return v >= 1 && v < count ? v : null;
+    }
+
+    /// <summary>Weights in the model (the library's parameter layout is the one source of this number).</summary>
+    internal static long ParameterCount(ModelConfig config) => ParameterLayout.ForSeq2Seq(config).TotalLength;
+
+    /// <summary>Ctrl-C and SIGTERM cancel training (the model trained so far is saved); a second Ctrl-C ends the process.</summary>
+    private sealed class InterruptHandler : IDisposable
+    {
+        private readonly CancellationTokenSource _cancel;
+        private readonly PosixSignalRegistration? _sigterm;
+
+        public InterruptHandler(CancellationTokenSource cancel)
+        {
+            _cancel = cancel;
+            Console.CancelKeyPress += OnCancelKeyPress;
+            if (!OperatingSystem.IsWindows())
+            {
+                _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+                {
+                    context.Cancel = true;
+                    Request();
+                });
+            }
+        }
+
+        private void OnCancelKeyPress(object? sender, ConsoleCancelEventArgs e)
+        {
+            if (_cancel.IsCancellationRequested) return;   // second Ctrl-C: let the process end
+            e.Cancel = true;
+            Request();
+        }
+
+        private void Request()
+        {
+            if (_cancel.IsCancellationRequested) return;
+            if (!Console.IsOutputRedirected) Console.Error.WriteLine();
+            Console.Error.WriteLine("interrupt: stopping after the current step and saving the model (Ctrl-C again to quit without saving)");
+            try { _cancel.Cancel(); } catch (ObjectDisposedException) { }
+        }
+
+        public void Dispose()
+        {
+            Console.CancelKeyPress -= OnCancelKeyPress;
+            _sigterm?.Dispose();
+        }
+    }
+}

@@ -1,0 +1,379 @@
+#!/usr/bin/python3
+"""Write the PyTorch parity fixtures that tests/Seqtalk.Tests/Parity/PytorchParityTests.cs checks.
+
+Builds the Seq2Seq model exactly as the Seqtalk engine defines it (src/Seqtalk/Nn/ParameterLayout.cs,
+src/Seqtalk/Data/Batch.cs), with fixed seeded weights and one tiny batch, and writes one JSON file
+per case to tests/Seqtalk.Tests/Fixtures/:
+
+  encoder: enc.embed -> nn.LSTM stack (batch_first), packed by source length, so each row's final
+           (h, c) of layer k is taken after its last real token
+  decoder: final (h, c) of encoder layer k seeds decoder layer k; dec.embed -> nn.LSTM stack over
+           the decoder input (<s> y1..yn, post-padded)
+  output:  out.w/out.b applied to the real target positions only, gathered in (b, t) order
+  loss:    cross-entropy over the real target tokens (y1..yn </s>), mean over those tokens
+
+Then 10 steps of Keras RMSprop written by hand on the same batch (ms = rho*ms + (1-rho)*g^2;
+p -= lr*g/sqrt(ms + eps)), and a standalone single-layer LSTM case.
+
+The weights are drawn in float32 (so the C# engine holds them exactly), the computation runs in
+float64: the fixture is the exact answer for those float32 weights, free of PyTorch's own float32
+rounding. The script also re-runs every case in float32 and prints how far that lands from the
+float64 answer, as evidence that a float32 engine can meet the tolerances in STYLE.md.
+
+Run by hand (CI has no Python): /usr/bin/python3 tests/reference/make_fixtures.py
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence
+
+MAGIC = "seqtalk-pytorch-fixture"
+VERSION = 1
+
+PAD, UNK, START, END = 0, 1, 2, 3   # src/Seqtalk/Text/SpecialTokens.cs
+FIRST_WORD = 4
+
+RMSPROP = {"lr": 1e-2, "rho": 0.9, "eps": 1e-7, "steps": 10}
+
+
+# ---------------------------------------------------------------------------------------------
+# The model, in our layout
+# ---------------------------------------------------------------------------------------------
+
+class Seq2Seq(nn.Module):
+    def __init__(self, vs, vt, e, h, layers):
+        super().__init__()
+        self.enc_embed = nn.Embedding(vs, e)
+        self.enc = nn.LSTM(e, h, layers, batch_first=True)
+        self.dec_embed = nn.Embedding(vt, e)
+        self.dec = nn.LSTM(e, h, layers, batch_first=True)
+        self.out = nn.Linear(h, vt)
+        self.layers = layers
+
+    def layout(self):
+        """(our name, tensor) in ParameterLayout.ForSeq2Seq order. PyTorch's own layouts already
+        match ours (W_ih [4H, in], W_hh [4H, H], gate order i, f, g, o; Linear [out, in])."""
+        entries = [("enc.embed", self.enc_embed.weight)]
+        entries += lstm_entries("enc", self.enc, self.layers)
+        entries.append(("dec.embed", self.dec_embed.weight))
+        entries += lstm_entries("dec", self.dec, self.layers)
+        entries.append(("out.w", self.out.weight))
+        entries.append(("out.b", self.out.bias))
+        return entries
+
+    def forward(self, b):
+        # Encoder: packed, so padding is never fed and h_n/c_n are each row's state after its
+        # last real token. Rows are sorted by source length, longest first (Batch.cs).
+        x = self.enc_embed(b["source"])                                   # [B, Ts, E]
+        packed = pack_padded_sequence(x, b["source_lengths"], batch_first=True, enforce_sorted=True)
+        _, (h_n, c_n) = self.enc(packed)                                  # [L, B, H] each
+        # Decoder: padding comes after the real positions, so it cannot change them; no packing needed.
+        y, _ = self.dec(self.dec_embed(b["decoder_input"]), (h_n, c_n))  # [B, Tt, H]
+        mask = b["mask"]                                                  # [B, Tt], True = real
+        real = y[mask]                                                    # [N, H], rows in (b, t) order
+        logits = self.out(real)                                           # [N, Vt]
+        loss = F.cross_entropy(logits, b["decoder_target"][mask], reduction="mean")
+        return logits, loss
+
+
+def lstm_entries(prefix, lstm, layers):
+    out = []
+    for k in range(layers):
+        out.append((f"{prefix}.l{k}.w_ih", getattr(lstm, f"weight_ih_l{k}")))
+        out.append((f"{prefix}.l{k}.w_hh", getattr(lstm, f"weight_hh_l{k}")))
+        out.append((f"{prefix}.l{k}.b_ih", getattr(lstm, f"bias_ih_l{k}")))
+        out.append((f"{prefix}.l{k}.b_hh", getattr(lstm, f"bias_hh_l{k}")))
+    return out
+
+
+def flat(tensors):
+    return torch.cat([t.detach().reshape(-1) for t in tensors])
+
+
+def load_flat(model, vector):
+    offset = 0
+    with torch.no_grad():
+        for _, p in model.layout():
+            n = p.numel()
+            p.copy_(vector[offset:offset + n].view_as(p))
+            offset += n
+    assert offset == vector.numel()
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases
+# ---------------------------------------------------------------------------------------------
+
+def seeded_weights(model, seed):
+    """Any fixed numbers will do; these are big enough that gates are neither linear nor saturated."""
+    g = torch.Generator().manual_seed(seed)
+    parts = []
+    for name, p in model.layout():
+        scale = 0.8 if name.endswith("embed") else 0.45
+        parts.append((torch.rand(p.shape, generator=g, dtype=torch.float32) * 2 - 1) * scale)
+    return torch.cat([t.reshape(-1) for t in parts])   # float32
+
+
+def make_batch(source_rows, target_rows):
+    """Batch.cs layout from unpadded rows: sorted by source length (longest first), post-padded with
+    <pad>; decoder input <s> y..., target y... </s>, TargetLengths = n + 1."""
+    order = sorted(range(len(source_rows)), key=lambda i: -len(source_rows[i]))   # stable
+    src = [source_rows[i] for i in order]
+    tgt = [target_rows[i] for i in order]
+    bsz = len(src)
+    ts = max(len(s) for s in src)
+    tt = max(len(t) + 1 for t in tgt)
+    source = [s + [PAD] * (ts - len(s)) for s in src]
+    dec_in = [[START] + t + [PAD] * (tt - len(t) - 1) for t in tgt]
+    dec_tg = [t + [END] + [PAD] * (tt - len(t) - 1) for t in tgt]
+    return {
+        "size": bsz, "source_steps": ts, "target_steps": tt,
+        "source": [v for row in source for v in row],
+        "source_lengths": [len(s) for s in src],
+        "decoder_input": [v for row in dec_in for v in row],
+        "decoder_target": [v for row in dec_tg for v in row],
+        "target_lengths": [len(t) + 1 for t in tgt],
+        "real_target_tokens": sum(len(t) + 1 for t in tgt),
+    }
+
+
+def batch_tensors(b):
+    bsz, ts, tt = b["size"], b["source_steps"], b["target_steps"]
+    lengths = torch.tensor(b["target_lengths"])
+    return {
+        "source": torch.tensor(b["source"]).view(bsz, ts),
+        "source_lengths": torch.tensor(b["source_lengths"]),
+        "decoder_input": torch.tensor(b["decoder_input"]).view(bsz, tt),
+        "decoder_target": torch.tensor(b["decoder_target"]).view(bsz, tt),
+        "mask": torch.arange(tt)[None, :] < lengths[:, None],
+    }
+
+
+def run_seq2seq(config, params32, batch, dtype):
+    """Logits, loss and gradient at params32, then the RMSprop trajectory; all in `dtype`."""
+    model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
+                    config["hidden_dim"], config["layers"]).to(dtype)
+    load_flat(model, params32.to(dtype))
+    bt = batch_tensors(batch)
+    names = [n for n, _ in model.layout()]
+    tensors = [p for _, p in model.layout()]
+
+    model.zero_grad()
+    logits, loss = model(bt)
+    loss.backward()
+    result = {
+        "logits": logits.detach().clone(),
+        "loss": loss.item(),
+        "gradients": flat([p.grad for p in tensors]),
+    }
+
+    # Keras RMSprop (tf.keras optimizer_v2 / ResourceApplyRMSProp, momentum 0, not centered),
+    # dense over the flat buffer as our engine does it. losses[i] is the loss *before* update i.
+    lr, rho, eps = RMSPROP["lr"], RMSPROP["rho"], RMSPROP["eps"]
+    ms = [torch.zeros_like(p) for p in tensors]
+    losses = []
+    for _ in range(RMSPROP["steps"]):
+        model.zero_grad()
+        _, loss = model(bt)
+        loss.backward()
+        losses.append(loss.item())
+        with torch.no_grad():
+            for p, m in zip(tensors, ms):
+                m.mul_(rho).add_((1 - rho) * p.grad * p.grad)
+                p.sub_(lr * p.grad / torch.sqrt(m + eps))
+    result["rmsprop_losses"] = losses
+    result["row_by_row_logits"] = row_by_row_logits(config, params32, batch, dtype)
+    result["rmsprop_final"] = flat(tensors)
+    result["names"] = names
+    result["shapes"] = [list(p.shape) for p in tensors]
+    return result
+
+
+def row_by_row_logits(config, params32, batch, dtype):
+    """The same logits with no padding at all: each row alone, unpadded. Proves that packing and
+    post-padding really leave each row's computation untouched."""
+    model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
+                    config["hidden_dim"], config["layers"]).to(dtype)
+    load_flat(model, params32.to(dtype))
+    ts, tt, rows = batch["source_steps"], batch["target_steps"], []
+    with torch.no_grad():
+        for b in range(batch["size"]):
+            ns, nt = batch["source_lengths"][b], batch["target_lengths"][b]
+            src = torch.tensor(batch["source"][b * ts:b * ts + ns])[None]
+            dec = torch.tensor(batch["decoder_input"][b * tt:b * tt + nt])[None]
+            _, state = model.enc(model.enc_embed(src))
+            y, _ = model.dec(model.dec_embed(dec), state)
+            rows.append(model.out(y[0]))
+    return torch.cat(rows)
+
+
+def random_rows(g, count, lengths, first, vocab):
+    rows = []
+    for n in lengths[:count]:
+        rows.append(torch.randint(first, vocab, (n,), generator=g).tolist())
+    return rows
+
+
+def seq2seq_case(name, seed, layers, vs=13, vt=11, e=6, h=5, source_lengths=(3, 5, 1, 4),
+                 answer_lengths=(2, 0, 3, 1)):
+    """answer_lengths are before </s>; 0 means the target is just </s>. Rows start unsorted on purpose."""
+    config = {"source_vocab_size": vs, "target_vocab_size": vt, "embedding_dim": e, "hidden_dim": h,
+              "layers": layers}
+    g = torch.Generator().manual_seed(seed + 1000)
+    src = random_rows(g, len(source_lengths), source_lengths, FIRST_WORD, vs)
+    src[0][0] = UNK                                                         # an <unk> is an ordinary input
+    tgt = random_rows(g, len(answer_lengths), answer_lengths, FIRST_WORD, vt)
+    batch = make_batch(src, tgt)
+    probe = Seq2Seq(vs, vt, e, h, layers)
+    params32 = seeded_weights(probe, seed)
+
+    r64 = run_seq2seq(config, params32, batch, torch.float64)
+    r32 = run_seq2seq(config, params32, batch, torch.float32)
+    assert max_abs(r64["logits"], r64["row_by_row_logits"]) < 1e-12, "packing changed a row"
+    spread = {
+        "logits": max_abs(r64["logits"], r32["logits"]),
+        "loss": abs(r64["loss"] - r32["loss"]),
+        "gradients": max_abs(r64["gradients"], r32["gradients"]),
+        "rmsprop_losses": max(abs(a - b) for a, b in zip(r64["rmsprop_losses"], r32["rmsprop_losses"])),
+        "rmsprop_final": max_abs(r64["rmsprop_final"], r32["rmsprop_final"]),
+    }
+
+    layout, offset = [], 0
+    for n, s in zip(r64["names"], r64["shapes"]):
+        layout.append({"name": n, "shape": s, "offset": offset})
+        offset += prod(s)
+    n_real = batch["real_target_tokens"]
+    doc = {
+        "magic": MAGIC,
+        "version": VERSION,
+        "kind": "seq2seq",
+        "name": name,
+        "description": "Seq2Seq forward/backward and 10 Keras-RMSprop steps on one batch; "
+                       "weights are float32 values, computed in float64 by torch " + torch.__version__,
+        "config": config,
+        "layout": layout,
+        "parameter_count": offset,
+        "parameters": floats(params32),
+        "batch": batch,
+        "logits_shape": [n_real, vt],
+        "logits": floats(r64["logits"]),
+        "loss": r64["loss"],
+        "loss_reduction": "mean over real target tokens",
+        "gradients": floats(r64["gradients"]),
+        "rmsprop": dict(RMSPROP, rule="ms = rho*ms + (1-rho)*g^2; p -= lr*g/sqrt(ms+eps); ms starts at 0",
+                        losses=r64["rmsprop_losses"], final_parameters=floats(r64["rmsprop_final"])),
+        "float32_spread": spread,
+    }
+    return doc
+
+
+def lstm_case(name, seed, bsz=3, steps=4, inp=6, h=5):
+    """One nn.LSTM layer on a full-length batch with given (h0, c0). The gradients are those of
+    fake_loss = sum(output*d_output) + sum(h_n*d_h_n) + sum(c_n*d_c_n), llm.c's trick for reducing
+    every output to a scalar with fixed random weights."""
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape, scale=1.0):
+        return (torch.rand(shape, generator=g, dtype=torch.float32) * 2 - 1) * scale
+
+    w_ih, w_hh, b_ih, b_hh = r(4 * h, inp, scale=0.6), r(4 * h, h, scale=0.6), r(4 * h, scale=0.4), r(4 * h, scale=0.4)
+    x, h0, c0 = r(bsz, steps, inp), r(bsz, h), r(bsz, h)
+    d_out, d_hn, d_cn = r(bsz, steps, h), r(bsz, h), r(bsz, h)
+
+    def run(dtype):
+        lstm = nn.LSTM(inp, h, 1, batch_first=True).to(dtype)
+        with torch.no_grad():
+            for p, v in zip((lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0),
+                            (w_ih, w_hh, b_ih, b_hh)):
+                p.copy_(v.to(dtype))
+        xs, hs, cs = (t.to(dtype).clone().requires_grad_(True) for t in (x, h0, c0))
+        out, (h_n, c_n) = lstm(xs, (hs[None], cs[None]))
+        fake = (out * d_out.to(dtype)).sum() + (h_n[0] * d_hn.to(dtype)).sum() + (c_n[0] * d_cn.to(dtype)).sum()
+        fake.backward()
+        return {
+            "output": out.detach(), "h_n": h_n[0].detach(), "c_n": c_n[0].detach(),
+            "grads": {"w_ih": lstm.weight_ih_l0.grad, "w_hh": lstm.weight_hh_l0.grad,
+                      "b_ih": lstm.bias_ih_l0.grad, "b_hh": lstm.bias_hh_l0.grad,
+                      "x": xs.grad, "h0": hs.grad, "c0": cs.grad},
+        }
+
+    r64, r32 = run(torch.float64), run(torch.float32)
+    spread = max(max_abs(r64[k], r32[k]) for k in ("output", "h_n", "c_n"))
+    spread_grads = max(max_abs(r64["grads"][k], r32["grads"][k]) for k in r64["grads"])
+    return {
+        "magic": MAGIC,
+        "version": VERSION,
+        "kind": "lstm_layer",
+        "name": name,
+        "description": "One LSTM layer (gate order i,f,g,o; two biases), all rows full length; gradients of "
+                       "sum(output*d_output)+sum(h_n*d_h_n)+sum(c_n*d_c_n); float32 inputs computed in float64",
+        "config": {"batch": bsz, "steps": steps, "input_dim": inp, "hidden_dim": h},
+        "inputs": {"w_ih": floats(w_ih), "w_hh": floats(w_hh), "b_ih": floats(b_ih), "b_hh": floats(b_hh),
+                   "x": floats(x), "h0": floats(h0), "c0": floats(c0)},
+        "shapes": {"w_ih": [4 * h, inp], "w_hh": [4 * h, h], "b_ih": [4 * h], "b_hh": [4 * h],
+                   "x": [bsz, steps, inp], "h0": [bsz, h], "c0": [bsz, h],
+                   "output": [bsz, steps, h], "h_n": [bsz, h], "c_n": [bsz, h]},
+        "d_output": floats(d_out), "d_h_n": floats(d_hn), "d_c_n": floats(d_cn),
+        "output": floats(r64["output"]), "h_n": floats(r64["h_n"]), "c_n": floats(r64["c_n"]),
+        "gradients": {k: floats(v) for k, v in r64["grads"].items()},
+        "float32_spread": {"outputs": spread, "gradients": spread_grads},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+def floats(t):
+    # json writes Python floats with repr(): the shortest string that round-trips the double.
+    return [float(v) for v in t.detach().reshape(-1).to(torch.float64).tolist()]
+
+
+def max_abs(a, b):
+    return (a.to(torch.float64) - b.to(torch.float64)).abs().max().item()
+
+
+def prod(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    default_out = os.path.normpath(os.path.join(here, "..", "Seqtalk.Tests", "Fixtures"))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=default_out, help="fixture directory (default: %(default)s)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    os.makedirs(args.out, exist_ok=True)
+
+    cases = [
+        seq2seq_case("seq2seq_l1", seed=11, layers=1),
+        seq2seq_case("seq2seq_l2", seed=22, layers=2, source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
+        lstm_case("lstm_layer", seed=33),
+    ]
+    total = 0
+    for doc in cases:
+        path = os.path.join(args.out, f"pytorch_{doc['name']}.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=None, separators=(",", ":"))
+            f.write("\n")
+        size = os.path.getsize(path)
+        total += size
+        extra = f"  loss {doc['loss']:.6f}" if doc["kind"] == "seq2seq" else ""
+        print(f"{path}  {size / 1024:.1f} KiB{extra}  float32-vs-float64 spread {doc['float32_spread']}")
+    print(f"total {total / 1024:.1f} KiB, torch {torch.__version__}")
+    if total > 1024 * 1024:
+        sys.exit("fixtures exceed 1 MiB; shrink the cases")
+
+
+if __name__ == "__main__":
+    main()
