@@ -42,7 +42,7 @@ public sealed class BrowserTests(ServerFixture fixture, ITestOutputHelper output
             using var driver = new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
             var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30));
             // Headless windows have a minimum width; emulate a phone's viewport instead (390 x 844, as an iPhone 12-15).
-            driver.ExecuteCdpCommand("Emulation.setDeviceMetricsOverride", new Dictionary<string, object>
+            driver.ExecuteCdpCommand("Emulation.setDeviceMetricsOverride", new Dictionary<string, object?>
             {
                 ["width"] = 390, ["height"] = 844, ["deviceScaleFactor"] = 2, ["mobile"] = true,
             });
