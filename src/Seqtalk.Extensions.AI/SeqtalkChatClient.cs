@@ -81,13 +81,19 @@ public sealed class SeqtalkChatClient : IChatClient
             cancellationToken.ThrowIfCancellationRequested();
             yield return new ChatResponseUpdate(ChatRole.Assistant, piece)
             {
-                ResponseId = responseId, MessageId = messageId, ModelId = ModelId, CreatedAt = created,
+                ResponseId = responseId,
+                MessageId = messageId,
+                ModelId = ModelId,
+                CreatedAt = created,
             };
         }
         yield return new ChatResponseUpdate
         {
             Role = ChatRole.Assistant,
-            ResponseId = responseId, MessageId = messageId, ModelId = ModelId, CreatedAt = created,
+            ResponseId = responseId,
+            MessageId = messageId,
+            ModelId = ModelId,
+            CreatedAt = created,
             FinishReason = ChatFinishReason.Stop,
             Contents = [new UsageContent(Usage(question, reply))],
         };

@@ -78,8 +78,13 @@ internal static class ChatCompletions
         {
             await WriteChunkAsync(response, new JsonObject
             {
-                ["id"] = id, ["object"] = "chat.completion.chunk", ["created"] = created, ["model"] = identity.ModelName,
-                ["system_fingerprint"] = identity.Fingerprint, ["choices"] = new JsonArray(), ["usage"] = usage,
+                ["id"] = id,
+                ["object"] = "chat.completion.chunk",
+                ["created"] = created,
+                ["model"] = identity.ModelName,
+                ["system_fingerprint"] = identity.Fingerprint,
+                ["choices"] = new JsonArray(),
+                ["usage"] = usage,
             });
         }
         await response.WriteAsync("data: [DONE]\n\n", context.RequestAborted);

@@ -135,7 +135,10 @@ public static class SeqtalkServer
 
     private static JsonObject ModelObject(ServerIdentity identity) => new()
     {
-        ["id"] = identity.ModelName, ["object"] = "model", ["created"] = identity.Created, ["owned_by"] = "seqtalk",
+        ["id"] = identity.ModelName,
+        ["object"] = "model",
+        ["created"] = identity.Created,
+        ["owned_by"] = "seqtalk",
     };
 
     /// <summary><c>POST /v1/reply</c>: <c>{"text", "max_length"?}</c> → <c>{"reply", "tokens", "ms"}</c>.</summary>

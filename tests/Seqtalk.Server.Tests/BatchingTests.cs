@@ -1,7 +1,7 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using System.Diagnostics;
 using Seqtalk.Server;
 using Xunit.Abstractions;
 

@@ -44,7 +44,10 @@ public sealed class BrowserTests(ServerFixture fixture, ITestOutputHelper output
             // Headless windows have a minimum width; emulate a phone's viewport instead (390 x 844, as an iPhone 12-15).
             driver.ExecuteCdpCommand("Emulation.setDeviceMetricsOverride", new Dictionary<string, object?>
             {
-                ["width"] = 390, ["height"] = 844, ["deviceScaleFactor"] = 2, ["mobile"] = true,
+                ["width"] = 390,
+                ["height"] = 844,
+                ["deviceScaleFactor"] = 2,
+                ["mobile"] = true,
             });
             driver.Navigate().GoToUrl(server.BaseAddress);
 

@@ -35,7 +35,10 @@ public sealed class EndpointTests(ServerFixture fixture)
         string question = fixture.Questions[4];
         var body = new
         {
-            model = ServerFixture.ModelName, temperature = 0, seed = 3, n = 2,
+            model = ServerFixture.ModelName,
+            temperature = 0,
+            seed = 3,
+            n = 2,
             messages = new object[]
             {
                 new { role = "system", content = "be nice" },

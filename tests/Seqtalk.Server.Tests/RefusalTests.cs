@@ -77,8 +77,13 @@ public sealed class RefusalTests(ServerFixture fixture)
         string question = fixture.Questions[3];
         string body = JsonSerializer.Serialize(new
         {
-            model = "some-other-model", messages = new object[] { new { role = "user", content = question, name = "kim", extra = new[] { 1 } } },
-            temperature = 0, seed = 7, user = "u1", frequency_penalty = 0, whatever = new { nested = true },
+            model = "some-other-model",
+            messages = new object[] { new { role = "user", content = question, name = "kim", extra = new[] { 1 } } },
+            temperature = 0,
+            seed = 7,
+            user = "u1",
+            frequency_penalty = 0,
+            whatever = new { nested = true },
         });
         using var response = await fixture.Server.Http.PostAsync(Chat, new StringContent(body, Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

@@ -44,8 +44,15 @@ public sealed class ServerFixture : IAsyncLifetime
         var pairs = Pairs();
         var trained = ChatModel.Train(pairs, new TrainingOptions
         {
-            Epochs = 40, BatchSize = 10, EmbeddingDim = 16, HiddenDim = 24, Optimizer = OptimizerKind.Adam,
-            LearningRate = 0.02f, ValidationSize = 0, Seed = 11, Threads = 1,
+            Epochs = 40,
+            BatchSize = 10,
+            EmbeddingDim = 16,
+            HiddenDim = 24,
+            Optimizer = OptimizerKind.Adam,
+            LearningRate = 0.02f,
+            ValidationSize = 0,
+            Seed = 11,
+            Threads = 1,
         });
         trained.Save(_directory);
         Model = ChatModel.Load(_directory);
