@@ -44,6 +44,9 @@ public static class SeqtalkServer
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBytes;
         });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // A failure to start (such as a port in use) reaches the caller as an exception; the host's own
+        // log of it is a stack trace, which users should never see.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
 
         builder.Services.AddSeqtalkChatClient(model, modelName);
         builder.Services.AddSingleton(options);
