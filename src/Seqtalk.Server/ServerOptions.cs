@@ -15,7 +15,7 @@ public sealed record ServerOptions
     /// <summary>Default number of questions decoded together in one micro-batch.</summary>
     public const int DefaultMaxBatchSize = 32;
     /// <summary>Default time the batcher waits for more questions after the first one, in milliseconds.</summary>
-    public const int DefaultMaxBatchWaitMs = 5;
+    public const int DefaultMaxBatchWaitMs = 0;
     /// <summary>Default number of questions that may wait for the model; more are refused with 429.</summary>
     public const int DefaultQueueCapacity = 256;
     /// <summary>Default time a request may take before it is answered with 504.</summary>

@@ -65,7 +65,7 @@ public sealed class InProcessTests(ServerFixture fixture)
         var defaults = new ServerOptions();
         defaults.Validate();
         Assert.Equal("http://127.0.0.1:8080", defaults.Urls);
-        Assert.Equal((1000, 100, 32, 5, 256, 30, false), (defaults.MaxInputChars, defaults.MaxOutputTokens, defaults.MaxBatchSize,
+        Assert.Equal((1000, 100, 32, 0, 256, 30, false), (defaults.MaxInputChars, defaults.MaxOutputTokens, defaults.MaxBatchSize,
             defaults.MaxBatchWaitMs, defaults.QueueCapacity, defaults.RequestTimeoutSeconds, defaults.LogUserText));
 
         foreach (var (bad, name) in new (ServerOptions, string)[]
