@@ -54,8 +54,11 @@ internal static class ServeBench
     {
         var options = new ServerOptions
         {
-            Urls = "http://127.0.0.1:0", MaxBatchSize = maxBatch, MaxBatchWaitMs = maxBatch == 1 ? 0 : s_waitMs,
-            QueueCapacity = 4096, ApiKey = "",
+            Urls = "http://127.0.0.1:0",
+            MaxBatchSize = maxBatch,
+            MaxBatchWaitMs = maxBatch == 1 ? 0 : s_waitMs,
+            QueueCapacity = 4096,
+            ApiKey = "",
         };
         var app = SeqtalkServer.Build(model, options, "bench");
         app.StartAsync().GetAwaiter().GetResult();

@@ -133,9 +133,12 @@ internal static class ModelDirectory
         }
         return new TrainingSummary
         {
-            Epochs = epochs, BestEpoch = bestEpoch,
-            Cancelled = c.OptionalBool("training.cancelled") ?? false, StoppedEarly = c.OptionalBool("training.stoppedEarly") ?? false,
-            TrainingPairs = c.OptionalInt("training.trainingPairs") ?? 0, ValidationPairs = c.OptionalInt("training.validationPairs") ?? 0,
+            Epochs = epochs,
+            BestEpoch = bestEpoch,
+            Cancelled = c.OptionalBool("training.cancelled") ?? false,
+            StoppedEarly = c.OptionalBool("training.stoppedEarly") ?? false,
+            TrainingPairs = c.OptionalInt("training.trainingPairs") ?? 0,
+            ValidationPairs = c.OptionalInt("training.validationPairs") ?? 0,
         };
     }
 
@@ -201,7 +204,10 @@ internal static class ModelDirectory
         {
             training["split"] = new JsonObject
             {
-                ["rows"] = split.Rows, ["validationSize"] = split.ValidationSize, ["mode"] = split.Mode.ToString(), ["seed"] = split.Seed,
+                ["rows"] = split.Rows,
+                ["validationSize"] = split.ValidationSize,
+                ["mode"] = split.Mode.ToString(),
+                ["seed"] = split.Seed,
             };
         }
         if (options is not null && model.Training is not null)
@@ -220,10 +226,13 @@ internal static class ModelDirectory
             {
                 epochs.Add(new JsonObject
                 {
-                    ["epoch"] = e.Epoch, ["trainLoss"] = Finite(e.TrainLoss), ["trainAccuracy"] = Finite(e.TrainAccuracy),
+                    ["epoch"] = e.Epoch,
+                    ["trainLoss"] = Finite(e.TrainLoss),
+                    ["trainAccuracy"] = Finite(e.TrainAccuracy),
                     ["validationLoss"] = e.ValidationLoss is { } v ? Finite(v) : null,
                     ["validationAccuracy"] = e.ValidationAccuracy is { } a ? Finite(a) : null,
-                    ["seconds"] = Math.Round(e.Duration.TotalSeconds, 3), ["tokensPerSecond"] = Math.Round(e.TokensPerSecond),
+                    ["seconds"] = Math.Round(e.Duration.TotalSeconds, 3),
+                    ["tokensPerSecond"] = Math.Round(e.TokensPerSecond),
                     ["isBest"] = e.IsBest,
                 });
             }

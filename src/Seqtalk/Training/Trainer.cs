@@ -86,10 +86,14 @@ internal static class Trainer
                 step++;
                 progress?.Report(new TrainingProgress
                 {
-                    Epoch = epoch, Epochs = options.Epochs, Step = step, StepsPerEpoch = batches.Count,
+                    Epoch = epoch,
+                    Epochs = options.Epochs,
+                    Step = step,
+                    StepsPerEpoch = batches.Count,
                     TrainLoss = tokens > 0 ? lossSum / tokens : double.NaN,
                     TokensPerSecond = tokens / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds),
-                    Elapsed = clock.Elapsed, GradientNorm = gradNorm,
+                    Elapsed = clock.Elapsed,
+                    GradientNorm = gradNorm,
                 });
             }
             if (cancelled && step < batches.Count) break;   // an unfinished epoch is not measured
@@ -121,9 +125,15 @@ internal static class Trainer
             history.Add(metrics);
             progress?.Report(new TrainingProgress
             {
-                Epoch = epoch, Epochs = options.Epochs, Step = step, StepsPerEpoch = batches.Count,
-                TrainLoss = metrics.TrainLoss, TokensPerSecond = metrics.TokensPerSecond, Elapsed = clock.Elapsed,
-                GradientNorm = gradNorm, EpochEnd = metrics,
+                Epoch = epoch,
+                Epochs = options.Epochs,
+                Step = step,
+                StepsPerEpoch = batches.Count,
+                TrainLoss = metrics.TrainLoss,
+                TokensPerSecond = metrics.TokensPerSecond,
+                Elapsed = clock.Elapsed,
+                GradientNorm = gradNorm,
+                EpochEnd = metrics,
             });
             if (options.EarlyStoppingPatience is { } patience && epochsWithoutImprovement >= patience)
             {
@@ -136,8 +146,12 @@ internal static class Trainer
         var finalModel = best is null ? model : Seq2SeqModel.FromParameters(config, best);
         var summary = new TrainingSummary
         {
-            Epochs = history, BestEpoch = bestEpoch, Cancelled = cancelled, StoppedEarly = stoppedEarly,
-            TrainingPairs = train.Count, ValidationPairs = validation.Count,
+            Epochs = history,
+            BestEpoch = bestEpoch,
+            Cancelled = cancelled,
+            StoppedEarly = stoppedEarly,
+            TrainingPairs = train.Count,
+            ValidationPairs = validation.Count,
         };
         int longestAnswer = train.Count > 0 ? train.Max(p => p.Target.Length) : 1;
         var split = new SplitRecord(pairs.Count, options.ValidationSize, options.Split, options.Seed);

@@ -24,8 +24,15 @@ public class ChatModelTests
 
     private static TrainingOptions Small(int epochs = 3) => new()
     {
-        Epochs = epochs, BatchSize = 8, EmbeddingDim = 8, HiddenDim = 12, Optimizer = OptimizerKind.Adam,
-        LearningRate = 0.01f, ValidationSize = 0.25, Seed = 7, Threads = 1,
+        Epochs = epochs,
+        BatchSize = 8,
+        EmbeddingDim = 8,
+        HiddenDim = 12,
+        Optimizer = OptimizerKind.Adam,
+        LearningRate = 0.01f,
+        ValidationSize = 0.25,
+        Seed = 7,
+        Threads = 1,
     };
 
     [Fact]
