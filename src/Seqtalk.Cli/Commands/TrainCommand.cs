@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Seqtalk.Data;
-using Seqtalk.Nn;
 using Seqtalk.Text;
 using Seqtalk.Training;
 
@@ -148,7 +147,7 @@ internal static class TrainCommand
 
         var config = model.Config;
         Console.WriteLine(string.Create(inv,
-            $"vocabulary: {config.SourceVocabSize:N0} question tokens, {config.TargetVocabSize:N0} answer tokens; {ParameterCount(config):N0} parameters"));
+            $"vocabulary: {config.SourceVocabSize:N0} question tokens, {config.TargetVocabSize:N0} answer tokens; {model.ParameterCount:N0} parameters"));
         model.Save(outDir);
 
         var summary = model.Training;
@@ -177,9 +176,6 @@ internal static class TrainCommand
         int v = size < 1 ? (int)Math.Round(count * size, MidpointRounding.AwayFromZero) : (int)Math.Min(size, int.MaxValue);
         return v >= 1 && v < count ? v : null;
     }
-
-    /// <summary>Weights in the model (the library's parameter layout is the one source of this number).</summary>
-    internal static long ParameterCount(ModelConfig config) => ParameterLayout.ForSeq2Seq(config).TotalLength;
 
     /// <summary>Ctrl-C and SIGTERM cancel training (the model trained so far is saved); a second Ctrl-C ends the process.</summary>
     private sealed class InterruptHandler : IDisposable
