@@ -299,34 +299,45 @@ def reply_batch(replier, questions):
                   f"median of 3 runs {s * 1e3:.1f} ms")
 
 
-def reply_concurrent(replier, questions):
+def reply_concurrent(replier, questions, threads):
+    """16 Python threads, each replying to its share. Each caller's torch operations get their own
+    OpenMP team, so with N > 1 intra-op threads 16 callers start 16N threads on N cores; PyTorch's
+    best shot here may be one intra-op thread per caller. Both are timed; the faster one is reported."""
     slices = [questions[c::CONCURRENT_CALLERS] for c in range(CONCURRENT_CALLERS)]
-    runs = []
-    for _ in range(3):
-        ready = threading.Barrier(CONCURRENT_CALLERS + 1)
-        errors = []
+    best = None
+    for intra in sorted({threads, 1}, reverse=True):
+        torch.set_num_threads(intra)
+        runs = []
+        for _ in range(3):
+            ready = threading.Barrier(CONCURRENT_CALLERS + 1)
+            errors = []
 
-        def caller(qs):
+            def caller(qs):
+                ready.wait()
+                try:
+                    replier.reply_batch(qs)
+                except Exception as ex:                      # reported below, not swallowed
+                    errors.append(ex)
+
+            workers = [threading.Thread(target=caller, args=(s,)) for s in slices]
+            for t in workers:
+                t.start()
             ready.wait()
-            try:
-                replier.reply_batch(qs)
-            except Exception as ex:                          # reported below, not swallowed
-                errors.append(ex)
-
-        threads = [threading.Thread(target=caller, args=(s,)) for s in slices]
-        for t in threads:
-            t.start()
-        ready.wait()
-        t0 = time.perf_counter()
-        for t in threads:
-            t.join()
-        runs.append(time.perf_counter() - t0)
-        if errors:
-            raise errors[0]
-    s = sorted(runs)[1]
+            t0 = time.perf_counter()
+            for t in workers:
+                t.join()
+            runs.append(time.perf_counter() - t0)
+            if errors:
+                raise errors[0]
+        s = sorted(runs)[1]
+        if best is None or s < best[0]:
+            best = (s, intra)
+    torch.set_num_threads(threads)
+    s, intra = best
     return result("reply_concurrent", "replies_per_s", len(questions) / s,
                   f"{len(questions)} questions split over {CONCURRENT_CALLERS} concurrent Python threads; "
-                  f"median of 3 runs {s * 1e3:.1f} ms")
+                  f"median of 3 runs {s * 1e3:.1f} ms with {intra} intra-op thread(s) per caller "
+                  f"(the faster of {' and '.join(str(i) for i in sorted({threads, 1}, reverse=True))})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,7 +430,7 @@ def main():
         questions = questions[:QUICK_QUESTIONS]
     show(reply_latency(replier, questions[:QUICK_LATENCY_QUESTIONS if args.quick else LATENCY_QUESTIONS]))
     show(reply_batch(replier, questions))
-    show(reply_concurrent(replier, questions))
+    show(reply_concurrent(replier, questions, args.threads))
     print(f"\nload at the end {load_average()}")
 
     if args.json:
