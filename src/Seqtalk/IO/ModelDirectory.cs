@@ -60,10 +60,11 @@ internal static class ModelDirectory
         {
             var info = new FileInfo(configPath);
             if (info.Length > 1 << 20) throw new SeqtalkException($"{configPath}: the file is {info.Length} bytes; a model config is a few kilobytes.");
-            root = JsonNode.Parse(File.ReadAllText(configPath, new UTF8Encoding(false, true)))
+            root = JsonNode.Parse(File.ReadAllText(configPath, new UTF8Encoding(false, true)), documentOptions: s_configParse)
                 ?? throw new SeqtalkException($"{configPath}: the file is empty JSON (null).");
+            ReadEveryString(root);
         }
-        catch (Exception e) when (e is JsonException or DecoderFallbackException)
+        catch (Exception e) when (e is JsonException or DecoderFallbackException or InvalidOperationException)
         {
             throw new SeqtalkException($"{configPath}: not valid JSON ({FirstLine(e.Message)}).", e);
         }
@@ -112,6 +113,26 @@ internal static class ModelDirectory
         var network = Seq2SeqModel.FromParameters(config, flat);
         var options = new TrainingOptions { MaxSequenceLength = maxSequence };
         return new ChatModel(network, source, target, maxReply, ReadTraining(c), ReadSplit(c), options);
+    }
+
+    private static readonly JsonDocumentOptions s_configParse = new() { AllowDuplicateProperties = false };
+
+    /// <summary>Reads every name and string value once. JsonNode decodes them lazily, so a \u escape that is a
+    /// lone surrogate would otherwise throw InvalidOperationException later, from wherever the config is read.</summary>
+    private static void ReadEveryString(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject obj:
+                foreach (var (_, child) in obj) ReadEveryString(child);
+                break;
+            case JsonArray array:
+                foreach (var child in array) ReadEveryString(child);
+                break;
+            case JsonValue value when value.GetValueKind() == JsonValueKind.String:
+                value.GetValue<string>();
+                break;
+        }
     }
 
     private static TrainingSummary? ReadTraining(ConfigReader c)
