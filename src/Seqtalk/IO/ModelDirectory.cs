@@ -96,6 +96,7 @@ internal static class ModelDirectory
         int maxReply = c.Int("decoding.maxReplyLength");
         if (maxReply is < 1 or > 10_000) throw new SeqtalkException($"{configPath}: decoding.maxReplyLength {maxReply} is out of range (1..10000).");
         int maxSequence = c.OptionalInt("decoding.maxSequenceLength") ?? TrainingOptions.DefaultMaxSequenceLength;
+        if (maxSequence is < 1 or > 10_000) throw new SeqtalkException($"{configPath}: decoding.maxSequenceLength {maxSequence} is out of range (1..10000).");
 
         string weightsPath = Path.Combine(directory, WeightsFile);
         if (!File.Exists(weightsPath)) throw new SeqtalkException($"{weightsPath} is missing; the model directory is incomplete.");
