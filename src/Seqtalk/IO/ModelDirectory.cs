@@ -149,7 +149,7 @@ internal static class ModelDirectory
                 epochs.Add(new EpochMetrics(
                     c.Int(k + ".epoch"), c.OptionalDouble(k + ".trainLoss") ?? double.NaN, c.OptionalDouble(k + ".trainAccuracy") ?? double.NaN,
                     validationLoss, validationLoss is { } v ? Math.Exp(v) : null, c.OptionalDouble(k + ".validationAccuracy"),
-                    TimeSpan.FromSeconds(c.OptionalDouble(k + ".seconds") ?? 0), c.OptionalDouble(k + ".tokensPerSecond") ?? 0,
+                    c.OptionalSeconds(k + ".seconds"), c.OptionalDouble(k + ".tokensPerSecond") ?? 0,
                     c.OptionalBool(k + ".isBest") ?? false));
             }
         }
@@ -321,6 +321,14 @@ internal static class ModelDirectory
         public int? OptionalInt(string key) => Find(key) is null ? null : Int(key);
         public double? OptionalDouble(string key) => Find(key) is null ? null : Double(key);
         public bool? OptionalBool(string key) => Find(key) is null ? null : Bool(key);
+
+        /// <summary>A duration in seconds (0 when absent); TimeSpan.FromSeconds would overflow on values like 1e300.</summary>
+        public TimeSpan OptionalSeconds(string key) => OptionalDouble(key) switch
+        {
+            null => TimeSpan.Zero,
+            >= 0 and <= 1e9 and var seconds => TimeSpan.FromSeconds(seconds),
+            var seconds => throw new SeqtalkException($"{path}: \"{key}\" {seconds} is out of range (0..1e9 seconds)."),
+        };
 
         public TEnum Enum<TEnum>(string key) where TEnum : struct, System.Enum =>
             System.Enum.TryParse<TEnum>(String(key), ignoreCase: true, out var value) && System.Enum.IsDefined(value)
