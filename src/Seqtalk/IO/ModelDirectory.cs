@@ -60,10 +60,11 @@ internal static class ModelDirectory
         {
             var info = new FileInfo(configPath);
             if (info.Length > 1 << 20) throw new SeqtalkException($"{configPath}: the file is {info.Length} bytes; a model config is a few kilobytes.");
-            root = JsonNode.Parse(File.ReadAllText(configPath, new UTF8Encoding(false, true)))
+            root = JsonNode.Parse(File.ReadAllText(configPath, new UTF8Encoding(false, true)), documentOptions: s_configParse)
                 ?? throw new SeqtalkException($"{configPath}: the file is empty JSON (null).");
+            ReadEveryString(root);
         }
-        catch (Exception e) when (e is JsonException or DecoderFallbackException)
+        catch (Exception e) when (e is JsonException or DecoderFallbackException or InvalidOperationException)
         {
             throw new SeqtalkException($"{configPath}: not valid JSON ({FirstLine(e.Message)}).", e);
         }
@@ -95,6 +96,7 @@ internal static class ModelDirectory
         int maxReply = c.Int("decoding.maxReplyLength");
         if (maxReply is < 1 or > 10_000) throw new SeqtalkException($"{configPath}: decoding.maxReplyLength {maxReply} is out of range (1..10000).");
         int maxSequence = c.OptionalInt("decoding.maxSequenceLength") ?? TrainingOptions.DefaultMaxSequenceLength;
+        if (maxSequence is < 1 or > 10_000) throw new SeqtalkException($"{configPath}: decoding.maxSequenceLength {maxSequence} is out of range (1..10000).");
 
         string weightsPath = Path.Combine(directory, WeightsFile);
         if (!File.Exists(weightsPath)) throw new SeqtalkException($"{weightsPath} is missing; the model directory is incomplete.");
@@ -114,6 +116,26 @@ internal static class ModelDirectory
         return new ChatModel(network, source, target, maxReply, ReadTraining(c), ReadSplit(c), options);
     }
 
+    private static readonly JsonDocumentOptions s_configParse = new() { AllowDuplicateProperties = false };
+
+    /// <summary>Reads every name and string value once. JsonNode decodes them lazily, so a \u escape that is a
+    /// lone surrogate would otherwise throw InvalidOperationException later, from wherever the config is read.</summary>
+    private static void ReadEveryString(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject obj:
+                foreach (var (_, child) in obj) ReadEveryString(child);
+                break;
+            case JsonArray array:
+                foreach (var child in array) ReadEveryString(child);
+                break;
+            case JsonValue value when value.GetValueKind() == JsonValueKind.String:
+                value.GetValue<string>();
+                break;
+        }
+    }
+
     private static TrainingSummary? ReadTraining(ConfigReader c)
     {
         if (c.OptionalInt("training.bestEpoch") is not { } bestEpoch) return null;
@@ -127,7 +149,7 @@ internal static class ModelDirectory
                 epochs.Add(new EpochMetrics(
                     c.Int(k + ".epoch"), c.OptionalDouble(k + ".trainLoss") ?? double.NaN, c.OptionalDouble(k + ".trainAccuracy") ?? double.NaN,
                     validationLoss, validationLoss is { } v ? Math.Exp(v) : null, c.OptionalDouble(k + ".validationAccuracy"),
-                    TimeSpan.FromSeconds(c.OptionalDouble(k + ".seconds") ?? 0), c.OptionalDouble(k + ".tokensPerSecond") ?? 0,
+                    c.OptionalSeconds(k + ".seconds"), c.OptionalDouble(k + ".tokensPerSecond") ?? 0,
                     c.OptionalBool(k + ".isBest") ?? false));
             }
         }
@@ -308,6 +330,14 @@ internal static class ModelDirectory
         public int? OptionalInt(string key) => Find(key) is null ? null : Int(key);
         public double? OptionalDouble(string key) => Find(key) is null ? null : Double(key);
         public bool? OptionalBool(string key) => Find(key) is null ? null : Bool(key);
+
+        /// <summary>A duration in seconds (0 when absent); TimeSpan.FromSeconds would overflow on values like 1e300.</summary>
+        public TimeSpan OptionalSeconds(string key) => OptionalDouble(key) switch
+        {
+            null => TimeSpan.Zero,
+            >= 0 and <= 1e9 and var seconds => TimeSpan.FromSeconds(seconds),
+            var seconds => throw new SeqtalkException($"{path}: \"{key}\" {seconds} is out of range (0..1e9 seconds)."),
+        };
 
         public TEnum Enum<TEnum>(string key) where TEnum : struct, System.Enum =>
             System.Enum.TryParse<TEnum>(String(key), ignoreCase: true, out var value) && System.Enum.IsDefined(value)

@@ -41,6 +41,13 @@ public sealed class TextNormalizer
         string s = ReplaceInvalidCharacters(text);
         if (Options.Lowercase) s = s.ToLowerInvariant();
         s = s.Normalize(NormalizationForm.FormC);
+        if (Options.Lowercase)
+        {
+            // Composition can build a capital that lower-casing left alone: U+0130 (İ, kept by invariant
+            // lower-casing) + U+0328 composes to U+012E (Į). Lower-case again so Normalize stays idempotent.
+            string lower = s.ToLowerInvariant();
+            if (!ReferenceEquals(lower, s) && lower != s) s = lower.Normalize(NormalizationForm.FormC);
+        }
 
         // The output is never longer than s: a run of dropped characters becomes at most one space.
         char[] buffer = ArrayPool<char>.Shared.Rent(Math.Max(s.Length, 1));
@@ -162,6 +169,12 @@ public sealed class TextNormalizer
             if (Rune.IsControl(r) || Rune.IsWhiteSpace(r))
             {
                 reason = $"it contains whitespace or control character U+{r.Value:X4}";
+                return false;
+            }
+            if (IsNoncharacter(r.Value))
+            {
+                // The normalizer replaces noncharacters, and string.IsNormalized throws on them.
+                reason = $"it contains the noncharacter U+{r.Value:X4}";
                 return false;
             }
             i += n;
