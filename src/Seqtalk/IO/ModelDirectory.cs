@@ -100,7 +100,14 @@ internal static class ModelDirectory
 
         string weightsPath = Path.Combine(directory, WeightsFile);
         if (!File.Exists(weightsPath)) throw new SeqtalkException($"{weightsPath} is missing; the model directory is incomplete.");
-        var layout = ParameterLayout.ForSeq2Seq(config);
+        ParameterLayout layout;
+        try { layout = ParameterLayout.ForSeq2Seq(config); }
+        catch (OverflowException e) { throw new ModelFormatException($"{configPath}: the architecture is too large (over 2^31 weights).", e); }
+        // Check the size before reading: a config can describe far more weights than the file holds, and
+        // the flat buffer must not be allocated for a model that cannot be there.
+        long needed = (long)layout.TotalLength * sizeof(float), have = new FileInfo(weightsPath).Length;
+        if (have < needed)
+            throw new ModelFormatException($"{weightsPath}: the file is {have:N0} bytes but {ConfigFile} describes {layout.TotalLength:N0} weights ({needed:N0} bytes).");
         var content = Safetensors.Read(weightsPath);
         var flat = Safetensors.ToFlat(content, layout, weightsPath);
         for (int i = 0; i < flat.Length; i++)
