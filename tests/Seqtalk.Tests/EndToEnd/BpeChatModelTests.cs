@@ -10,8 +10,18 @@ public class BpeChatModelTests
 {
     private static TrainingOptions Small(int epochs) => new()
     {
-        Epochs = epochs, BatchSize = 8, EmbeddingDim = 16, HiddenDim = 32, Optimizer = OptimizerKind.Adam,
-        LearningRate = 0.02f, ClipNorm = 1f, ValidationSize = 0, Seed = 8, Threads = 1, Tokenizer = TokenizerKind.Bpe, BpeVocabularySize = 400,
+        Epochs = epochs,
+        BatchSize = 8,
+        EmbeddingDim = 16,
+        HiddenDim = 32,
+        Optimizer = OptimizerKind.Adam,
+        LearningRate = 0.02f,
+        ClipNorm = 1f,
+        ValidationSize = 0,
+        Seed = 8,
+        Threads = 1,
+        Tokenizer = TokenizerKind.Bpe,
+        BpeVocabularySize = 400,
     };
 
     /// <summary>Eight pairs whose answers share words and particles, so merges happen and pieces must be reassembled.</summary>
