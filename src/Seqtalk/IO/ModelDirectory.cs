@@ -21,6 +21,8 @@ internal static class ModelDirectory
     public const string WeightsFile = "weights.safetensors";
     public const string SourceVocabularyFile = "source.vocab.txt";
     public const string TargetVocabularyFile = "target.vocab.txt";
+    public const string SourceMergesFile = "source.merges.txt";
+    public const string TargetMergesFile = "target.merges.txt";
     public const string Format = "seqtalk-model";
     public const int FormatVersion = 1;
 
@@ -33,6 +35,8 @@ internal static class ModelDirectory
             Directory.CreateDirectory(directory);
             WriteAtomic(Path.Combine(directory, SourceVocabularyFile), w => model.SourceTokenizer.Vocabulary.Save(w));
             WriteAtomic(Path.Combine(directory, TargetVocabularyFile), w => model.TargetTokenizer.Vocabulary.Save(w));
+            if (model.SourceTokenizer is BpeTokenizer sourceBpe) WriteAtomic(Path.Combine(directory, SourceMergesFile), sourceBpe.SaveMerges);
+            if (model.TargetTokenizer is BpeTokenizer targetBpe) WriteAtomic(Path.Combine(directory, TargetMergesFile), targetBpe.SaveMerges);
             var tensors = Safetensors.FromLayout(model.Network.Layout, model.Network.Parameters);
             Safetensors.WriteAtomic(Path.Combine(directory, WeightsFile), tensors,
                 new Dictionary<string, string> { ["format"] = Format, ["seqtalk.format_version"] = FormatVersion.ToString(CultureInfo.InvariantCulture) });
@@ -90,8 +94,8 @@ internal static class ModelDirectory
 
         var kind = c.Enum<TokenizerKind>("tokenizer.kind");
         var normalizer = new TextNormalizerOptions { Mode = c.Enum<NormalizationMode>("tokenizer.normalization"), Lowercase = c.Bool("tokenizer.lowercase") };
-        var source = LoadTokenizer(Path.Combine(directory, SourceVocabularyFile), kind, normalizer, config.SourceVocabSize);
-        var target = LoadTokenizer(Path.Combine(directory, TargetVocabularyFile), kind, normalizer with { Lowercase = false }, config.TargetVocabSize);
+        var source = LoadTokenizer(Path.Combine(directory, SourceVocabularyFile), Path.Combine(directory, SourceMergesFile), kind, normalizer, config.SourceVocabSize);
+        var target = LoadTokenizer(Path.Combine(directory, TargetVocabularyFile), Path.Combine(directory, TargetMergesFile), kind, normalizer with { Lowercase = false }, config.TargetVocabSize);
 
         int maxReply = c.Int("decoding.maxReplyLength");
         if (maxReply is < 1 or > 10_000) throw new SeqtalkException($"{configPath}: decoding.maxReplyLength {maxReply} is out of range (1..10000).");
@@ -177,7 +181,7 @@ internal static class ModelDirectory
         return new SplitRecord(rows, c.Double("training.split.validationSize"), c.Enum<SplitMode>("training.split.mode"), c.Int("training.split.seed"));
     }
 
-    private static Tokenizer LoadTokenizer(string path, TokenizerKind kind, TextNormalizerOptions normalizer, int expectedCount)
+    private static Tokenizer LoadTokenizer(string path, string mergesPath, TokenizerKind kind, TextNormalizerOptions normalizer, int expectedCount)
     {
         if (!File.Exists(path)) throw new SeqtalkException($"{path} is missing; the model directory is incomplete.");
         Vocabulary vocabulary;
@@ -193,7 +197,16 @@ internal static class ModelDirectory
         {
             TokenizerKind.Word => WordTokenizer.Create(vocabulary, normalizer),
             TokenizerKind.Character => CharTokenizer.Create(vocabulary, normalizer),
+            TokenizerKind.Bpe => LoadBpe(vocabulary, path, mergesPath, normalizer),
         };
+    }
+
+    private static BpeTokenizer LoadBpe(Vocabulary vocabulary, string vocabularyPath, string mergesPath, TextNormalizerOptions normalizer)
+    {
+        if (!File.Exists(mergesPath)) throw new SeqtalkException($"{mergesPath} is missing; a model with BPE tokens needs it beside {Path.GetFileName(vocabularyPath)}.");
+        using var reader = new StreamReader(mergesPath, new UTF8Encoding(false, true));
+        try { return BpeTokenizer.Create(vocabulary, reader, normalizer, $"{vocabularyPath}: BPE vocabulary", $"{mergesPath}: merges"); }
+        catch (DecoderFallbackException e) { throw new SeqtalkException($"{mergesPath}: invalid UTF-8.", e); }
     }
 
     private static JsonObject BuildConfig(ChatModel model)
@@ -228,6 +241,12 @@ internal static class ModelDirectory
                 ["maxSequenceLength"] = options?.MaxSequenceLength ?? TrainingOptions.DefaultMaxSequenceLength,
             },
         };
+        if (model.SourceTokenizer.Kind == TokenizerKind.Bpe)
+        {
+            var tokenizer = root["tokenizer"]!.AsObject();
+            tokenizer["sourceMerges"] = SourceMergesFile;
+            tokenizer["targetMerges"] = TargetMergesFile;
+        }
         var training = new JsonObject();
         if (model.Split is { } split)
         {

@@ -181,6 +181,7 @@ internal static class Trainer
         {
             TokenizerKind.Word => WordTokenizer.Train(texts, new WordTokenizerOptions { MaxVocabulary = options.MaxVocabulary, MinFrequency = options.MinFrequency, Normalizer = normalizer }),
             TokenizerKind.Character => CharTokenizer.Train(texts, new CharTokenizerOptions { MaxVocabulary = options.MaxVocabulary, MinFrequency = options.MinFrequency, Normalizer = normalizer }),
+            TokenizerKind.Bpe => BpeTokenizer.Train(texts, new BpeTokenizerOptions { VocabularySize = options.BpeVocabularySize, Normalizer = normalizer }),
         };
 
     internal static List<EncodedPair> Encode(IReadOnlyList<QaPair> pairs, IEnumerable<int> indices, Tokenizer source, Tokenizer target, int maxLength)
