@@ -33,7 +33,13 @@ public sealed class ModelLoaderFuzzTests(ITestOutputHelper output) : IDisposable
     {
         var model = ChatModel.Train(ChatModelTests.SyntheticPairs(24), new TrainingOptions
         {
-            Epochs = 1, BatchSize = 8, EmbeddingDim = 4, HiddenDim = 5, ValidationSize = 0.25, Seed = 3, Threads = 1,
+            Epochs = 1,
+            BatchSize = 8,
+            EmbeddingDim = 4,
+            HiddenDim = 5,
+            ValidationSize = 0.25,
+            Seed = 3,
+            Threads = 1,
         });
         using var dir = new TempDirectory();
         model.Save(dir.Path);

@@ -14,7 +14,12 @@ public sealed class ModelDirectoryTests : IDisposable
     {
         var model = ChatModel.Train(ChatModelTests.SyntheticPairs(16), new TrainingOptions
         {
-            Epochs = 1, BatchSize = 8, EmbeddingDim = 4, HiddenDim = 6, ValidationSize = 0, Threads = 1,
+            Epochs = 1,
+            BatchSize = 8,
+            EmbeddingDim = 4,
+            HiddenDim = 6,
+            ValidationSize = 0,
+            Threads = 1,
         });
         model.Save(_dir);
     }
