@@ -23,6 +23,8 @@ import time
 import unicodedata
 from collections import Counter
 
+from dotnet_random import seqtalk_split
+
 # On a shared machine (2 cores, other jobs running), OpenMP's default spin-waiting made one epoch
 # take 350 s instead of 9 s. Passive waiting costs little when the machine is idle. An explicit
 # OMP_WAIT_POLICY in the environment wins.
@@ -43,11 +45,23 @@ SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
 # ---------------------------------------------------------------------------------------------
 
 def seqtalk_split_words(text):
-    """NFC, every punctuation character (Unicode category P*) a token of its own, whitespace
-    collapsed, split on spaces. No lowercasing."""
+    """TextNormalizer.SplitWords in default mode: NFC, control characters become spaces, every
+    punctuation character except the connector "_" (P* but Pc) and every symbol (S*) a token of its
+    own, except an apostrophe between two Latin letters (don't); whitespace collapsed; no lowercasing."""
     text = unicodedata.normalize("NFC", text)
-    spaced = "".join(f" {ch} " if unicodedata.category(ch).startswith("P") else ch for ch in text)
-    return spaced.split()
+    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+
+    def latin(ch):
+        return ch < "\u0250" and ch.isalpha()
+
+    out = []
+    for i, ch in enumerate(text):
+        cat = unicodedata.category(ch)
+        split = (cat.startswith("P") and cat != "Pc") or cat.startswith("S")
+        if split and ch in "'\u2019" and 0 < i < len(text) - 1 and latin(text[i - 1]) and latin(text[i + 1]):
+            split = False
+        out.append(f" {ch} " if split else ch)
+    return "".join(out).split()
 
 
 def seqtalk_build_vocab(token_lists):
@@ -210,13 +224,11 @@ def main():
 
     pairs = read_pairs(args.data)
     tokenized = [(seqtalk_split_words(q), seqtalk_split_words(a)) for q, a in pairs]
+    # Exactly the rows Seqtalk holds out for the same --seed (see dotnet_random.py).
+    train_idx, val_idx = seqtalk_split(len(tokenized), args.validation, args.seed)
     usable = [p for p in tokenized if p[0] and p[1]]
-    rng = random.Random(args.seed)
-    order = list(range(len(usable)))
-    rng.shuffle(order)
-    n_val = int(round(len(usable) * args.validation))
-    val_raw = [usable[i] for i in order[:n_val]]
-    train_raw = [usable[i] for i in order[n_val:]]
+    val_raw = [tokenized[i] for i in val_idx if tokenized[i][0] and tokenized[i][1]]
+    train_raw = [tokenized[i] for i in train_idx if tokenized[i][0] and tokenized[i][1]]
     src_vocab = seqtalk_build_vocab(q for q, _ in train_raw)
     tgt_vocab = seqtalk_build_vocab(a for _, a in train_raw)
     train = [(encode(q, src_vocab), encode(a, tgt_vocab)) for q, a in train_raw]

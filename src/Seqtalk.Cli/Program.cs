@@ -14,6 +14,7 @@ var root = new Command("seqtalk", "Train LSTM seq2seq chatbots on question/answe
     ChatCommand.Create(),
     EvalCommand.Create(),
     InfoCommand.Create(),
+    ServeCommand.Create(),
 };
 
 // No response files: a question may start with '@'.

@@ -41,10 +41,19 @@ public sealed class ChatModel
     /// <summary>The architecture.</summary>
     public ModelConfig Config => Network.Config;
 
+    /// <summary>Number of trained weights (floats in <c>weights.safetensors</c>).</summary>
+    public int ParameterCount => Network.Layout.TotalLength;
+
+    /// <summary>Size of the question vocabulary, special tokens included.</summary>
+    public int QuestionVocabularySize => SourceTokenizer.Vocabulary.Count;
+
+    /// <summary>Size of the answer vocabulary, special tokens included.</summary>
+    public int AnswerVocabularySize => TargetTokenizer.Vocabulary.Count;
+
     /// <summary>The reply length bound used when <see cref="DecodeOptions.MaxLength"/> is not set.</summary>
     public int DefaultMaxReplyLength { get; }
 
-    /// <summary>How training went; null for a model loaded from a directory that does not record it.</summary>
+    /// <summary>How training went (also after <see cref="Load"/>); null when the directory does not record it.</summary>
     public TrainingSummary? Training { get; }
 
     /// <summary>Trains a model on question/answer pairs.</summary>

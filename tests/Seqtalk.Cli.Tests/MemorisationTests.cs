@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Seqtalk.Cli.Tests;
 
 /// <summary>The acceptance test, through the CLI: train on 100 real pairs, then reply to all of
-/// them in one call; at least 95 replies are the trained answer. The only slow test (about a minute).</summary>
+/// them in one call; at least 95 replies are the trained answer. The only slow test (about 30 s; 30 epochs already gave 100 of 100 for two seeds).</summary>
 public sealed partial class MemorisationTests : IDisposable
 {
     private readonly TempDirectory _dir = new();
@@ -20,7 +20,7 @@ public sealed partial class MemorisationTests : IDisposable
 
         var train = CliRunner.Run(_dir.Path,
         [
-            "train", "--data", "hundred.csv", "--out", "model", "--validation-size", "0", "--epochs", "60",
+            "train", "--data", "hundred.csv", "--out", "model", "--validation-size", "0", "--epochs", "40",
             "--embedding-dim", "64", "--hidden-dim", "128", "--optimizer", "adam", "--learning-rate", "0.01",
             "--batch-size", "16", "--clip-norm", "5", "--seed", "1",
         ], timeout: TimeSpan.FromMinutes(5));

@@ -24,10 +24,10 @@ internal static class InfoCommand
             Row("model", directory);
             Row("architecture", string.Create(s_inv, $"LSTM encoder-decoder, embedding {c.EmbeddingDim}, hidden {c.HiddenDim}, {c.Layers} layer(s)"));
             Row("vocabulary", string.Create(s_inv, $"{c.SourceVocabSize:N0} question tokens, {c.TargetVocabSize:N0} answer tokens"));
-            Row("parameters", TrainCommand.ParameterCount(c).ToString("N0", s_inv));
+            Row("parameters", chat.ParameterCount.ToString("N0", s_inv));
             Row("max reply", string.Create(s_inv, $"{chat.DefaultMaxReplyLength} tokens"));
             if (config?["tokenizer"] is JsonObject tokenizer)
-                Row("tokenizer", $"{Text(tokenizer["kind"])}, normalization {Text(tokenizer["normalization"])}, lowercase {Text(tokenizer["lowercase"])}");
+                Row("tokenizer", $"{Text(tokenizer["kind"])}, normalization {Text(tokenizer["normalization"])}, lowercase questions {Text(tokenizer["lowercase"])}");
             if (config?["seqtalkVersion"] is { } version) Row("written by", "seqtalk " + Text(version));
             PrintTraining(chat, config?["training"] as JsonObject);
             return ExitCodes.Ok;

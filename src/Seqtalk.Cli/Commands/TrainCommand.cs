@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Seqtalk.Data;
-using Seqtalk.Nn;
 using Seqtalk.Text;
 using Seqtalk.Training;
 
@@ -35,6 +34,7 @@ internal static class TrainCommand
         [nameof(TrainingOptions.Lowercase)] = "--lowercase",
         [nameof(TrainingOptions.MaxVocabulary)] = "--max-vocab",
         [nameof(TrainingOptions.MinFrequency)] = "--min-frequency",
+        [nameof(TrainingOptions.BpeVocabularySize)] = "--bpe-vocab-size",
         [nameof(TrainingOptions.MaxSequenceLength)] = "--max-sequence-length",
     };
 
@@ -62,13 +62,19 @@ internal static class TrainCommand
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, the split and shuffling.", HelpName = "N", DefaultValueFactory = _ => s_defaults.Seed };
         var threads = new Option<int>("--threads") { Description = "Worker threads; 0 = one per core.", HelpName = "N", DefaultValueFactory = _ => s_defaults.Threads };
         var earlyStopping = new Option<int?>("--early-stopping") { Description = "Stop after N epochs without a better validation loss [default: off].", HelpName = "N" };
-        var tokenizer = new Option<string>("--tokenizer") { Description = "word or char.", HelpName = "KIND", DefaultValueFactory = _ => "word" };
-        tokenizer.AcceptOnlyFromAmong("word", "char");
+        var tokenizer = new Option<string>("--tokenizer") { Description = "word, char or bpe (subwords with byte fallback: never <unk>).", HelpName = "KIND", DefaultValueFactory = _ => "word" };
+        tokenizer.AcceptOnlyFromAmong("word", "char", "bpe");
         var normalize = new Option<string>("--normalize") { Description = "Text normalisation: default or tutorial.", HelpName = "MODE", DefaultValueFactory = _ => "default" };
         normalize.AcceptOnlyFromAmong("default", "tutorial");
-        var lowercase = new Option<bool>("--lowercase") { Description = "Lower-case text before tokenizing." };
+        var lowercase = new Option<bool>("--lowercase") { Description = "Lower-case questions before tokenizing (answers keep their case)." };
         var maxVocab = new Option<int?>("--max-vocab") { Description = "Keep at most N tokens per vocabulary, special tokens included [default: all].", HelpName = "N" };
         var minFrequency = new Option<int>("--min-frequency") { Description = "Drop tokens seen fewer than N times.", HelpName = "N", DefaultValueFactory = _ => s_defaults.MinFrequency };
+        var bpeVocabSize = new Option<int>("--bpe-vocab-size")
+        {
+            Description = "Tokens per BPE vocabulary, the special, byte and word-start tokens included (--tokenizer bpe).",
+            HelpName = "N",
+            DefaultValueFactory = _ => s_defaults.BpeVocabularySize,
+        };
         var maxSequence = new Option<int>("--max-sequence-length") { Description = "Cut questions and answers to N tokens.", HelpName = "N", DefaultValueFactory = _ => s_defaults.MaxSequenceLength };
 
         var command = new Command("train", "Train a model on question/answer pairs and save it.");
@@ -76,7 +82,7 @@ internal static class TrainCommand
         foreach (Option option in new Option[]
         {
             output, epochs, batchSize, embeddingDim, hiddenDim, layers, optimizer, learningRate, clipNorm, validationSize, split, seed,
-            threads, earlyStopping, tokenizer, normalize, lowercase, maxVocab, minFrequency, maxSequence,
+            threads, earlyStopping, tokenizer, normalize, lowercase, maxVocab, minFrequency, bpeVocabSize, maxSequence,
         })
         {
             command.Options.Add(option);
@@ -104,11 +110,17 @@ internal static class TrainCommand
                 Seed = parse.GetValue(seed),
                 Threads = parse.GetValue(threads),
                 EarlyStoppingPatience = parse.GetValue(earlyStopping),
-                Tokenizer = parse.GetValue(tokenizer) == "char" ? TokenizerKind.Character : TokenizerKind.Word,
+                Tokenizer = parse.GetValue(tokenizer) switch
+                {
+                    "char" => TokenizerKind.Character,
+                    "bpe" => TokenizerKind.Bpe,
+                    _ => TokenizerKind.Word,
+                },
                 Normalization = parse.GetValue(normalize) == "tutorial" ? NormalizationMode.Tutorial : NormalizationMode.Default,
                 Lowercase = parse.GetValue(lowercase),
                 MaxVocabulary = parse.GetValue(maxVocab),
                 MinFrequency = parse.GetValue(minFrequency),
+                BpeVocabularySize = parse.GetValue(bpeVocabSize),
                 MaxSequenceLength = parse.GetValue(maxSequence),
             };
             CommandRunner.Validate(options.Validate, s_optionNames);
@@ -130,7 +142,7 @@ internal static class TrainCommand
             : "";
         Console.WriteLine(string.Create(inv, $"data: {pairs.Count:N0} pairs from {dataPath}{split}"));
         Console.WriteLine(string.Create(inv,
-            $"model: {(options.Tokenizer == TokenizerKind.Word ? "word" : "char")} tokens, embedding {options.EmbeddingDim}, hidden {options.HiddenDim}, {options.Layers} layer(s); " +
+            $"model: {TokenizerName(options)} tokens, embedding {options.EmbeddingDim}, hidden {options.HiddenDim}, {options.Layers} layer(s); " +
             $"{options.Optimizer.ToString().ToLowerInvariant()} lr {options.LearningRate:G4}, batch {options.BatchSize}, {options.Epochs} epochs, {threads} thread(s)"));
 
         using var cancel = new CancellationTokenSource();
@@ -148,7 +160,7 @@ internal static class TrainCommand
 
         var config = model.Config;
         Console.WriteLine(string.Create(inv,
-            $"vocabulary: {config.SourceVocabSize:N0} question tokens, {config.TargetVocabSize:N0} answer tokens; {ParameterCount(config):N0} parameters"));
+            $"vocabulary: {config.SourceVocabSize:N0} question tokens, {config.TargetVocabSize:N0} answer tokens; {model.ParameterCount:N0} parameters"));
         model.Save(outDir);
 
         var summary = model.Training;
@@ -171,15 +183,19 @@ internal static class TrainCommand
 
     /// <summary>The number of validation pairs the library will hold out, for the summary; null when the
     /// size is not usable (the library then says why).</summary>
+    private static string TokenizerName(TrainingOptions options) => options.Tokenizer switch
+    {
+        TokenizerKind.Word => "word",
+        TokenizerKind.Character => "char",
+        TokenizerKind.Bpe => string.Create(CultureInfo.InvariantCulture, $"bpe {options.BpeVocabularySize}"),
+    };
+
     private static int? ValidationCount(int count, double size)
     {
         if (size == 0) return 0;
         int v = size < 1 ? (int)Math.Round(count * size, MidpointRounding.AwayFromZero) : (int)Math.Min(size, int.MaxValue);
         return v >= 1 && v < count ? v : null;
     }
-
-    /// <summary>Weights in the model (the library's parameter layout is the one source of this number).</summary>
-    internal static long ParameterCount(ModelConfig config) => ParameterLayout.ForSeq2Seq(config).TotalLength;
 
     /// <summary>Ctrl-C and SIGTERM cancel training (the model trained so far is saved); a second Ctrl-C ends the process.</summary>
     private sealed class InterruptHandler : IDisposable

@@ -34,7 +34,17 @@ public static class PairReader
             throw new DataFormatException(path, 0, "is a directory; give the path of a pairs file (.csv, .tsv or .jsonl).");
         if (!File.Exists(path))
             throw new DataFormatException(path, 0, "file not found.");
-        return ReadCore(path, options, report ?? new PairReadReport());
+        return ReadCore(path, options.Format ?? FormatOf(path), () => Open(path), options, report ?? new PairReadReport());
+    }
+
+    /// <summary>Reads the pairs of a stream lazily, exactly as <see cref="Read(string, PairReaderOptions?, PairReadReport?)"/>
+    /// reads a file; <paramref name="name"/> stands for the file in messages. The stream is disposed when enumeration ends.</summary>
+    internal static IEnumerable<QaPair> Read(Stream stream, string name, PairFileFormat format, PairReaderOptions? options = null, PairReadReport? report = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        options ??= new PairReaderOptions();
+        options.Validate();
+        return ReadCore(name, format, () => stream, options, report ?? new PairReadReport());
     }
 
     /// <summary>Reads all the pairs of a file into a list.</summary>
@@ -45,7 +55,7 @@ public static class PairReader
     /// <exception cref="ArgumentException"><paramref name="path"/> is empty.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
     /// <exception cref="DataFormatException">The file cannot be read or has no usable pairs
-    /// (see <see cref="Read"/>).</exception>
+    /// (see <see cref="Read(string, PairReaderOptions?, PairReadReport?)"/>).</exception>
     public static List<QaPair> ReadAll(string path, PairReaderOptions? options, out PairReadReport report)
     {
         var filled = new PairReadReport();
@@ -65,10 +75,9 @@ public static class PairReader
     /// <summary>A data row: null for a field the row does not have.</summary>
     private readonly record struct RawRow(string? Question, string? Answer, long Line);
 
-    private static IEnumerable<QaPair> ReadCore(string path, PairReaderOptions options, PairReadReport report)
+    private static IEnumerable<QaPair> ReadCore(string path, PairFileFormat format, Func<Stream> open, PairReaderOptions options, PairReadReport report)
     {
-        var format = options.Format ?? FormatOf(path);
-        using var lines = new Utf8LineReader(Open(path), path);
+        using var lines = new Utf8LineReader(open(), path);
         var rows = format switch
         {
             PairFileFormat.Csv => DelimitedRows(lines, path, options, csv: true),
@@ -208,7 +217,7 @@ public static class PairReader
                             else
                             {
                                 throw new DataFormatException(file, lines.LineNumber,
-                                    $"unexpected '{c}' after the closing quote of field {fields.Count + 1} (column {i + 1}); write a quote inside a quoted field twice (\"\").");
+                                    $"unexpected {(char.IsControl(c) ? $"U+{(int)c:X4}" : $"'{c}'")} after the closing quote of field {fields.Count + 1} (column {i + 1}); write a quote inside a quoted field twice (\"\").");
                             }
                             break;
                     }
@@ -290,18 +299,26 @@ public static class PairReader
             RawRow row;
             using (var doc = ParseJson(file, n, line))
             {
-                var obj = doc.RootElement;
-                if (obj.ValueKind != JsonValueKind.Object)
-                    throw new DataFormatException(file, n, $"expected a JSON object, found {KindName(obj.ValueKind)}.");
-                if (qKey is null || aKey is null)
+                try
                 {
-                    var keys = obj.EnumerateObject().Select(p => p.Name).ToArray();
-                    qKey = keys[FindColumn(file, n, keys, options.QuestionColumn, "Q", "question", "--question-column", "key")];
-                    aKey = keys[FindColumn(file, n, keys, options.AnswerColumn, "A", "answer", "--answer-column", "key")];
-                    if (string.Equals(qKey, aKey, StringComparison.OrdinalIgnoreCase))
-                        throw new DataFormatException(file, n, $"the question and the answer are both key '{qKey}'; name two different keys.");
+                    var obj = doc.RootElement;
+                    if (obj.ValueKind != JsonValueKind.Object)
+                        throw new DataFormatException(file, n, $"expected a JSON object, found {KindName(obj.ValueKind)}.");
+                    if (qKey is null || aKey is null)
+                    {
+                        var keys = obj.EnumerateObject().Select(p => p.Name).ToArray();
+                        qKey = keys[FindColumn(file, n, keys, options.QuestionColumn, "Q", "question", "--question-column", "key")];
+                        aKey = keys[FindColumn(file, n, keys, options.AnswerColumn, "A", "answer", "--answer-column", "key")];
+                        if (string.Equals(qKey, aKey, StringComparison.OrdinalIgnoreCase))
+                            throw new DataFormatException(file, n, $"the question and the answer are both key '{qKey}'; name two different keys.");
+                    }
+                    row = new RawRow(Member(file, n, obj, qKey), Member(file, n, obj, aKey), n);
                 }
-                row = new RawRow(Member(file, n, obj, qKey), Member(file, n, obj, aKey), n);
+                catch (InvalidOperationException ex)
+                {
+                    // System.Text.Json checks \u escapes only when a string is read: a lone surrogate lands here.
+                    throw new DataFormatException(file, n, $"invalid JSON string: {OneLine(ex.Message).TrimEnd('.', ' ')}.");
+                }
             }
             yield return row;
         }

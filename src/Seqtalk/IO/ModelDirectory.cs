@@ -21,6 +21,8 @@ internal static class ModelDirectory
     public const string WeightsFile = "weights.safetensors";
     public const string SourceVocabularyFile = "source.vocab.txt";
     public const string TargetVocabularyFile = "target.vocab.txt";
+    public const string SourceMergesFile = "source.merges.txt";
+    public const string TargetMergesFile = "target.merges.txt";
     public const string Format = "seqtalk-model";
     public const int FormatVersion = 1;
 
@@ -33,6 +35,8 @@ internal static class ModelDirectory
             Directory.CreateDirectory(directory);
             WriteAtomic(Path.Combine(directory, SourceVocabularyFile), w => model.SourceTokenizer.Vocabulary.Save(w));
             WriteAtomic(Path.Combine(directory, TargetVocabularyFile), w => model.TargetTokenizer.Vocabulary.Save(w));
+            if (model.SourceTokenizer is BpeTokenizer sourceBpe) WriteAtomic(Path.Combine(directory, SourceMergesFile), sourceBpe.SaveMerges);
+            if (model.TargetTokenizer is BpeTokenizer targetBpe) WriteAtomic(Path.Combine(directory, TargetMergesFile), targetBpe.SaveMerges);
             var tensors = Safetensors.FromLayout(model.Network.Layout, model.Network.Parameters);
             Safetensors.WriteAtomic(Path.Combine(directory, WeightsFile), tensors,
                 new Dictionary<string, string> { ["format"] = Format, ["seqtalk.format_version"] = FormatVersion.ToString(CultureInfo.InvariantCulture) });
@@ -60,10 +64,11 @@ internal static class ModelDirectory
         {
             var info = new FileInfo(configPath);
             if (info.Length > 1 << 20) throw new SeqtalkException($"{configPath}: the file is {info.Length} bytes; a model config is a few kilobytes.");
-            root = JsonNode.Parse(File.ReadAllText(configPath, new UTF8Encoding(false, true)))
+            root = JsonNode.Parse(File.ReadAllText(configPath, new UTF8Encoding(false, true)), documentOptions: s_configParse)
                 ?? throw new SeqtalkException($"{configPath}: the file is empty JSON (null).");
+            ReadEveryString(root);
         }
-        catch (Exception e) when (e is JsonException or DecoderFallbackException)
+        catch (Exception e) when (e is JsonException or DecoderFallbackException or InvalidOperationException)
         {
             throw new SeqtalkException($"{configPath}: not valid JSON ({FirstLine(e.Message)}).", e);
         }
@@ -89,16 +94,24 @@ internal static class ModelDirectory
 
         var kind = c.Enum<TokenizerKind>("tokenizer.kind");
         var normalizer = new TextNormalizerOptions { Mode = c.Enum<NormalizationMode>("tokenizer.normalization"), Lowercase = c.Bool("tokenizer.lowercase") };
-        var source = LoadTokenizer(Path.Combine(directory, SourceVocabularyFile), kind, normalizer, config.SourceVocabSize);
-        var target = LoadTokenizer(Path.Combine(directory, TargetVocabularyFile), kind, normalizer, config.TargetVocabSize);
+        var source = LoadTokenizer(Path.Combine(directory, SourceVocabularyFile), Path.Combine(directory, SourceMergesFile), kind, normalizer, config.SourceVocabSize);
+        var target = LoadTokenizer(Path.Combine(directory, TargetVocabularyFile), Path.Combine(directory, TargetMergesFile), kind, normalizer with { Lowercase = false }, config.TargetVocabSize);
 
         int maxReply = c.Int("decoding.maxReplyLength");
         if (maxReply is < 1 or > 10_000) throw new SeqtalkException($"{configPath}: decoding.maxReplyLength {maxReply} is out of range (1..10000).");
         int maxSequence = c.OptionalInt("decoding.maxSequenceLength") ?? TrainingOptions.DefaultMaxSequenceLength;
+        if (maxSequence is < 1 or > 10_000) throw new SeqtalkException($"{configPath}: decoding.maxSequenceLength {maxSequence} is out of range (1..10000).");
 
         string weightsPath = Path.Combine(directory, WeightsFile);
         if (!File.Exists(weightsPath)) throw new SeqtalkException($"{weightsPath} is missing; the model directory is incomplete.");
-        var layout = ParameterLayout.ForSeq2Seq(config);
+        ParameterLayout layout;
+        try { layout = ParameterLayout.ForSeq2Seq(config); }
+        catch (OverflowException e) { throw new ModelFormatException($"{configPath}: the architecture is too large (over 2^31 weights).", e); }
+        // Check the size before reading: a config can describe far more weights than the file holds, and
+        // the flat buffer must not be allocated for a model that cannot be there.
+        long needed = (long)layout.TotalLength * sizeof(float), have = new FileInfo(weightsPath).Length;
+        if (have < needed)
+            throw new ModelFormatException($"{weightsPath}: the file is {have:N0} bytes but {ConfigFile} describes {layout.TotalLength:N0} weights ({needed:N0} bytes).");
         var content = Safetensors.Read(weightsPath);
         var flat = Safetensors.ToFlat(content, layout, weightsPath);
         for (int i = 0; i < flat.Length; i++)
@@ -111,7 +124,55 @@ internal static class ModelDirectory
         }
         var network = Seq2SeqModel.FromParameters(config, flat);
         var options = new TrainingOptions { MaxSequenceLength = maxSequence };
-        return new ChatModel(network, source, target, maxReply, training: null, ReadSplit(c), options);
+        return new ChatModel(network, source, target, maxReply, ReadTraining(c), ReadSplit(c), options);
+    }
+
+    private static readonly JsonDocumentOptions s_configParse = new() { AllowDuplicateProperties = false };
+
+    /// <summary>Reads every name and string value once. JsonNode decodes them lazily, so a \u escape that is a
+    /// lone surrogate would otherwise throw InvalidOperationException later, from wherever the config is read.</summary>
+    private static void ReadEveryString(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject obj:
+                foreach (var (_, child) in obj) ReadEveryString(child);
+                break;
+            case JsonArray array:
+                foreach (var child in array) ReadEveryString(child);
+                break;
+            case JsonValue value when value.GetValueKind() == JsonValueKind.String:
+                value.GetValue<string>();
+                break;
+        }
+    }
+
+    private static TrainingSummary? ReadTraining(ConfigReader c)
+    {
+        if (c.OptionalInt("training.bestEpoch") is not { } bestEpoch) return null;
+        var epochs = new List<EpochMetrics>();
+        if (c.Node("training.epochs") is JsonArray array)
+        {
+            for (int i = 0; i < array.Count; i++)
+            {
+                string k = $"training.epochs.{i}";
+                double? validationLoss = c.OptionalDouble(k + ".validationLoss");
+                epochs.Add(new EpochMetrics(
+                    c.Int(k + ".epoch"), c.OptionalDouble(k + ".trainLoss") ?? double.NaN, c.OptionalDouble(k + ".trainAccuracy") ?? double.NaN,
+                    validationLoss, validationLoss is { } v ? Math.Exp(v) : null, c.OptionalDouble(k + ".validationAccuracy"),
+                    c.OptionalSeconds(k + ".seconds"), c.OptionalDouble(k + ".tokensPerSecond") ?? 0,
+                    c.OptionalBool(k + ".isBest") ?? false));
+            }
+        }
+        return new TrainingSummary
+        {
+            Epochs = epochs,
+            BestEpoch = bestEpoch,
+            Cancelled = c.OptionalBool("training.cancelled") ?? false,
+            StoppedEarly = c.OptionalBool("training.stoppedEarly") ?? false,
+            TrainingPairs = c.OptionalInt("training.trainingPairs") ?? 0,
+            ValidationPairs = c.OptionalInt("training.validationPairs") ?? 0,
+        };
     }
 
     private static SplitRecord? ReadSplit(ConfigReader c)
@@ -120,7 +181,7 @@ internal static class ModelDirectory
         return new SplitRecord(rows, c.Double("training.split.validationSize"), c.Enum<SplitMode>("training.split.mode"), c.Int("training.split.seed"));
     }
 
-    private static Tokenizer LoadTokenizer(string path, TokenizerKind kind, TextNormalizerOptions normalizer, int expectedCount)
+    private static Tokenizer LoadTokenizer(string path, string mergesPath, TokenizerKind kind, TextNormalizerOptions normalizer, int expectedCount)
     {
         if (!File.Exists(path)) throw new SeqtalkException($"{path} is missing; the model directory is incomplete.");
         Vocabulary vocabulary;
@@ -136,7 +197,16 @@ internal static class ModelDirectory
         {
             TokenizerKind.Word => WordTokenizer.Create(vocabulary, normalizer),
             TokenizerKind.Character => CharTokenizer.Create(vocabulary, normalizer),
+            TokenizerKind.Bpe => LoadBpe(vocabulary, path, mergesPath, normalizer),
         };
+    }
+
+    private static BpeTokenizer LoadBpe(Vocabulary vocabulary, string vocabularyPath, string mergesPath, TextNormalizerOptions normalizer)
+    {
+        if (!File.Exists(mergesPath)) throw new SeqtalkException($"{mergesPath} is missing; a model with BPE tokens needs it beside {Path.GetFileName(vocabularyPath)}.");
+        using var reader = new StreamReader(mergesPath, new UTF8Encoding(false, true));
+        try { return BpeTokenizer.Create(vocabulary, reader, normalizer, $"{vocabularyPath}: BPE vocabulary", $"{mergesPath}: merges"); }
+        catch (DecoderFallbackException e) { throw new SeqtalkException($"{mergesPath}: invalid UTF-8.", e); }
     }
 
     private static JsonObject BuildConfig(ChatModel model)
@@ -161,7 +231,7 @@ internal static class ModelDirectory
             {
                 ["kind"] = model.SourceTokenizer.Kind.ToString(),
                 ["normalization"] = model.SourceTokenizer.Normalizer.Options.Mode.ToString(),
-                ["lowercase"] = model.SourceTokenizer.Normalizer.Options.Lowercase,
+                ["lowercase"] = model.SourceTokenizer.Normalizer.Options.Lowercase,   // questions only
                 ["sourceVocabulary"] = SourceVocabularyFile,
                 ["targetVocabulary"] = TargetVocabularyFile,
             },
@@ -171,12 +241,21 @@ internal static class ModelDirectory
                 ["maxSequenceLength"] = options?.MaxSequenceLength ?? TrainingOptions.DefaultMaxSequenceLength,
             },
         };
+        if (model.SourceTokenizer.Kind == TokenizerKind.Bpe)
+        {
+            var tokenizer = root["tokenizer"]!.AsObject();
+            tokenizer["sourceMerges"] = SourceMergesFile;
+            tokenizer["targetMerges"] = TargetMergesFile;
+        }
         var training = new JsonObject();
         if (model.Split is { } split)
         {
             training["split"] = new JsonObject
             {
-                ["rows"] = split.Rows, ["validationSize"] = split.ValidationSize, ["mode"] = split.Mode.ToString(), ["seed"] = split.Seed,
+                ["rows"] = split.Rows,
+                ["validationSize"] = split.ValidationSize,
+                ["mode"] = split.Mode.ToString(),
+                ["seed"] = split.Seed,
             };
         }
         if (options is not null && model.Training is not null)
@@ -195,10 +274,14 @@ internal static class ModelDirectory
             {
                 epochs.Add(new JsonObject
                 {
-                    ["epoch"] = e.Epoch, ["trainLoss"] = Finite(e.TrainLoss), ["trainAccuracy"] = Finite(e.TrainAccuracy),
+                    ["epoch"] = e.Epoch,
+                    ["trainLoss"] = Finite(e.TrainLoss),
+                    ["trainAccuracy"] = Finite(e.TrainAccuracy),
                     ["validationLoss"] = e.ValidationLoss is { } v ? Finite(v) : null,
                     ["validationAccuracy"] = e.ValidationAccuracy is { } a ? Finite(a) : null,
-                    ["seconds"] = Math.Round(e.Duration.TotalSeconds, 3), ["tokensPerSecond"] = Math.Round(e.TokensPerSecond),
+                    ["seconds"] = Math.Round(e.Duration.TotalSeconds, 3),
+                    ["tokensPerSecond"] = Math.Round(e.TokensPerSecond),
+                    ["isBest"] = e.IsBest,
                 });
             }
             training["epochs"] = epochs;
@@ -242,11 +325,18 @@ internal static class ModelDirectory
             JsonNode? node = root;
             foreach (var part in key.Split('.'))
             {
-                node = node is JsonObject obj && obj.TryGetPropertyValue(part, out var child) ? child : null;
+                node = node switch
+                {
+                    JsonObject obj => obj.TryGetPropertyValue(part, out var child) ? child : null,
+                    JsonArray arr => int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int i) && i < arr.Count ? arr[i] : null,
+                    _ => null,
+                };
                 if (node is null) return null;
             }
             return node;
         }
+
+        public JsonNode? Node(string key) => Find(key);
 
         private JsonNode Get(string key) => Find(key) ?? throw new SeqtalkException($"{path}: \"{key}\" is missing.");
 
@@ -264,6 +354,16 @@ internal static class ModelDirectory
         public double Double(string key) => Value<double>(key, "a number");
         public bool Bool(string key) => Value<bool>(key, "true or false");
         public int? OptionalInt(string key) => Find(key) is null ? null : Int(key);
+        public double? OptionalDouble(string key) => Find(key) is null ? null : Double(key);
+        public bool? OptionalBool(string key) => Find(key) is null ? null : Bool(key);
+
+        /// <summary>A duration in seconds (0 when absent); TimeSpan.FromSeconds would overflow on values like 1e300.</summary>
+        public TimeSpan OptionalSeconds(string key) => OptionalDouble(key) switch
+        {
+            null => TimeSpan.Zero,
+            >= 0 and <= 1e9 and var seconds => TimeSpan.FromSeconds(seconds),
+            var seconds => throw new SeqtalkException($"{path}: \"{key}\" {seconds} is out of range (0..1e9 seconds)."),
+        };
 
         public TEnum Enum<TEnum>(string key) where TEnum : struct, System.Enum =>
             System.Enum.TryParse<TEnum>(String(key), ignoreCase: true, out var value) && System.Enum.IsDefined(value)

@@ -77,7 +77,17 @@ internal static partial class Safetensors
 
         var header = new byte[headerLength];
         stream.ReadExactly(header);
-        var (specs, metadata) = ParseHeader(header, file, dataLength);
+        List<TensorSpec> specs;
+        Dictionary<string, string> metadata;
+        try
+        {
+            (specs, metadata) = ParseHeader(header, file, dataLength);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // System.Text.Json checks \u escapes only when a string is read: a lone surrogate lands here.
+            throw new ModelFormatException($"{file}: the header holds a JSON string that is not valid text: {OneLine(ex.Message)}", ex);
+        }
         CheckCoverage(specs, file, dataLength);
 
         // The data section is exactly the tensors, in offset order, so one sequential pass reads them

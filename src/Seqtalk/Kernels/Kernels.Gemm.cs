@@ -2,10 +2,11 @@
 //
 // Effectively computes C[m, n] (= C[m, n] if loadC, else 0) + bias[n] + Σ_k A(m, k)·B(k, n)
 // for m in [mStart, mEnd), all n in [0, n), all k in [0, k).
-//   A(m, k) = a[m·aM + k·aK]     strided, read in place (one scalar broadcast per row and k step)
+//   A(m, k) = a[m·aM + k·aK]     strided; read in place (one broadcast per row and k step), or with
+//                                packA copied per chunk of 8 row tiles into [tile][k][MR] (for dyᵀ)
 //   B(k, n) = b[k·ldb + n]       (copy layout) or b[n·ldb + k] (transposed layout); packed
 //   C(m, n) = c[m·ldc + n]       row-major
-// Scheme (GotoBLAS/BLIS, without packing A): for each column block of nc columns and each depth
+// Scheme (GotoBLAS/BLIS; A packed only when asked): for each column block of nc columns and each depth
 // block of kc steps, B[kc, nc] is packed into NR-wide panels in a 64 KB stack buffer (zero padded);
 // then for each tile of MR rows and each panel a micro-kernel keeps an MR×NR block of C in
 // registers and runs kc rank-1 updates: NR/W vector loads of B, MR broadcasts of A, MR·NR/W FMAs.
@@ -198,6 +199,21 @@ internal static partial class Kernels
 
     private static void PackCopy(ReadOnlySpan<float> b, int ldb, int pc, int kc, int n0, int width, int nr, Span<float> panel)
     {
+        if (width == nr && Vector256.IsHardwareAccelerated)
+        {
+            // Full panels: straight vector copies (a memmove call per 32-float row costs more than the copy).
+            ref float src = ref Unsafe.Add(ref MemoryMarshal.GetReference(b), pc * ldb + n0);
+            ref float dst = ref MemoryMarshal.GetReference(panel);
+            for (int kk = 0; kk < kc; kk++)
+            {
+                ref float s = ref Unsafe.Add(ref src, kk * ldb);
+                ref float d = ref Unsafe.Add(ref dst, kk * nr);
+                for (int j = 0; j < nr; j += 8) Vector256.LoadUnsafe(ref s, (nuint)j).StoreUnsafe(ref d, (nuint)j);
+            }
+
+            return;
+        }
+
         for (int kk = 0; kk < kc; kk++)
         {
             ReadOnlySpan<float> src = b.Slice((pc + kk) * ldb + n0, width);
@@ -210,16 +226,59 @@ internal static partial class Kernels
     private static void PackTransposed(ReadOnlySpan<float> b, int ldb, int pc, int kc, int n0, int width, int nr, Span<float> panel)
     {
         ref float dst = ref MemoryMarshal.GetReference(panel);
-        for (int j = 0; j < width; j++)
+        ref float src = ref Unsafe.Add(ref MemoryMarshal.GetReference(b), n0 * ldb + pc);   // B(pc, n0)
+        int j = 0;
+        int kcBlocks = kc & ~7;
+        if (Avx.IsSupported && Vector256.IsHardwareAccelerated)
         {
-            ReadOnlySpan<float> src = b.Slice((n0 + j) * ldb + pc, kc);
-            for (int kk = 0; kk < src.Length; kk++) Unsafe.Add(ref dst, kk * nr + j) = src[kk];
+            // 8 columns of the panel (8 rows of W) at a time: 8×8 register transposes, then the k tail by scalars.
+            for (; j + 8 <= width; j += 8)
+            {
+                ref float rows = ref Unsafe.Add(ref src, j * ldb);
+                for (int kk = 0; kk < kcBlocks; kk += 8)
+                    Transpose8x8(ref Unsafe.Add(ref rows, kk), ldb, ref Unsafe.Add(ref dst, kk * nr + j), nr);
+                for (int jj = j; jj < j + 8; jj++)
+                {
+                    for (int kk = kcBlocks; kk < kc; kk++) Unsafe.Add(ref dst, kk * nr + jj) = Unsafe.Add(ref src, jj * ldb + kk);
+                }
+            }
+        }
+
+        for (; j < width; j++)
+        {
+            for (int kk = 0; kk < kc; kk++) Unsafe.Add(ref dst, kk * nr + j) = Unsafe.Add(ref src, j * ldb + kk);
         }
 
         if (width < nr)
         {
             for (int kk = 0; kk < kc; kk++) panel.Slice(kk * nr + width, nr - width).Clear();
         }
+    }
+
+    // dst[k·ldd + r] = src[r·lds + k] for r, k in 0..8: the classic AVX unpack / shuffle / permute2f128 transpose.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(ref float src, nint lds, ref float dst, nint ldd)
+    {
+        Vector256<float> r0 = Vector256.LoadUnsafe(ref src), r1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, lds));
+        Vector256<float> r2 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 2 * lds)), r3 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 3 * lds));
+        Vector256<float> r4 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 4 * lds)), r5 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 5 * lds));
+        Vector256<float> r6 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 6 * lds)), r7 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 7 * lds));
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+        Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+        Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE);
+        Vector256<float> s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE);
+        Vector256<float> s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Permute2x128(s0, s4, 0x20).StoreUnsafe(ref dst);
+        Avx.Permute2x128(s1, s5, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, ldd));
+        Avx.Permute2x128(s2, s6, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, 2 * ldd));
+        Avx.Permute2x128(s3, s7, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, 3 * ldd));
+        Avx.Permute2x128(s0, s4, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 4 * ldd));
+        Avx.Permute2x128(s1, s5, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 5 * ldd));
+        Avx.Permute2x128(s2, s6, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 6 * ldd));
+        Avx.Permute2x128(s3, s7, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 7 * ldd));
     }
 
     // ---- Micro-kernels: a full MR×NR tile of C (ldc apart), no calls, so the JIT keeps the accumulators in

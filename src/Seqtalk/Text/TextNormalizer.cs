@@ -41,6 +41,13 @@ public sealed class TextNormalizer
         string s = ReplaceInvalidCharacters(text);
         if (Options.Lowercase) s = s.ToLowerInvariant();
         s = s.Normalize(NormalizationForm.FormC);
+        if (Options.Lowercase)
+        {
+            // Composition can build a capital that lower-casing left alone: U+0130 (İ, kept by invariant
+            // lower-casing) + U+0328 composes to U+012E (Į). Lower-case again so Normalize stays idempotent.
+            string lower = s.ToLowerInvariant();
+            if (!ReferenceEquals(lower, s) && lower != s) s = lower.Normalize(NormalizationForm.FormC);
+        }
 
         // The output is never longer than s: a run of dropped characters becomes at most one space.
         char[] buffer = ArrayPool<char>.Shared.Rent(Math.Max(s.Length, 1));
@@ -164,6 +171,12 @@ public sealed class TextNormalizer
                 reason = $"it contains whitespace or control character U+{r.Value:X4}";
                 return false;
             }
+            if (IsNoncharacter(r.Value))
+            {
+                // The normalizer replaces noncharacters, and string.IsNormalized throws on them.
+                reason = $"it contains the noncharacter U+{r.Value:X4}";
+                return false;
+            }
             i += n;
         }
         if (!token.IsNormalized(NormalizationForm.FormC)) { reason = "it is not in Unicode NFC form"; return false; }
@@ -280,6 +293,7 @@ internal struct TokenJoiner(JoinRule rule)
     private bool afterOpening;
     private bool doubleQuoteOpen;
     private bool singleQuoteOpen;
+    private bool afterSingleLatinLetter;
 
     /// <summary>Whether a space goes before <paramref name="token"/>, given what was written so far.</summary>
     public readonly bool SpaceBefore(string token)
@@ -289,6 +303,7 @@ internal struct TokenJoiner(JoinRule rule)
         if (afterOpening) return false;
         if (token == "\"") return !doubleQuoteOpen;
         if (token == "'") return !singleQuoteOpen;
+        if (token == "#" && afterSingleLatinLetter) return false;   // C#, F#
         return !IsMadeOf(token, Closing);
     }
 
@@ -296,6 +311,7 @@ internal struct TokenJoiner(JoinRule rule)
     public void Commit(string token)
     {
         started = true;
+        afterSingleLatinLetter = token.Length == 1 && char.IsAsciiLetter(token[0]);
         if (token == "\"") { doubleQuoteOpen = !doubleQuoteOpen; afterOpening = doubleQuoteOpen; }
         else if (token == "'") { singleQuoteOpen = !singleQuoteOpen; afterOpening = singleQuoteOpen; }
         else afterOpening = IsMadeOf(token, Opening);

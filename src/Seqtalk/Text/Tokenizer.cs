@@ -10,6 +10,8 @@ public enum TokenizerKind
     Word,
     /// <summary>Unicode characters (code points), the space included (<see cref="CharTokenizer"/>).</summary>
     Character,
+    /// <summary>Subwords learnt by byte-pair encoding inside words, with UTF-8 byte fallback (<see cref="BpeTokenizer"/>).</summary>
+    Bpe,
 }
 
 /// <summary>
@@ -20,8 +22,9 @@ public enum TokenizerKind
 /// Encoding never adds <c>&lt;s&gt;</c> or <c>&lt;/s&gt;</c> and never produces a special id other
 /// than <c>&lt;unk&gt;</c>: text that spells a special token (<c>"&lt;s&gt;"</c>) is ordinary text.
 /// For text whose tokens are all known, <c>Decode(EncodeToIds(x))</c> equals
-/// <c>Normalizer.JoinWords(Normalizer.SplitWords(x))</c> for words and <c>Normalizer.Normalize(x)</c>
-/// for characters; for ordinary text both are <c>Normalize(x)</c>.
+/// <c>Normalizer.JoinWords(Normalizer.SplitWords(x))</c> for words and subwords (for subwords every
+/// text is known) and <c>Normalizer.Normalize(x)</c> for characters; for ordinary text both are
+/// <c>Normalize(x)</c>.
 /// </remarks>
 public abstract class Tokenizer
 {
@@ -33,7 +36,7 @@ public abstract class Tokenizer
         Normalizer = normalizer;
     }
 
-    /// <summary>Whether this tokenizer splits into words or characters.</summary>
+    /// <summary>Whether this tokenizer splits into words, characters or subwords.</summary>
     public abstract TokenizerKind Kind { get; }
 
     /// <summary>The token ↔ id map.</summary>
@@ -71,6 +74,12 @@ public abstract class Tokenizer
     public string Decode(IEnumerable<int> ids)
     {
         ArgumentNullException.ThrowIfNull(ids);
+        return DecodeCore(ids);
+    }
+
+    /// <summary>The work of <see cref="Decode(IEnumerable{int})"/>; <paramref name="ids"/> is not null.</summary>
+    private protected virtual string DecodeCore(IEnumerable<int> ids)
+    {
         var text = new StringBuilder();
         var joiner = new TokenJoiner(DecodeRule);
         foreach (int id in ids)
@@ -103,6 +112,12 @@ public abstract class Tokenizer
     public OperationStatus Decode(IEnumerable<int> ids, Span<char> destination, out int idsConsumed, out int charsWritten)
     {
         ArgumentNullException.ThrowIfNull(ids);
+        return DecodeCore(ids, destination, out idsConsumed, out charsWritten);
+    }
+
+    /// <summary>The work of <see cref="Decode(IEnumerable{int}, Span{char}, out int, out int)"/>; <paramref name="ids"/> is not null.</summary>
+    private protected virtual OperationStatus DecodeCore(IEnumerable<int> ids, Span<char> destination, out int idsConsumed, out int charsWritten)
+    {
         idsConsumed = 0;
         charsWritten = 0;
         var joiner = new TokenJoiner(DecodeRule);
@@ -130,8 +145,9 @@ public abstract class Tokenizer
         return OperationStatus.Done;
     }
 
-    /// <summary>Writes the vocabulary to <c>{directory}/{prefix}.vocab.txt</c> (UTF-8, no BOM), replacing the file atomically.
-    /// The normalizer settings and the kind are not in that file; the caller keeps them in the model's config.</summary>
+    /// <summary>Writes the vocabulary to <c>{directory}/{prefix}.vocab.txt</c> (UTF-8, no BOM), replacing the file atomically;
+    /// a <see cref="BpeTokenizer"/> also writes its merges to <c>{directory}/{prefix}.merges.txt</c>.
+    /// The normalizer settings and the kind are not in those files; the caller keeps them in the model's config.</summary>
     /// <param name="directory">An existing or new directory.</param>
     /// <param name="prefix">The file name prefix, such as <c>source</c> or <c>target</c>.</param>
     /// <exception cref="ArgumentException"><paramref name="prefix"/> is empty or holds a path separator.</exception>
@@ -159,11 +175,18 @@ public abstract class Tokenizer
         {
             throw new SeqtalkException($"Cannot write the vocabulary file {path}: {e.Message}", e);
         }
+        SaveExtraFiles(directory, prefix);
     }
 
+    /// <summary>Writes the files a tokenizer needs beside its vocabulary (the BPE merges); none by default.</summary>
+    /// <exception cref="SeqtalkException">A file cannot be written; the message names it.</exception>
+    private protected virtual void SaveExtraFiles(string directory, string prefix) { }
+
+    /// <summary>How words are joined: one space in tutorial mode, <see cref="TextNormalizer.JoinWords"/>'s punctuation rule otherwise.</summary>
+    private protected JoinRule WordJoinRule => Normalizer.Options.Mode == NormalizationMode.Tutorial ? JoinRule.Spaces : JoinRule.Punctuation;
+
     /// <summary>How decoded tokens are joined: spaces between words as <see cref="TextNormalizer.JoinWords"/> puts them, none between characters.</summary>
-    private JoinRule DecodeRule => Kind == TokenizerKind.Character ? JoinRule.None
-        : Normalizer.Options.Mode == NormalizationMode.Tutorial ? JoinRule.Spaces : JoinRule.Punctuation;
+    private JoinRule DecodeRule => Kind == TokenizerKind.Character ? JoinRule.None : WordJoinRule;
 
     /// <summary>Normalizes and splits <paramref name="text"/>, appends the ids to <paramref name="ids"/> when it is not null, and returns how many there are.</summary>
     private protected abstract int Encode(string text, List<int>? ids);

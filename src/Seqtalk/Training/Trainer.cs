@@ -22,7 +22,8 @@ internal static class Trainer
         var (trainIndices, validationIndices) = DataSplit.Split(pairs.Count, options.ValidationSize, options.Split, options.Seed);
         var normalizer = new TextNormalizerOptions { Mode = options.Normalization, Lowercase = options.Lowercase };
         var sourceTokenizer = TrainTokenizer(options, normalizer, trainIndices.Select(i => pairs[i].Question));
-        var targetTokenizer = TrainTokenizer(options, normalizer, trainIndices.Select(i => pairs[i].Answer));
+        // Answers keep their case so that replies are written properly; only questions are lower-cased.
+        var targetTokenizer = TrainTokenizer(options, normalizer with { Lowercase = false }, trainIndices.Select(i => pairs[i].Answer));
 
         var train = Encode(pairs, trainIndices, sourceTokenizer, targetTokenizer, options.MaxSequenceLength);
         var validation = Encode(pairs, validationIndices, sourceTokenizer, targetTokenizer, options.MaxSequenceLength);
@@ -85,10 +86,14 @@ internal static class Trainer
                 step++;
                 progress?.Report(new TrainingProgress
                 {
-                    Epoch = epoch, Epochs = options.Epochs, Step = step, StepsPerEpoch = batches.Count,
+                    Epoch = epoch,
+                    Epochs = options.Epochs,
+                    Step = step,
+                    StepsPerEpoch = batches.Count,
                     TrainLoss = tokens > 0 ? lossSum / tokens : double.NaN,
                     TokensPerSecond = tokens / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds),
-                    Elapsed = clock.Elapsed, GradientNorm = gradNorm,
+                    Elapsed = clock.Elapsed,
+                    GradientNorm = gradNorm,
                 });
             }
             if (cancelled && step < batches.Count) break;   // an unfinished epoch is not measured
@@ -120,9 +125,15 @@ internal static class Trainer
             history.Add(metrics);
             progress?.Report(new TrainingProgress
             {
-                Epoch = epoch, Epochs = options.Epochs, Step = step, StepsPerEpoch = batches.Count,
-                TrainLoss = metrics.TrainLoss, TokensPerSecond = metrics.TokensPerSecond, Elapsed = clock.Elapsed,
-                GradientNorm = gradNorm, EpochEnd = metrics,
+                Epoch = epoch,
+                Epochs = options.Epochs,
+                Step = step,
+                StepsPerEpoch = batches.Count,
+                TrainLoss = metrics.TrainLoss,
+                TokensPerSecond = metrics.TokensPerSecond,
+                Elapsed = clock.Elapsed,
+                GradientNorm = gradNorm,
+                EpochEnd = metrics,
             });
             if (options.EarlyStoppingPatience is { } patience && epochsWithoutImprovement >= patience)
             {
@@ -135,8 +146,12 @@ internal static class Trainer
         var finalModel = best is null ? model : Seq2SeqModel.FromParameters(config, best);
         var summary = new TrainingSummary
         {
-            Epochs = history, BestEpoch = bestEpoch, Cancelled = cancelled, StoppedEarly = stoppedEarly,
-            TrainingPairs = train.Count, ValidationPairs = validation.Count,
+            Epochs = history,
+            BestEpoch = bestEpoch,
+            Cancelled = cancelled,
+            StoppedEarly = stoppedEarly,
+            TrainingPairs = train.Count,
+            ValidationPairs = validation.Count,
         };
         int longestAnswer = train.Count > 0 ? train.Max(p => p.Target.Length) : 1;
         var split = new SplitRecord(pairs.Count, options.ValidationSize, options.Split, options.Seed);
@@ -166,6 +181,7 @@ internal static class Trainer
         {
             TokenizerKind.Word => WordTokenizer.Train(texts, new WordTokenizerOptions { MaxVocabulary = options.MaxVocabulary, MinFrequency = options.MinFrequency, Normalizer = normalizer }),
             TokenizerKind.Character => CharTokenizer.Train(texts, new CharTokenizerOptions { MaxVocabulary = options.MaxVocabulary, MinFrequency = options.MinFrequency, Normalizer = normalizer }),
+            TokenizerKind.Bpe => BpeTokenizer.Train(texts, new BpeTokenizerOptions { VocabularySize = options.BpeVocabularySize, Normalizer = normalizer }),
         };
 
     internal static List<EncodedPair> Encode(IReadOnlyList<QaPair> pairs, IEnumerable<int> indices, Tokenizer source, Tokenizer target, int maxLength)

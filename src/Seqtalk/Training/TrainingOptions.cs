@@ -34,6 +34,8 @@ public sealed record TrainingOptions
     public const int DefaultSeed = 42;
     /// <summary>Default cap on tokens per question or answer; longer ones are cut.</summary>
     public const int DefaultMaxSequenceLength = 60;
+    /// <summary>Default size of each BPE vocabulary.</summary>
+    public const int DefaultBpeVocabularySize = BpeTokenizerOptions.DefaultVocabularySize;
 
     /// <summary>Passes over the training rows.</summary>
     public int Epochs { get; init; } = DefaultEpochs;
@@ -65,12 +67,16 @@ public sealed record TrainingOptions
     public TokenizerKind Tokenizer { get; init; } = TokenizerKind.Word;
     /// <summary>Text normalisation.</summary>
     public NormalizationMode Normalization { get; init; } = NormalizationMode.Default;
-    /// <summary>Lower-case text before tokenizing.</summary>
+    /// <summary>Lower-case questions before tokenizing, so "Hello" and "hello" are one word. Answers keep
+    /// their case, so replies are written properly.</summary>
     public bool Lowercase { get; init; }
-    /// <summary>Keep at most this many tokens per vocabulary (special tokens included); null for all.</summary>
+    /// <summary>Keep at most this many tokens per vocabulary (special tokens included); null for all. Word and character tokens only.</summary>
     public int? MaxVocabulary { get; init; }
-    /// <summary>Drop tokens seen fewer times than this in the training rows.</summary>
+    /// <summary>Drop tokens seen fewer times than this in the training rows. Word and character tokens only.</summary>
     public int MinFrequency { get; init; } = 1;
+    /// <summary>Ids per BPE vocabulary, the 4 special tokens, 256 byte tokens and the word-start marker included
+    /// (<see cref="BpeTokenizerOptions.VocabularySize"/>). BPE tokens only.</summary>
+    public int BpeVocabularySize { get; init; } = DefaultBpeVocabularySize;
     /// <summary>Questions and answers longer than this many tokens are cut.</summary>
     public int MaxSequenceLength { get; init; } = DefaultMaxSequenceLength;
 
@@ -91,6 +97,11 @@ public sealed record TrainingOptions
         if (EarlyStoppingPatience is < 1) throw new ArgumentOutOfRangeException(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "Must be at least 1.");
         if (MaxVocabulary is < 5) throw new ArgumentOutOfRangeException(nameof(MaxVocabulary), MaxVocabulary, "Must be at least 5 (4 special tokens and one word).");
         if (MinFrequency < 1) throw new ArgumentOutOfRangeException(nameof(MinFrequency), MinFrequency, "Must be at least 1.");
+        if (BpeVocabularySize is < BpeTokenizerOptions.MinimumVocabularySize or > BpeTokenizerOptions.MaximumVocabularySize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(BpeVocabularySize), BpeVocabularySize,
+                $"Must be between {BpeTokenizerOptions.MinimumVocabularySize} (4 special tokens, 256 byte tokens and the word-start marker) and {BpeTokenizerOptions.MaximumVocabularySize}.");
+        }
         if (MaxSequenceLength is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(MaxSequenceLength), MaxSequenceLength, "Must be between 1 and 10000.");
     }
 }

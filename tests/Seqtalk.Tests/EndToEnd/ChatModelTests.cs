@@ -24,8 +24,15 @@ public class ChatModelTests
 
     private static TrainingOptions Small(int epochs = 3) => new()
     {
-        Epochs = epochs, BatchSize = 8, EmbeddingDim = 8, HiddenDim = 12, Optimizer = OptimizerKind.Adam,
-        LearningRate = 0.01f, ValidationSize = 0.25, Seed = 7, Threads = 1,
+        Epochs = epochs,
+        BatchSize = 8,
+        EmbeddingDim = 8,
+        HiddenDim = 12,
+        Optimizer = OptimizerKind.Adam,
+        LearningRate = 0.01f,
+        ValidationSize = 0.25,
+        Seed = 7,
+        Threads = 1,
     };
 
     [Fact]
@@ -44,6 +51,13 @@ public class ChatModelTests
             Assert.Equal(model.Config, loaded.Config);
             Assert.Equal(model.Network.Parameters, loaded.Network.Parameters);
             Assert.Equal(model.DefaultMaxReplyLength, loaded.DefaultMaxReplyLength);
+            Assert.Equal(model.ParameterCount, loaded.ParameterCount);
+            var trained = model.Training!;
+            var restored = Assert.IsType<TrainingSummary>(loaded.Training);
+            Assert.Equal(trained.BestEpoch, restored.BestEpoch);
+            Assert.Equal(trained.TrainingPairs, restored.TrainingPairs);
+            Assert.Equal(trained.Epochs.Select(e => (e.Epoch, e.IsBest)), restored.Epochs.Select(e => (e.Epoch, e.IsBest)));
+            Assert.Equal(trained.Epochs.Select(e => Math.Round(e.ValidationLoss!.Value, 6)), restored.Epochs.Select(e => e.ValidationLoss!.Value));
 
             var encoded = Trainer.Encode(pairs, Enumerable.Range(0, pairs.Count), model.SourceTokenizer, model.TargetTokenizer, 60);
             var batch = Batcher.MakeBatches(encoded, 8, shuffle: null)[0];
@@ -61,6 +75,15 @@ public class ChatModelTests
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [Fact]
+    public void Lowercase_AppliesToQuestionsOnly_SoRepliesKeepTheirCase()
+    {
+        var pairs = Enumerable.Range(0, 16).Select(i => new QaPair(i % 2 == 0 ? "Hello there" : "How are you", i % 2 == 0 ? "Hello! Nice to see you." : "I am fine, Thanks.", i + 2)).ToList();
+        var model = ChatModel.Train(pairs, Small(40) with { Lowercase = true, ValidationSize = 0 });
+        Assert.Equal("Hello! Nice to see you.", model.Reply("HELLO THERE"));
+        Assert.Equal("I am fine, Thanks.", model.Reply("how are you"));
     }
 
     [Fact]

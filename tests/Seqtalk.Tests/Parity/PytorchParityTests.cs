@@ -2,7 +2,7 @@
 // tests/reference/make_fixtures.py: the same model, weights and batch in PyTorch (computed in
 // float64 from float32 weights). Tolerances from STYLE.md, "How close is close".
 //
-// Engine API used (docs/contracts.md): Seq2SeqModel.FromParameters, TrainingWorkspace
+// Engine API used (docs/conventions.md): Seq2SeqModel.FromParameters, TrainingWorkspace
 // (ForwardBackward, Forward, LastLogits), BatchStats, Kernels.RmsPropUpdate.
 
 using Seqtalk.Nn;

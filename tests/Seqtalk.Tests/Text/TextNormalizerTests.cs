@@ -78,6 +78,7 @@ public class TextNormalizerTests(ITestOutputHelper output)
     [InlineData("저는 '설레' 라고 저장할래요.")]
     [InlineData("I don't know; maybe: yes!")]
     [InlineData("괄호 （전각） 와 「인용」。")]
+    [InlineData("Seqtalk is written in pure C#, not F# or # tags.")]
     public void JoinWords_InvertsSplitWords_ForOrdinaryText(string text) =>
         Assert.Equal(Default.Normalize(text), Default.JoinWords(Default.SplitWords(text)));
 

@@ -1,0 +1,62 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Unicode;
+using Microsoft.AspNetCore.Http;
+
+namespace Seqtalk.Server;
+
+/// <summary>
+/// A request the server refuses, answered with <see cref="Status"/> and a JSON body in OpenAI's error shape:
+/// <c>{"error": {"message", "type", "param", "code"}}</c>. Thrown by request parsing and handlers, written by
+/// one middleware, so every refusal looks the same.
+/// </summary>
+internal sealed class ApiException(int status, string message, string type = ApiException.InvalidRequest, string? param = null, string? code = null)
+    : Exception(message)
+{
+    public const string InvalidRequest = "invalid_request_error";
+
+    public int Status { get; } = status;
+    public string Type { get; } = type;
+    public string? Param { get; } = param;
+    public string? Code { get; } = code;
+
+    /// <summary>Seconds to send in <c>Retry-After</c>, or null.</summary>
+    public int? RetryAfterSeconds { get; init; }
+
+    public static ApiException BadRequest(string message, string? param = null, string code = "invalid_value") => new(400, message, InvalidRequest, param, code);
+}
+
+/// <summary>JSON writing shared by every endpoint: UTF-8, non-ASCII letters unescaped (Korean stays readable).</summary>
+internal static class Json
+{
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        Encoder = JavaScriptEncoder.Create(UnicodeRanges.All),
+    };
+
+    public static JsonObject Error(int status, string message, string type, string? param, string? code) => new()
+    {
+        ["error"] = new JsonObject
+        {
+            ["message"] = message,
+            ["type"] = type,
+            ["param"] = param,
+            ["code"] = code ?? status.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        },
+    };
+
+    public static Task WriteAsync(HttpResponse response, JsonNode body, int status = StatusCodes.Status200OK)
+    {
+        response.StatusCode = status;
+        response.ContentType = "application/json; charset=utf-8";
+        return response.WriteAsync(body.ToJsonString(Options), response.HttpContext.RequestAborted);
+    }
+
+    public static Task WriteErrorAsync(HttpResponse response, ApiException error)
+    {
+        if (error.RetryAfterSeconds is { } seconds) response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (error.Status == StatusCodes.Status401Unauthorized) response.Headers.WWWAuthenticate = "Bearer";
+        return WriteAsync(response, Error(error.Status, error.Message, error.Type, error.Param, error.Code), error.Status);
+    }
+}

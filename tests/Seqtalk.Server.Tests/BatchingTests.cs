@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Seqtalk.Server;
+using Xunit.Abstractions;
+
+namespace Seqtalk.Server.Tests;
+
+/// <summary>
+/// Dynamic batching, the queue limit, the timeout and clients that go away. The batcher has a test gate: while it
+/// is closed the loop takes nothing, so a test can fill the queue or form a batch of a known size without timing.
+/// </summary>
+[Collection(ServerCollection.Name)]
+public sealed class BatchingTests(ServerFixture fixture, ITestOutputHelper output)
+{
+    [Fact]
+    public void ReplyBatch_GivesEachQuestionTheReplyItGetsAlone()
+    {
+        var questions = fixture.Questions;
+        var together = fixture.Model.ReplyBatch(questions);
+        var reversed = fixture.Model.ReplyBatch(questions.Reverse().ToList());
+        for (int i = 0; i < questions.Count; i++)
+        {
+            string alone = fixture.Model.Reply(questions[i]);
+            Assert.Equal(alone, together[i]);
+            Assert.Equal(alone, reversed[questions.Count - 1 - i]);
+        }
+    }
+
+    [Fact]
+    public async Task ConcurrentRequests_AreDecodedInOneBatch_AndEachGetsItsOwnReply()
+    {
+        await using var server = await ServerHost.StartAsync(fixture.Model, new ServerOptions { MaxBatchSize = 32 });
+        var before = await server.MetricsAsync();
+        var questions = fixture.Questions.Take(12).ToList();
+
+        server.Batcher.CloseGate();
+        var pending = questions.Select(q => server.ReplyAsync(q)).ToList();
+        await ServerHost.WaitUntilAsync(() => server.Batcher.QueueLength == questions.Count, "all questions are queued");
+        server.Batcher.OpenGate();
+        var replies = await Task.WhenAll(pending);
+
+        for (int i = 0; i < questions.Count; i++) Assert.Equal(fixture.Model.Reply(questions[i]), replies[i]);
+        var after = await server.MetricsAsync();
+        Assert.Equal(1, after["seqtalk_batch_size_count"] - before["seqtalk_batch_size_count"]);
+        Assert.Equal(questions.Count, after["seqtalk_batch_size_sum"] - before["seqtalk_batch_size_sum"]);
+    }
+
+    [Fact]
+    public async Task FullQueue_Gets429WithRetryAfter_AndQueuedRequestsStillGetReplies()
+    {
+        await using var server = await ServerHost.StartAsync(fixture.Model, new ServerOptions { QueueCapacity = 2 });
+        server.Batcher.CloseGate();
+        var first = server.ReplyAsync(fixture.Questions[0]);
+        var second = server.ReplyAsync(fixture.Questions[1]);
+        await ServerHost.WaitUntilAsync(() => server.Batcher.QueueLength == 2, "two questions are queued");
+
+        using (var refused = await server.Http.PostAsJsonAsync("/v1/reply", new { text = fixture.Questions[2] }))
+        {
+            var error = await RefusalTests.AssertErrorAsync(refused, 429);
+            Assert.Equal("queue_full", error.GetProperty("code").GetString());
+            Assert.Equal(TimeSpan.FromSeconds(1), refused.Headers.RetryAfter?.Delta);
+        }
+
+        server.Batcher.OpenGate();
+        Assert.Equal(fixture.Model.Reply(fixture.Questions[0]), await first);
+        Assert.Equal(fixture.Model.Reply(fixture.Questions[1]), await second);
+        Assert.Equal(fixture.Model.Reply(fixture.Questions[2]), await server.ReplyAsync(fixture.Questions[2]));
+    }
+
+    [Fact]
+    public async Task RequestThatWaitsTooLong_Gets504_AndIsNotDecoded()
+    {
+        await using var server = await ServerHost.StartAsync(fixture.Model, new ServerOptions { RequestTimeoutSeconds = 1 });
+        server.Batcher.CloseGate();
+        using (var late = await server.Http.PostAsJsonAsync("/v1/reply", new { text = fixture.Questions[0] }))
+        {
+            var error = await RefusalTests.AssertErrorAsync(late, 504);
+            Assert.Equal("request_timeout", error.GetProperty("code").GetString());
+        }
+        var before = await server.MetricsAsync();
+        server.Batcher.OpenGate();
+        Assert.Equal(fixture.Model.Reply(fixture.Questions[1]), await server.ReplyAsync(fixture.Questions[1]));
+        var after = await server.MetricsAsync();
+        Assert.Equal(1, after["seqtalk_batch_size_sum"] - before["seqtalk_batch_size_sum"]); // only the live question was decoded
+    }
+
+    [Fact]
+    public async Task ClientThatGoesAway_IsDroppedBeforeDecoding_AndCountedAs499()
+    {
+        await using var server = await ServerHost.StartAsync(fixture.Model);
+        server.Batcher.CloseGate();
+        using var cancel = new CancellationTokenSource();
+        var abandoned = server.Http.PostAsJsonAsync("/v1/reply", new { text = fixture.Questions[0] }, cancel.Token);
+        await ServerHost.WaitUntilAsync(() => server.Batcher.QueueLength == 1, "the question is queued");
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+
+        await ServerHost.WaitUntilAsync(async () => (await server.MetricsAsync()).GetValueOrDefault("seqtalk_http_requests_total{route=\"/v1/reply\",status=\"499\"}") == 1,
+            "the server counts the request as abandoned");
+        var before = await server.MetricsAsync();
+        server.Batcher.OpenGate();
+        Assert.Equal(fixture.Model.Reply(fixture.Questions[1]), await server.ReplyAsync(fixture.Questions[1]));
+        var after = await server.MetricsAsync();
+        Assert.Equal(1, after["seqtalk_batch_size_sum"] - before["seqtalk_batch_size_sum"]);
+    }
+
+    [Fact]
+    public async Task LoadOf64ClientsTimes20Requests_LosesNothing_AndEveryReplyIsTheLibrarys()
+    {
+        const int clients = 64, perClient = 20;
+        var questions = fixture.Questions;
+        var expected = questions.ToDictionary(q => q, q => fixture.Model.Reply(q));
+        var server = fixture.Server;
+        var before = await server.MetricsAsync();
+        using var bound = new CancellationTokenSource(TimeSpan.FromMinutes(5)); // a bound on the run, not an assertion on speed
+        long start = Stopwatch.GetTimestamp();
+
+        var workers = Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
+        {
+            int ok = 0;
+            for (int r = 0; r < perClient; r++)
+            {
+                string question = questions[(c * perClient + r) % questions.Count];
+                using var response = await server.Http.PostAsJsonAsync("/v1/reply", new { text = question }, bound.Token);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(bound.Token));
+                Assert.Equal(expected[question], body.RootElement.GetProperty("reply").GetString());
+                ok++;
+            }
+            return ok;
+        })).ToList();
+        int total = (await Task.WhenAll(workers)).Sum();
+        var elapsed = Stopwatch.GetElapsedTime(start);
+
+        Assert.Equal(clients * perClient, total);
+        var after = await server.MetricsAsync();
+        Assert.Equal(clients * perClient, after["seqtalk_batch_size_sum"] - before["seqtalk_batch_size_sum"]);
+        Assert.Equal(clients * perClient, after["seqtalk_http_requests_total{route=\"/v1/reply\",status=\"200\"}"]
+            - before.GetValueOrDefault("seqtalk_http_requests_total{route=\"/v1/reply\",status=\"200\"}"));
+        double batches = after["seqtalk_batch_size_count"] - before["seqtalk_batch_size_count"];
+        output.WriteLine($"{total} requests from {clients} clients in {elapsed.TotalSeconds:F2} s: {total / elapsed.TotalSeconds:F0} requests/s, "
+            + $"{batches} batches, mean batch size {total / batches:F1}");
+    }
+}
