@@ -195,8 +195,9 @@ internal static partial class Kernels
         }
     }
 
-    // row[c] = exp(row[c] − max[c]); sum[c] += row[c] in double. Vector512/256.Exp (the runtime's vector exp:
-    // TensorPrimitives.Exp in System.Numerics.Tensors 10.0.0 measured ~30× slower here), MathF.Exp for the tail.
+    // row[c] = exp(row[c] − max[c]); sum[c] += row[c] in double, in one sweep (shift, exp, store and sum while the
+    // row is in registers) with the runtime's Vector512/256.Exp; MathF.Exp for the tail. Measured once JIT-warm on
+    // a [9455, 64] block: 0.28 ms for Vector512.Exp alone against 0.4–0.5 ms for TensorPrimitives.Exp.
     private static void ExpShiftedAddToDouble(Span<float> row, ReadOnlySpan<float> max, Span<double> sum)
     {
         ref float r = ref MemoryMarshal.GetReference(row);
