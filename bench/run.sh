@@ -128,7 +128,9 @@ for t in $THREADS; do
         json="$OUT/seqtalk-t$t-r$r.json"
         echo "== Seqtalk, $t thread(s), run $r of $REPEAT (load $(cut -d' ' -f1-3 /proc/loadavg))"
         set +e
-        dotnet run -c Release --no-build --project bench/Seqtalk.Bench -- workloads --threads "$t" --json "$json" ${extra[@]+"${extra[@]}"} \
+        # --reply-epochs 0: replies come from the model after its one timed epoch, as on the PyTorch side
+        # (reply speed depends on reply length, so both sides must decode a model of the same age).
+        dotnet run -c Release --no-build --project bench/Seqtalk.Bench -- workloads --threads "$t" --json "$json" --reply-epochs 0 ${extra[@]+"${extra[@]}"} \
             2>&1 | tee "$OUT/seqtalk-t$t-r$r.log"
         rc=${PIPESTATUS[0]}
         set -e
