@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 REPEAT=2
+REPLY_EPOCHS=19              # untimed epochs before the reply workloads, on both sides (--reply-epochs)
 THREADS="1 2"
 QUICK=""
 DATA=""
@@ -23,6 +24,7 @@ usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --repeat) REPEAT=${2:?--repeat needs a number}; shift 2 ;;
+        --reply-epochs) REPLY_EPOCHS=${2:?--reply-epochs needs a number}; shift 2 ;;
         --threads) THREADS=${2:?--threads needs a list such as \"1 2\"}; shift 2 ;;
         --quick) QUICK=1; shift ;;
         --data) DATA=${2:?--data needs a path}; shift 2 ;;
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$REPEAT" in ''|*[!0-9]*|0) echo "error: --repeat must be a positive whole number, not '$REPEAT'" >&2; exit 2 ;; esac
-[ -n "$QUICK" ] && REPEAT=1
+[ -n "$QUICK" ] && REPEAT=1 && REPLY_EPOCHS=0
 
 PY=/usr/bin/python3          # Debian's python3 with python3-torch; a pyenv python3 on PATH has no torch
 
@@ -128,9 +130,9 @@ for t in $THREADS; do
         json="$OUT/seqtalk-t$t-r$r.json"
         echo "== Seqtalk, $t thread(s), run $r of $REPEAT (load $(cut -d' ' -f1-3 /proc/loadavg))"
         set +e
-        # --reply-epochs 0: replies come from the model after its one timed epoch, as on the PyTorch side
-        # (reply speed depends on reply length, so both sides must decode a model of the same age).
-        dotnet run -c Release --no-build --project bench/Seqtalk.Bench -- workloads --threads "$t" --json "$json" --reply-epochs 0 ${extra[@]+"${extra[@]}"} \
+        # Both sides decode the tutorial model after 1 + REPLY_EPOCHS epochs (reply speed depends on reply
+        # length, so the models must be of the same age; a 1-epoch model's replies are degenerate).
+        dotnet run -c Release --no-build --project bench/Seqtalk.Bench -- workloads --threads "$t" --json "$json" --reply-epochs "$REPLY_EPOCHS" ${extra[@]+"${extra[@]}"} \
             2>&1 | tee "$OUT/seqtalk-t$t-r$r.log"
         rc=${PIPESTATUS[0]}
         set -e
@@ -143,7 +145,7 @@ for t in $THREADS; do
         json="$OUT/pytorch-t$t-r$r.json"
         echo "== PyTorch, $t thread(s), run $r of $REPEAT (load $(cut -d' ' -f1-3 /proc/loadavg))"
         set +e
-        "$PY" bench/baseline/workloads.py --threads "$t" --json "$json" ${extra[@]+"${extra[@]}"} 2>&1 | tee "$OUT/pytorch-t$t-r$r.log"
+        "$PY" bench/baseline/workloads.py --threads "$t" --json "$json" --reply-epochs "$REPLY_EPOCHS" ${extra[@]+"${extra[@]}"} 2>&1 | tee "$OUT/pytorch-t$t-r$r.log"
         rc=${PIPESTATUS[0]}
         set -e
         if [ "$rc" != 0 ] || [ ! -s "$json" ]; then

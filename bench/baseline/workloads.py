@@ -231,7 +231,7 @@ def result(workload, metric, value, detail, seconds=None, gflops=None):
     return r
 
 
-def train_workload(name, rows, train_idx, e, h, layers, max_vocab, max_steps):
+def train_workload(name, rows, train_idx, e, h, layers, max_vocab, max_steps, extra_epochs=0):
     src_vocab, _ = sd.build_vocab((rows[i][0] for i in train_idx), max_vocab)
     tgt_vocab, tgt_itos = sd.build_vocab((rows[i][1] for i in train_idx), max_vocab)
     train = [(sd.encode(rows[i][0], src_vocab), sd.encode(rows[i][1], tgt_vocab)) for i in train_idx]
@@ -266,6 +266,14 @@ def train_workload(name, rows, train_idx, e, h, layers, max_vocab, max_steps):
     if not math.isfinite(mean_loss):
         raise RuntimeError(f"{name}: non-finite loss")
     gflops = flops / seconds / 1e9
+    # Untimed: more epochs for the model the reply workloads decode (reply speed depends on reply length,
+    # so both sides must decode a model of the same age; the C# side's --reply-epochs does the same).
+    shuffle = sd.DotNetRandom(SEED + 1)
+    for _ in range(extra_epochs):
+        for b in [prepare(x) for x in sd.make_batches(train, BATCH, shuffle)]:
+            grad.zero_()
+            model.loss(b).backward()
+            opt.step()
     detail = (f"{len(prepared)} steps, {tokens} real target tokens in {seconds:.2f} s; E={e} H={h} L={layers} "
               f"Vs={vs} Vt={vt}; {flops / tokens / 1e6:.2f} MFLOP/token; mean loss {mean_loss:.3f}")
     return result(name, "tokens_per_s", tokens / seconds, detail, seconds, gflops), Replier(model, src_vocab, tgt_itos)
@@ -390,6 +398,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--quick", action="store_true", help="tiny slices to prove it runs (< 60 s), not a measurement")
+    ap.add_argument("--reply-epochs", type=int, default=0,
+                    help="untimed epochs after train_tutorial's, before the reply workloads (as the C# bench's --reply-epochs)")
     ap.add_argument("--data", default=os.path.join(repo, "..", "shared", "data", "ChatbotData.csv"))
     args = ap.parse_args()
     if args.threads < 1:
@@ -420,7 +430,7 @@ def main():
         print(f"{r['workload']:<17} {r['value']:12.2f} {r['metric']:<14}{extra}   {r['detail']}", flush=True)
         results.append(r)
 
-    r1, replier = train_workload("train_tutorial", rows, train_idx, 50, 50, 1, None, steps)
+    r1, replier = train_workload("train_tutorial", rows, train_idx, 50, 50, 1, None, steps, args.reply_epochs)
     show(r1)
     r2, _ = train_workload("train_large", rows, train_idx, 256, 512, 2, 8000, steps)
     show(r2)
