@@ -45,8 +45,10 @@ internal static partial class Workloads
 
     private static int Lanes => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;
 
+    /// <summary>12 independent FMA chains over <paramref name="iterations"/> steps; the one FMA loop of
+    /// the benchmarks (the gemm mode samples it too).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static float FmaLoop(int iterations, float m)
+    internal static float FmaLoop(int iterations, float m)
     {
         if (Vector512.IsHardwareAccelerated)
         {
