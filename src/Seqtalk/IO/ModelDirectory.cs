@@ -95,7 +95,7 @@ internal static class ModelDirectory
         var kind = c.Enum<TokenizerKind>("tokenizer.kind");
         var normalizer = new TextNormalizerOptions { Mode = c.Enum<NormalizationMode>("tokenizer.normalization"), Lowercase = c.Bool("tokenizer.lowercase") };
         var source = LoadTokenizer(Path.Combine(directory, SourceVocabularyFile), Path.Combine(directory, SourceMergesFile), kind, normalizer, config.SourceVocabSize);
-        var target = LoadTokenizer(Path.Combine(directory, TargetVocabularyFile), Path.Combine(directory, TargetMergesFile), kind, normalizer with { Lowercase = false }, config.TargetVocabSize);
+        var target = LoadTokenizer(Path.Combine(directory, TargetVocabularyFile), Path.Combine(directory, TargetMergesFile), kind, Trainer.AnswerNormalizer(normalizer), config.TargetVocabSize);
 
         int maxReply = c.Int("decoding.maxReplyLength");
         if (maxReply is < 1 or > 10_000) throw new SeqtalkException($"{configPath}: decoding.maxReplyLength {maxReply} is out of range (1..10000).");

@@ -22,8 +22,7 @@ internal static class Trainer
         var (trainIndices, validationIndices) = DataSplit.Split(pairs.Count, options.ValidationSize, options.Split, options.Seed);
         var normalizer = new TextNormalizerOptions { Mode = options.Normalization, Lowercase = options.Lowercase };
         var sourceTokenizer = TrainTokenizer(options, normalizer, trainIndices.Select(i => pairs[i].Question));
-        // Answers keep their case so that replies are written properly; only questions are lower-cased.
-        var targetTokenizer = TrainTokenizer(options, normalizer with { Lowercase = false }, trainIndices.Select(i => pairs[i].Answer));
+        var targetTokenizer = TrainTokenizer(options, AnswerNormalizer(normalizer), trainIndices.Select(i => pairs[i].Answer));
 
         var train = Encode(pairs, trainIndices, sourceTokenizer, targetTokenizer, options.MaxSequenceLength);
         var validation = Encode(pairs, validationIndices, sourceTokenizer, targetTokenizer, options.MaxSequenceLength);
@@ -157,6 +156,10 @@ internal static class Trainer
         var split = new SplitRecord(pairs.Count, options.ValidationSize, options.Split, options.Seed);
         return new ChatModel(finalModel, sourceTokenizer, targetTokenizer, DefaultMaxReplyLength(longestAnswer), summary, split, options);
     }
+
+    /// <summary>The answers' normalizer: the questions' one without lower-casing, so replies are written
+    /// properly (the one place this rule lives; training and loading both use it).</summary>
+    internal static TextNormalizerOptions AnswerNormalizer(TextNormalizerOptions questions) => questions with { Lowercase = false };
 
     /// <summary>The default reply length bound: the longest training answer plus a margin.</summary>
     internal static int DefaultMaxReplyLength(int longestAnswer) => longestAnswer + Math.Max(5, longestAnswer / 2);
