@@ -4,9 +4,11 @@ using Seqtalk.Bench;
 //   gemm [filter]   MatMul kernels at the issue-3 shapes: naive check, GFLOP/s, fraction of the FMA peak.
 //   serve [--seconds S] [--model DIR] [--quick]   HTTP replies/s with dynamic batching on vs off (issue 5).
 //   workloads [--threads N] [--json FILE] [--quick] [--data PATH] [--reply-epochs N]   issue 3's five workloads (Workloads.cs).
+//   large-pairs [--rows N] [--seed S] [--out FILE] [--data PATH]   writes an N-row pairs file for the large-input procedure (LargePairs.cs).
 if (args.Length > 0 && args[0] == "gemm") return GemmBench.Run(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "serve") return ServeBench.Run(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "workloads") return Workloads.Run(args.Skip(1).ToArray());
+if (args.Length > 0 && args[0] == "large-pairs") return LargePairs.Run(args.Skip(1).ToArray());
 
-Console.Error.WriteLine("usage: dotnet run -c Release --project bench/Seqtalk.Bench -- gemm [shape-filter] | serve [--seconds S] [--model DIR] [--quick] | workloads [--threads N] [--json FILE] [--quick] [--data PATH] [--reply-epochs N]");
+Console.Error.WriteLine("usage: dotnet run -c Release --project bench/Seqtalk.Bench -- gemm [shape-filter] | serve [--seconds S] [--model DIR] [--quick] | workloads [--threads N] [--json FILE] [--quick] [--data PATH] [--reply-epochs N] | large-pairs [--rows N] [--seed S] [--out FILE]");
 return 2;

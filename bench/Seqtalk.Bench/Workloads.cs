@@ -280,7 +280,7 @@ internal static partial class Workloads
         return new Settings(threads, json, quick, Path.GetFullPath(data), only, replyEpochs ?? (quick ? 0 : DefaultReplyEpochs));
     }
 
-    private static string DefaultDataPath()
+    internal static string DefaultDataPath()
     {
         foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
         {

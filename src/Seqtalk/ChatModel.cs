@@ -10,7 +10,7 @@ namespace Seqtalk;
 
 /// <summary>
 /// A trained chatbot: tokenizers for questions and answers and an LSTM encoder-decoder. The façade of
-/// the library: <see cref="Train"/>, <see cref="Save"/>, <see cref="Load"/>, <see cref="Reply"/>.
+/// the library: <c>Train</c>, <see cref="Save"/>, <see cref="Load"/>, <see cref="Reply"/>.
 /// </summary>
 /// <remarks>
 /// A <see cref="ChatModel"/> is immutable once created and safe to share between threads: every call
@@ -68,6 +68,27 @@ public sealed class ChatModel
     public static ChatModel Train(IReadOnlyList<QaPair> pairs, TrainingOptions? options = null,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
         => Trainer.Run(pairs, options ?? new TrainingOptions(), progress, cancellationToken);
+
+    /// <summary>Trains a model on a pairs file without holding its pairs in memory: the file is read in passes
+    /// (count, questions, answers, encoding), the encoded pairs go to a temporary file in
+    /// <see cref="PairFile.TemporaryDirectory"/>, and each epoch reads its batches from there. The result is the
+    /// same as <see cref="Train(IReadOnlyList{QaPair}, TrainingOptions?, IProgress{TrainingProgress}?, CancellationToken)"/>
+    /// on the same pairs; memory is bounded by the vocabulary and the batch, plus about 16 bytes per pair
+    /// (see <c>docs/data.md</c>).</summary>
+    /// <param name="pairs">The pairs file; its <see cref="PairFile.CountPairs"/> pass is reused when it has run.</param>
+    /// <param name="options">Training options; null for the defaults (the tutorial's).</param>
+    /// <param name="progress">Receives a report after every step and every epoch.</param>
+    /// <param name="cancellationToken">Stops training after the current step, as for the list overload.</param>
+    /// <returns>The model with the weights of the epoch with the lowest validation loss.</returns>
+    /// <exception cref="DataFormatException">The file cannot be read, has a bad row (with its line), or changed during training.</exception>
+    /// <exception cref="SeqtalkException">The data cannot be trained on, the temporary file cannot be written, or training diverged.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public static ChatModel Train(PairFile pairs, TrainingOptions? options = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
+        return Trainer.Run(pairs, options ?? new TrainingOptions(), progress, cancellationToken);
+    }
 
     /// <summary>Loads a model directory written by <see cref="Save"/>, checking every file.</summary>
     /// <param name="directory">The model directory.</param>

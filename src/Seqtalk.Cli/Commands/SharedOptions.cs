@@ -74,6 +74,24 @@ internal sealed class DataOptions
     public List<QaPair> ReadPairs(ParseResult parse, out string path)
     {
         path = parse.GetValue(Data)!;
+        var pairs = PairReader.ReadAll(path, ReaderOptions(parse), out var report);
+        WarnAboutSkips(report, path);
+        return pairs;
+    }
+
+    /// <summary>Names the pairs file for streaming training and counts its pairs (one pass); skipped rows are
+    /// reported on stderr as <see cref="ReadPairs"/> reports them.</summary>
+    public PairFile CountPairs(ParseResult parse, string? temporaryDirectory)
+    {
+        string path = parse.GetValue(Data)!;
+        var file = new PairFile(path, ReaderOptions(parse)) { TemporaryDirectory = temporaryDirectory };
+        file.CountPairs();
+        WarnAboutSkips(file.Report!, path);
+        return file;
+    }
+
+    private PairReaderOptions ReaderOptions(ParseResult parse)
+    {
         var options = new PairReaderOptions
         {
             QuestionColumn = parse.GetValue(QuestionColumn),
@@ -92,15 +110,16 @@ internal sealed class DataOptions
             [nameof(PairReaderOptions.AnswerColumn)] = "--answer-column",
             [nameof(PairReaderOptions.Format)] = "--format",
         });
-        var pairs = PairReader.ReadAll(path, options, out var report);
-        if (report.Skipped > 0)
-        {
-            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"warning: skipped {report.Skipped:N0} of {report.RowsRead:N0} rows in {path} (empty question or answer):"));
-            foreach (var example in report.SkippedExamples) Console.Error.WriteLine("  " + example);
-            if (report.Skipped > report.SkippedExamples.Count)
-                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  … and {report.Skipped - report.SkippedExamples.Count:N0} more"));
-        }
-        return pairs;
+        return options;
+    }
+
+    private static void WarnAboutSkips(PairReadReport report, string path)
+    {
+        if (report.Skipped == 0) return;
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"warning: skipped {report.Skipped:N0} of {report.RowsRead:N0} rows in {path} (empty question or answer):"));
+        foreach (var example in report.SkippedExamples) Console.Error.WriteLine("  " + example);
+        if (report.Skipped > report.SkippedExamples.Count)
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  … and {report.Skipped - report.SkippedExamples.Count:N0} more"));
     }
 }

@@ -127,20 +127,23 @@ internal static class TrainCommand
             string outDir = parse.GetValue(output)!;
             if (File.Exists(outDir)) throw new UsageException($"--out '{outDir}' is a file; give a directory for the model.");
 
-            var pairs = data.ReadPairs(parse, out string dataPath);
-            return Train(pairs, dataPath, options, outDir);
+            // Streaming: the pairs are counted here (one pass), then the library reads the file again to train
+            // its tokenizers and to encode the pairs into a temporary file beside the model directory.
+            var pairs = data.CountPairs(parse, NearestExistingDirectory(outDir));
+            return Train(pairs, options, outDir);
         }));
         return command;
     }
 
-    private static int Train(List<QaPair> pairs, string dataPath, TrainingOptions options, string outDir)
+    private static int Train(PairFile pairs, TrainingOptions options, string outDir)
     {
         var inv = CultureInfo.InvariantCulture;
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
-        string split = ValidationCount(pairs.Count, options.ValidationSize) is { } v
-            ? string.Create(inv, $"; train {pairs.Count - v:N0}, validation {v:N0}{(v == 0 ? "" : options.Split == SplitMode.Tail ? " (last rows)" : " (random)")}")
+        int count = pairs.CountPairs();
+        string split = ValidationCount(count, options.ValidationSize) is { } v
+            ? string.Create(inv, $"; train {count - v:N0}, validation {v:N0}{(v == 0 ? "" : options.Split == SplitMode.Tail ? " (last rows)" : " (random)")}")
             : "";
-        Console.WriteLine(string.Create(inv, $"data: {pairs.Count:N0} pairs from {dataPath}{split}"));
+        Console.WriteLine(string.Create(inv, $"data: {count:N0} pairs from {pairs.Path}{split}"));
         Console.WriteLine(string.Create(inv,
             $"model: {TokenizerName(options)} tokens, embedding {options.EmbeddingDim}, hidden {options.HiddenDim}, {options.Layers} layer(s); " +
             $"{options.Optimizer.ToString().ToLowerInvariant()} lr {options.LearningRate:G4}, batch {options.BatchSize}, {options.Epochs} epochs, {threads} thread(s)"));
@@ -178,7 +181,26 @@ internal static class TrainCommand
             : bestMetrics is not null ? string.Create(inv, $"train loss {bestMetrics.TrainLoss:F4}, no validation pairs") : "no epoch finished";
         string early = summary is { StoppedEarly: true } ? string.Create(inv, $"stopped early after epoch {summary.Epochs.Count}; ") : "";
         Console.WriteLine(string.Create(inv, $"saved {outDir} ({early}best epoch {best}, {loss})"));
+        Console.WriteLine(string.Create(inv, $"memory: peak working set {PeakWorkingSetMegabytes():N0} MB"));
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The process's peak resident memory so far (VmHWM on Linux), in MB.</summary>
+    private static long PeakWorkingSetMegabytes()
+    {
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        return process.PeakWorkingSet64 / (1024 * 1024);
+    }
+
+    /// <summary>The model directory if it exists, else its nearest existing parent (the temporary token file
+    /// goes there, on the disk the model is written to); null for the system's temporary folder.</summary>
+    private static string? NearestExistingDirectory(string outDir)
+    {
+        for (var dir = new DirectoryInfo(Path.GetFullPath(outDir)); dir is not null; dir = dir.Parent)
+        {
+            if (dir.Exists) return dir.FullName;
+        }
+        return null;
     }
 
     /// <summary>The number of validation pairs the library will hold out, for the summary; null when the

@@ -13,7 +13,9 @@ namespace Seqtalk.Data;
 /// padding is computed, while every epoch still sees different batches in a different order. Only the
 /// very last batch can be smaller than <c>batchSize</c>; it is kept. Without a <see cref="Random"/>
 /// the pairs are cut into batches in their given order (for evaluation).
-/// Within each batch rows are ordered by source length, longest first (stable).
+/// Within each batch rows are ordered by source length, longest first (stable). The pairs come either as
+/// a list of arrays or from an <see cref="IEncodedPairStore"/> (batches built one at a time); both give the
+/// same batches for the same <see cref="Random"/>.
 /// A pair whose source has no tokens gets the single source token <c>&lt;unk&gt;</c>, because the
 /// engine needs every source length ≥ 1. An empty target is fine: it becomes <c>&lt;s&gt;</c> →
 /// <c>&lt;/s&gt;</c>.
@@ -33,7 +35,29 @@ internal static class Batcher
                 throw new ArgumentException($"Pair {i} has a null source or target.", nameof(pairs));
         }
 
-        int n = pairs.Count;
+        var groups = MakeGroups(pairs.Count, i => SourceLength(pairs[i]), i => pairs[i].Target.Length, batchSize, shuffle);
+        var batches = new List<Batch>(groups.Count);
+        foreach (var rows in groups) batches.Add(Build(pairs, rows));
+        return batches;
+    }
+
+    /// <summary>
+    /// The same batches as <see cref="MakeBatches(IReadOnlyList{EncodedPair}, int, Random?)"/> gives for the
+    /// same pairs and <see cref="Random"/>, built one at a time when indexed or enumerated: only the order
+    /// (one int per pair) is held, and each batch reads its pairs from <paramref name="pairs"/> when it is
+    /// asked for (a new <see cref="Batch"/> every time).
+    /// </summary>
+    public static IReadOnlyList<Batch> MakeBatches(IEncodedPairStore pairs, int batchSize, Random? shuffle)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        var groups = MakeGroups(pairs.Count, i => Math.Max(1, pairs.SourceLength(i)), pairs.TargetLength, batchSize, shuffle);
+        return new StoredBatches(pairs, groups);
+    }
+
+    /// <summary>Which pairs go into which batch, in batch order (see the class remarks).</summary>
+    private static List<int[]> MakeGroups(int n, Func<int, int> sourceLength, Func<int, int> targetLength, int batchSize, Random? shuffle)
+    {
         var order = Enumerable.Range(0, n).ToArray();
         var groups = new List<int[]>((n + batchSize - 1) / batchSize);
         if (shuffle is null)
@@ -49,18 +73,15 @@ internal static class Batcher
             {
                 // OrderBy is stable: equal lengths keep their shuffled order.
                 var sorted = order.Skip(s).Take(Math.Min(chunk, n - s))
-                    .OrderByDescending(i => SourceLength(pairs[i]))
-                    .ThenByDescending(i => pairs[i].Target.Length)
+                    .OrderByDescending(sourceLength)
+                    .ThenByDescending(targetLength)
                     .ToArray();
                 for (int b = 0; b < sorted.Length; b += batchSize)
                     groups.Add(sorted[b..Math.Min(sorted.Length, b + batchSize)]);
             }
             Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(groups), shuffle);
         }
-
-        var batches = new List<Batch>(groups.Count);
-        foreach (var rows in groups) batches.Add(Build(pairs, rows));
-        return batches;
+        return groups;
     }
 
     /// <summary>Fisher–Yates, written out so the order for a seed never depends on the runtime's
@@ -120,5 +141,36 @@ internal static class Batcher
             TargetLengths = targetLengths,
             RealTargetTokens = real,
         };
+    }
+
+    /// <summary>Batches built on demand from a store: batch i reads the pairs of group i.</summary>
+    private sealed class StoredBatches(IEncodedPairStore pairs, List<int[]> groups) : IReadOnlyList<Batch>
+    {
+        public int Count => groups.Count;
+
+        public Batch this[int index]
+        {
+            get
+            {
+                // Read the members in group order and build from local indices 0..k−1: Build's stable sort
+                // then orders them exactly as it orders the members themselves.
+                int[] members = groups[index];
+                var local = new EncodedPair[members.Length];
+                var rows = new int[members.Length];
+                for (int i = 0; i < members.Length; i++)
+                {
+                    local[i] = pairs.Read(members[i]);
+                    rows[i] = i;
+                }
+                return Build(local, rows);
+            }
+        }
+
+        public IEnumerator<Batch> GetEnumerator()
+        {
+            for (int i = 0; i < groups.Count; i++) yield return this[i];
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

@@ -14,18 +14,17 @@ internal static class Trainer
     /// <summary>Stop after this many non-finite steps in a row.</summary>
     private const int MaxNonFiniteStepsInARow = 5;
 
-    public static ChatModel Run(IReadOnlyList<QaPair> pairs, TrainingOptions options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    public static ChatModel Run(IReadOnlyList<QaPair> pairs, TrainingOptions options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken) =>
+        Run(new PairList(pairs), options, progress, cancellationToken);
+
+    public static ChatModel Run(IPairSource pairs, TrainingOptions options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         options.Validate();
-        if (pairs.Count == 0) throw new SeqtalkException("There are no question/answer pairs to train on.");
-
-        var (trainIndices, validationIndices) = DataSplit.Split(pairs.Count, options.ValidationSize, options.Split, options.Seed);
-        var normalizer = new TextNormalizerOptions { Mode = options.Normalization, Lowercase = options.Lowercase };
-        var sourceTokenizer = TrainTokenizer(options, normalizer, trainIndices.Select(i => pairs[i].Question));
-        var targetTokenizer = TrainTokenizer(options, AnswerNormalizer(normalizer), trainIndices.Select(i => pairs[i].Answer));
-
-        var train = Encode(pairs, trainIndices, sourceTokenizer, targetTokenizer, options.MaxSequenceLength);
-        var validation = Encode(pairs, validationIndices, sourceTokenizer, targetTokenizer, options.MaxSequenceLength);
+        // Split, tokenizers and encoding stream over the source; the encoded pairs live in stores
+        // (memory for a list, a temporary file for a PairFile) and batches are built from them one at a time.
+        using var data = TrainingData.Prepare(pairs, options);
+        var (sourceTokenizer, targetTokenizer) = (data.SourceTokenizer, data.TargetTokenizer);
+        var (train, validation) = (data.Train, data.Validation);
 
         var config = new ModelConfig
         {
@@ -38,9 +37,8 @@ internal static class Trainer
         var model = Seq2SeqModel.Create(config, options.Seed);
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
 
-        var all = train.Concat(validation).ToList();
-        int maxSource = Math.Max(1, all.Max(p => p.Source.Length));
-        int maxTarget = all.Max(p => p.Target.Length) + 1;
+        int maxSource = Math.Max(1, Math.Max(train.MaxSourceLength, validation.MaxSourceLength));
+        int maxTarget = Math.Max(train.MaxTargetLength, validation.MaxTargetLength) + 1;
         int maxBatch = Math.Min(options.BatchSize, Math.Max(train.Count, validation.Count));
         var workspace = new TrainingWorkspace(model, maxBatch, maxSource, maxTarget, threads);
 
@@ -152,8 +150,8 @@ internal static class Trainer
             TrainingPairs = train.Count,
             ValidationPairs = validation.Count,
         };
-        int longestAnswer = train.Count > 0 ? train.Max(p => p.Target.Length) : 1;
-        var split = new SplitRecord(pairs.Count, options.ValidationSize, options.Split, options.Seed);
+        int longestAnswer = train.Count > 0 ? train.MaxTargetLength : 1;
+        var split = new SplitRecord(data.Rows, options.ValidationSize, options.Split, options.Seed);
         return new ChatModel(finalModel, sourceTokenizer, targetTokenizer, DefaultMaxReplyLength(longestAnswer), summary, split, options);
     }
 
