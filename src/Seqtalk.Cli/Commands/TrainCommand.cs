@@ -165,6 +165,7 @@ internal static class TrainCommand
         Console.WriteLine(string.Create(inv,
             $"vocabulary: {config.SourceVocabSize:N0} question tokens, {config.TargetVocabSize:N0} answer tokens; {model.ParameterCount:N0} parameters"));
         model.Save(outDir);
+        Console.WriteLine(string.Create(inv, $"memory: peak working set {PeakWorkingSetMegabytes():N0} MB"));
 
         var summary = model.Training;
         int best = summary?.BestEpoch ?? 0;
@@ -181,7 +182,6 @@ internal static class TrainCommand
             : bestMetrics is not null ? string.Create(inv, $"train loss {bestMetrics.TrainLoss:F4}, no validation pairs") : "no epoch finished";
         string early = summary is { StoppedEarly: true } ? string.Create(inv, $"stopped early after epoch {summary.Epochs.Count}; ") : "";
         Console.WriteLine(string.Create(inv, $"saved {outDir} ({early}best epoch {best}, {loss})"));
-        Console.WriteLine(string.Create(inv, $"memory: peak working set {PeakWorkingSetMegabytes():N0} MB"));
         return ExitCodes.Ok;
     }
 
