@@ -10,7 +10,7 @@ namespace Seqtalk.Bench;
 /// docs/benchmarks.md. Korean-like text: the words of ChatbotData.csv recombined, seeded. Each row takes
 /// the question and answer lengths (in words) of a random real pair and fills them with words drawn from
 /// all the questions' (answers') words, so word frequencies and lengths follow the real data while the
-/// vocabulary stays that of ChatbotData (about 20,000 distinct words on each side).
+/// vocabulary stays that of ChatbotData (14,284 distinct space-separated question words, 10,005 answer words).
 /// </summary>
 internal static class LargePairs
 {
