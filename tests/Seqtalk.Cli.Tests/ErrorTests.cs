@@ -82,11 +82,21 @@ public sealed class ErrorTests : IClassFixture<TinyModel>, IDisposable
     [InlineData("--validation-size", "2.5")]
     [InlineData("--layers", "9")]
     [InlineData("--max-vocab", "3")]
+    [InlineData("--attention", "luong")]
     public void BadOptionValue(string option, string value)
     {
         File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");
         var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTrainingWithout(option), option, value]);
         CliAssert.OneLineError(result, 2, option, value);
+        Assert.False(Directory.Exists(_dir.File("model")));
+    }
+
+    [Fact]
+    public void InputFeedingWithoutAttention()
+    {
+        File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");
+        var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTraining, "--input-feeding"]);
+        CliAssert.OneLineError(result, 2, "--input-feeding", "attention");
         Assert.False(Directory.Exists(_dir.File("model")));
     }
 

@@ -9,6 +9,10 @@ per case to tests/Seqtalk.Tests/Fixtures/:
            (h, c) of layer k is taken after its last real token
   decoder: final (h, c) of encoder layer k seeds decoder layer k; dec.embed -> nn.LSTM stack over
            the decoder input (<s> y1..yn, post-padded)
+  attention (optional, "attention" in the config): memory = the top encoder layer's outputs at the real
+           source steps (pad_packed_sequence); score dot h.m, general h.(W_a m) or Bahdanau
+           v.tanh(W_q h + W_k m); padded source steps masked; a = softmax; c = sum a m;
+           h~ = tanh(W_c [c; h]) (no bias) replaces h before the output layer
   output:  out.w/out.b applied to the real target positions only, gathered in (b, t) order
   loss:    cross-entropy over the real target tokens (y1..yn </s>), mean over those tokens
 
@@ -31,7 +35,7 @@ import sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 MAGIC = "seqtalk-pytorch-fixture"
 VERSION = 1
@@ -47,7 +51,7 @@ RMSPROP = {"lr": 1e-2, "rho": 0.9, "eps": 1e-7, "steps": 10}
 # ---------------------------------------------------------------------------------------------
 
 class Seq2Seq(nn.Module):
-    def __init__(self, vs, vt, e, h, layers):
+    def __init__(self, vs, vt, e, h, layers, attention="none"):
         super().__init__()
         self.enc_embed = nn.Embedding(vs, e)
         self.enc = nn.LSTM(e, h, layers, batch_first=True)
@@ -55,6 +59,18 @@ class Seq2Seq(nn.Module):
         self.dec = nn.LSTM(e, h, layers, batch_first=True)
         self.out = nn.Linear(h, vt)
         self.layers = layers
+        self.attention = attention
+        # Attention tensors in ParameterLayout order (names in ParameterLayout.Names); none has a bias.
+        self.attn = []
+        if attention == "general":
+            self.attn.append(("attn.w_a", nn.Parameter(torch.empty(h, h))))
+        elif attention == "bahdanau":
+            self.attn += [("attn.w_q", nn.Parameter(torch.empty(h, h))), ("attn.w_k", nn.Parameter(torch.empty(h, h))),
+                          ("attn.v", nn.Parameter(torch.empty(h)))]
+        if attention != "none":
+            self.attn.append(("attn.w_c", nn.Parameter(torch.empty(h, 2 * h))))
+        for i, (_, p) in enumerate(self.attn):
+            self.register_parameter(f"attn_{i}", p)
 
     def layout(self):
         """(our name, tensor) in ParameterLayout.ForSeq2Seq order. PyTorch's own layouts already
@@ -63,6 +79,7 @@ class Seq2Seq(nn.Module):
         entries += lstm_entries("enc", self.enc, self.layers)
         entries.append(("dec.embed", self.dec_embed.weight))
         entries += lstm_entries("dec", self.dec, self.layers)
+        entries += self.attn
         entries.append(("out.w", self.out.weight))
         entries.append(("out.b", self.out.bias))
         return entries
@@ -72,14 +89,35 @@ class Seq2Seq(nn.Module):
         # last real token. Rows are sorted by source length, longest first (Batch.cs).
         x = self.enc_embed(b["source"])                                   # [B, Ts, E]
         packed = pack_padded_sequence(x, b["source_lengths"], batch_first=True, enforce_sorted=True)
-        _, (h_n, c_n) = self.enc(packed)                                  # [L, B, H] each
+        packed_out, (h_n, c_n) = self.enc(packed)                         # [L, B, H] each
         # Decoder: padding comes after the real positions, so it cannot change them; no packing needed.
         y, _ = self.dec(self.dec_embed(b["decoder_input"]), (h_n, c_n))  # [B, Tt, H]
+        if self.attention != "none":
+            memory, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=b["source"].shape[1])
+            y = self.attend(y, memory, b["source_mask"])
         mask = b["mask"]                                                  # [B, Tt], True = real
         real = y[mask]                                                    # [N, H], rows in (b, t) order
         logits = self.out(real)                                           # [N, Vt]
         loss = F.cross_entropy(logits, b["decoder_target"][mask], reduction="mean")
         return logits, loss
+
+
+    def attend(self, y, memory, source_mask):
+        """h~ = tanh(W_c [c; h]) with c = sum_s softmax(score)_s m_s over the real source steps.
+        y [B, Tt, H], memory [B, Ts, H], source_mask [B, Ts] (True = real)."""
+        p = dict(self.attn)
+        if self.attention == "dot":
+            scores = y @ memory.transpose(1, 2)                                        # [B, Tt, Ts]
+        elif self.attention == "general":
+            scores = y @ F.linear(memory, p["attn.w_a"]).transpose(1, 2)
+        elif self.attention == "bahdanau":
+            u = torch.tanh(F.linear(y, p["attn.w_q"])[:, :, None, :] + F.linear(memory, p["attn.w_k"])[:, None, :, :])
+            scores = u @ p["attn.v"]                                                   # [B, Tt, Ts]
+        else:
+            raise ValueError(self.attention)
+        scores = scores.masked_fill(~source_mask[:, None, :], float("-inf"))
+        context = torch.softmax(scores, dim=-1) @ memory                               # [B, Tt, H]
+        return torch.tanh(F.linear(torch.cat([context, y], dim=-1), p["attn.w_c"]))
 
 
 def lstm_entries(prefix, lstm, layers):
@@ -115,7 +153,7 @@ def seeded_weights(model, seed):
     g = torch.Generator().manual_seed(seed)
     parts = []
     for name, p in model.layout():
-        scale = 0.8 if name.endswith("embed") else 0.45
+        scale = 0.8 if name.endswith("embed") or name.startswith("attn.") else 0.45
         parts.append((torch.rand(p.shape, generator=g, dtype=torch.float32) * 2 - 1) * scale)
     return torch.cat([t.reshape(-1) for t in parts])   # float32
 
@@ -146,7 +184,9 @@ def make_batch(source_rows, target_rows):
 def batch_tensors(b):
     bsz, ts, tt = b["size"], b["source_steps"], b["target_steps"]
     lengths = torch.tensor(b["target_lengths"])
+    source_lengths = torch.tensor(b["source_lengths"])
     return {
+        "source_mask": torch.arange(ts)[None, :] < source_lengths[:, None],
         "source": torch.tensor(b["source"]).view(bsz, ts),
         "source_lengths": torch.tensor(b["source_lengths"]),
         "decoder_input": torch.tensor(b["decoder_input"]).view(bsz, tt),
@@ -158,7 +198,7 @@ def batch_tensors(b):
 def run_seq2seq(config, params32, batch, dtype):
     """Logits, loss and gradient at params32, then the RMSprop trajectory; all in `dtype`."""
     model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
-                    config["hidden_dim"], config["layers"]).to(dtype)
+                    config["hidden_dim"], config["layers"], config.get("attention", "none")).to(dtype)
     load_flat(model, params32.to(dtype))
     bt = batch_tensors(batch)
     names = [n for n, _ in model.layout()]
@@ -199,7 +239,7 @@ def row_by_row_logits(config, params32, batch, dtype):
     """The same logits with no padding at all: each row alone, unpadded. Proves that packing and
     post-padding really leave each row's computation untouched."""
     model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
-                    config["hidden_dim"], config["layers"]).to(dtype)
+                    config["hidden_dim"], config["layers"], config.get("attention", "none")).to(dtype)
     load_flat(model, params32.to(dtype))
     ts, tt, rows = batch["source_steps"], batch["target_steps"], []
     with torch.no_grad():
@@ -207,8 +247,10 @@ def row_by_row_logits(config, params32, batch, dtype):
             ns, nt = batch["source_lengths"][b], batch["target_lengths"][b]
             src = torch.tensor(batch["source"][b * ts:b * ts + ns])[None]
             dec = torch.tensor(batch["decoder_input"][b * tt:b * tt + nt])[None]
-            _, state = model.enc(model.enc_embed(src))
+            memory, state = model.enc(model.enc_embed(src))
             y, _ = model.dec(model.dec_embed(dec), state)
+            if model.attention != "none":
+                y = model.attend(y, memory, torch.ones(1, ns, dtype=torch.bool))
             rows.append(model.out(y[0]))
     return torch.cat(rows)
 
@@ -221,16 +263,18 @@ def random_rows(g, count, lengths, first, vocab):
 
 
 def seq2seq_case(name, seed, layers, vs=13, vt=11, e=6, h=5, source_lengths=(3, 5, 1, 4),
-                 answer_lengths=(2, 0, 3, 1)):
+                 answer_lengths=(2, 0, 3, 1), attention="none"):
     """answer_lengths are before </s>; 0 means the target is just </s>. Rows start unsorted on purpose."""
     config = {"source_vocab_size": vs, "target_vocab_size": vt, "embedding_dim": e, "hidden_dim": h,
               "layers": layers}
+    if attention != "none":
+        config["attention"] = attention
     g = torch.Generator().manual_seed(seed + 1000)
     src = random_rows(g, len(source_lengths), source_lengths, FIRST_WORD, vs)
     src[0][0] = UNK                                                         # an <unk> is an ordinary input
     tgt = random_rows(g, len(answer_lengths), answer_lengths, FIRST_WORD, vt)
     batch = make_batch(src, tgt)
-    probe = Seq2Seq(vs, vt, e, h, layers)
+    probe = Seq2Seq(vs, vt, e, h, layers, attention)
     params32 = seeded_weights(probe, seed)
 
     r64 = run_seq2seq(config, params32, batch, torch.float64)
@@ -359,6 +403,10 @@ def main():
         seq2seq_case("seq2seq_l1", seed=11, layers=1),
         seq2seq_case("seq2seq_l2", seed=22, layers=2, source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
         lstm_case("lstm_layer", seed=33),
+        seq2seq_case("seq2seq_dot", seed=44, layers=1, attention="dot"),
+        seq2seq_case("seq2seq_general", seed=55, layers=2, attention="general",
+                     source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
+        seq2seq_case("seq2seq_bahdanau", seed=66, layers=1, attention="bahdanau"),
     ]
     total = 0
     for doc in cases:

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Seqtalk.Data;
+using Seqtalk.Nn;
 using Seqtalk.Text;
 using Seqtalk.Training;
 
@@ -21,6 +22,9 @@ internal static class TrainCommand
         [nameof(TrainingOptions.EmbeddingDim)] = "--embedding-dim",
         [nameof(TrainingOptions.HiddenDim)] = "--hidden-dim",
         [nameof(TrainingOptions.Layers)] = "--layers",
+        [nameof(TrainingOptions.Attention)] = "--attention",
+        [nameof(TrainingOptions.InputFeeding)] = "--input-feeding",
+        [nameof(TrainingOptions.BidirectionalEncoder)] = "--bidirectional",
         [nameof(TrainingOptions.Optimizer)] = "--optimizer",
         [nameof(TrainingOptions.LearningRate)] = "--learning-rate",
         [nameof(TrainingOptions.ClipNorm)] = "--clip-norm",
@@ -47,6 +51,10 @@ internal static class TrainCommand
         var embeddingDim = new Option<int>("--embedding-dim") { Description = "Embedding width.", HelpName = "N", DefaultValueFactory = _ => s_defaults.EmbeddingDim };
         var hiddenDim = new Option<int>("--hidden-dim") { Description = "LSTM width.", HelpName = "N", DefaultValueFactory = _ => s_defaults.HiddenDim };
         var layers = new Option<int>("--layers") { Description = "Stacked LSTM layers in the encoder and in the decoder.", HelpName = "N", DefaultValueFactory = _ => s_defaults.Layers };
+        var attention = new Option<string>("--attention") { Description = "Attention over the question: none (the tutorial's model), dot, general (Luong) or bahdanau.", HelpName = "KIND", DefaultValueFactory = _ => "none" };
+        attention.AcceptOnlyFromAmong("none", "dot", "general", "bahdanau");
+        var inputFeeding = new Option<bool>("--input-feeding") { Description = "Feed the previous attentional state into the decoder (Luong input feeding; needs --attention)." };
+        var bidirectional = new Option<bool>("--bidirectional") { Description = "Bidirectional encoder: H/2 forward and H/2 backward per layer (needs an even --hidden-dim)." };
         var optimizer = new Option<string>("--optimizer") { Description = "rmsprop, adam or sgd (momentum 0.9).", HelpName = "NAME", DefaultValueFactory = _ => "rmsprop" };
         optimizer.AcceptOnlyFromAmong("rmsprop", "adam", "sgd");
         var learningRate = new Option<float>("--learning-rate", "--lr") { Description = "Learning rate.", HelpName = "X", DefaultValueFactory = _ => s_defaults.LearningRate };
@@ -81,7 +89,7 @@ internal static class TrainCommand
         data.AddTo(command);
         foreach (Option option in new Option[]
         {
-            output, epochs, batchSize, embeddingDim, hiddenDim, layers, optimizer, learningRate, clipNorm, validationSize, split, seed,
+            output, epochs, batchSize, embeddingDim, hiddenDim, layers, attention, inputFeeding, bidirectional, optimizer, learningRate, clipNorm, validationSize, split, seed,
             threads, earlyStopping, tokenizer, normalize, lowercase, maxVocab, minFrequency, bpeVocabSize, maxSequence,
         })
         {
@@ -97,6 +105,15 @@ internal static class TrainCommand
                 EmbeddingDim = parse.GetValue(embeddingDim),
                 HiddenDim = parse.GetValue(hiddenDim),
                 Layers = parse.GetValue(layers),
+                Attention = parse.GetValue(attention) switch
+                {
+                    "dot" => AttentionKind.Dot,
+                    "general" => AttentionKind.General,
+                    "bahdanau" => AttentionKind.Bahdanau,
+                    _ => AttentionKind.None,
+                },
+                InputFeeding = parse.GetValue(inputFeeding),
+                BidirectionalEncoder = parse.GetValue(bidirectional),
                 Optimizer = parse.GetValue(optimizer) switch
                 {
                     "adam" => OptimizerKind.Adam,
@@ -133,6 +150,12 @@ internal static class TrainCommand
         return command;
     }
 
+    /// <summary>", bidirectional encoder, general attention, input feeding" or "" for the tutorial's model.</summary>
+    internal static string ArchitectureSuffix(AttentionKind attention, bool inputFeeding, bool bidirectional) =>
+        (bidirectional ? ", bidirectional encoder" : "")
+        + (attention == AttentionKind.None ? "" : $", {attention.ToString().ToLowerInvariant()} attention")
+        + (inputFeeding ? ", input feeding" : "");
+
     private static int Train(List<QaPair> pairs, string dataPath, TrainingOptions options, string outDir)
     {
         var inv = CultureInfo.InvariantCulture;
@@ -142,7 +165,7 @@ internal static class TrainCommand
             : "";
         Console.WriteLine(string.Create(inv, $"data: {pairs.Count:N0} pairs from {dataPath}{split}"));
         Console.WriteLine(string.Create(inv,
-            $"model: {TokenizerName(options)} tokens, embedding {options.EmbeddingDim}, hidden {options.HiddenDim}, {options.Layers} layer(s); " +
+            $"model: {TokenizerName(options)} tokens, embedding {options.EmbeddingDim}, hidden {options.HiddenDim}, {options.Layers} layer(s){ArchitectureSuffix(options.Attention, options.InputFeeding, options.BidirectionalEncoder)}; " +
             $"{options.Optimizer.ToString().ToLowerInvariant()} lr {options.LearningRate:G4}, batch {options.BatchSize}, {options.Epochs} epochs, {threads} thread(s)"));
 
         using var cancel = new CancellationTokenSource();

@@ -40,11 +40,26 @@ internal sealed class InferenceSession
     private sealed class RowState
     {
         public readonly float[][] H, C;   // per layer [B, H]
+        // Attention only: the row's encoder outputs (top layer h per source step), their key projection
+        // (W_a m or W_k m; unused for Dot) and the source length. Stride MemorySteps per row.
+        public float[] Memory = [], Keys = [];   // [B, S, H]
+        public int[] Lengths = [];              // [B]
+        public int MemorySteps;
 
         public RowState(int layers, int rows, int hidden)
         {
             H = new float[layers][]; C = new float[layers][];
             for (int k = 0; k < layers; k++) { H[k] = new float[rows * hidden]; C[k] = new float[rows * hidden]; }
+        }
+
+        /// <summary>Makes room for sources of <paramref name="steps"/> tokens (outside the decoding loop; contents are dropped).</summary>
+        public void EnsureMemory(int rows, int steps, int hidden, bool keys)
+        {
+            if (steps <= MemorySteps) return;
+            MemorySteps = Math.Max(steps, 2 * MemorySteps);
+            Memory = new float[checked(rows * MemorySteps * hidden)];
+            Keys = keys ? new float[Memory.Length] : [];
+            if (Lengths.Length < rows) Lengths = new int[rows];
         }
 
         /// <summary>Copies row <paramref name="from"/> of <paramref name="src"/> into row <paramref name="to"/> of <paramref name="dst"/>.</summary>
@@ -55,6 +70,11 @@ internal sealed class InferenceSession
                 src.H[k].AsSpan(from * hidden, hidden).CopyTo(dst.H[k].AsSpan(to * hidden, hidden));
                 src.C[k].AsSpan(from * hidden, hidden).CopyTo(dst.C[k].AsSpan(to * hidden, hidden));
             }
+            if (src.MemorySteps == 0) return;
+            int len = src.Lengths[from], stride = src.MemorySteps * hidden;
+            dst.Lengths[to] = len;
+            src.Memory.AsSpan(from * stride, len * hidden).CopyTo(dst.Memory.AsSpan(to * stride, len * hidden));
+            if (src.Keys.Length > 0) src.Keys.AsSpan(from * stride, len * hidden).CopyTo(dst.Keys.AsSpan(to * stride, len * hidden));
         }
 
         public void ClearRows(int rows, int hidden)
@@ -74,6 +94,13 @@ internal sealed class InferenceSession
     private readonly int[] _ids, _rowOf, _order, _next;   // [B]
     private readonly ParameterSlot _encEmbed, _decEmbed, _outW, _outB;
     private readonly ParameterSlot[] _wIh, _wHh, _bIh, _bHh;   // enc layers then dec layers
+
+    // Attention (null slots without it): see Attend.
+    private readonly AttentionKind _attention;
+    private readonly ParameterSlot? _attnWa, _attnWq, _attnWk, _attnV, _attnWc;
+    private readonly float[] _attnCtx = [], _attnQuery = [], _attnCat = [], _attnScratch = [];   // [B, H], [B, H], [B, 2H], [H]
+    private float[] _attnWeights = [], _attnU = [];                                            // [B, S], [B, S, H] (Bahdanau)
+    private readonly int[] _identity = [];                                                     // [B]: row r reads its own memory
 
     /// <summary>Creates scratch for decoding up to <paramref name="maxBatch"/> rows at once (greedy does more in chunks).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxBatch"/> is below 1.</exception>
@@ -113,6 +140,24 @@ internal sealed class InferenceSession
         _zT = maxBatch > K.MatMulDotRows ? new float[_vt * BlockRows] : [];
         _colMax = new float[BlockRows];
         _ids = new int[_rows]; _rowOf = new int[_rows]; _order = new int[_rows]; _next = new int[_rows];
+        _attention = cfg.Attention;
+        if (_attention != AttentionKind.None)
+        {
+            _attnWc = layout[ParameterLayout.Names.AttentionCombine];
+            if (_attention == AttentionKind.General) _attnWa = layout[ParameterLayout.Names.AttentionGeneral];
+            if (_attention == AttentionKind.Bahdanau)
+            {
+                _attnWq = layout[ParameterLayout.Names.AttentionQuery];
+                _attnWk = layout[ParameterLayout.Names.AttentionKey];
+                _attnV = layout[ParameterLayout.Names.AttentionScore];
+                _attnQuery = new float[_rows * _h];
+                _attnScratch = new float[_h];
+            }
+            _attnCtx = new float[_rows * _h];
+            _attnCat = new float[_rows * 2 * _h];
+            _identity = new int[_rows];
+            for (int r = 0; r < _rows; r++) _identity[r] = r;
+        }
     }
 
     /// <summary>Rows that can be decoded at once (the maxBatch given to the constructor).</summary>
@@ -238,6 +283,7 @@ internal sealed class InferenceSession
         }));
         _state.ClearRows(count, _h);
         int steps = count == 0 ? 0 : sources[start + _order[0]].Length;
+        if (_attention != AttentionKind.None) PrepareMemory(sources, start, count, steps);
         for (int t = 0; t < steps; t++)
         {
             int active = 0;
@@ -246,10 +292,12 @@ internal sealed class InferenceSession
             K.EmbeddingForward(Param(_encEmbed), _ids.AsSpan(0, active), _x, _e, 0, active);
             int pathRows = rowIndependent ? Math.Max(active, MinKernelRows) : active;
             for (int k = 0; k < _layers; k++) LstmStep(k, k, active, pathRows);
+            if (_attention != AttentionKind.None) KeepEncoderOutputs(t, active);
         }
         // Undo the sort: state row r belongs to source _order[r]; row i must hold source i.
         for (int r = 0; r < count; r++) _next[_order[r]] = r;
         ReorderRows(_next.AsSpan(0, count), count);
+        if (_attention != AttentionKind.None) ProjectKeys(count);
     }
 
     private void DecodeChunk(int count, int maxSteps, bool banUnknown, List<int>[] output)
@@ -283,6 +331,7 @@ internal sealed class InferenceSession
     {
         K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _x, _e, 0, rows);
         for (int k = 0; k < _layers; k++) LstmStep(_layers + k, k, rows, pathRows);
+        if (_attention != AttentionKind.None) Attend(rows, pathRows);
     }
 
     /// <summary>_next[r] = arg-max of the logits h_r·out.wᵀ + out.b (first maximum), for r in [0, active);
@@ -337,4 +386,117 @@ internal sealed class InferenceSession
     }
 
     private ReadOnlySpan<float> Param(ParameterSlot s) => _model.Parameters.AsSpan(s.Offset, s.Length);
+
+    // ---- Attention (Luong dot / general, Bahdanau; the same computation as TrainingWorkspace.Attention) ----
+
+    /// <summary>Attention weights of row <paramref name="row"/> at the last <see cref="Step"/> (or greedy step):
+    /// one weight per source token of that row. Empty for a model without attention.</summary>
+    public ReadOnlySpan<float> LastAttention(int row)
+    {
+        if (_attention == AttentionKind.None) return default;
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)_maxBatch, nameof(row));
+        return _attnWeights.AsSpan(row * _state.MemorySteps, _state.Lengths[row]);
+    }
+
+    /// <summary>Greedy reply to one source with the attention weights of every step: row i of the weights belongs to
+    /// reply token i, the last row to the step that produced &lt;/s&gt; (absent when the reply stopped at
+    /// <paramref name="maxSteps"/>); one column per source token. The ids equal <see cref="GreedyDecode"/>'s.</summary>
+    /// <exception cref="SeqtalkException">A source id is outside the source vocabulary.</exception>
+    public (int[] Ids, float[][] Attention) GreedyDecodeWithAttention(int[] source, int maxSteps, bool banUnknown = false)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxSteps);
+        CheckSources([source]);
+        EncodeRange([source], 0, 1, rowIndependent: false);
+        var ids = new List<int>();
+        var weights = new List<float[]>();
+        _ids[0] = SpecialTokens.StartId;
+        for (int step = 0; step < maxSteps; step++)
+        {
+            DecoderLayers(1, 1);
+            ProjectArgMax(1, Param(_outW), Param(_outB), banUnknown && _vt > 1);
+            weights.Add(LastAttention(0).ToArray());
+            if (_next[0] == SpecialTokens.EndId) break;
+            ids.Add(_next[0]);
+            _ids[0] = _next[0];
+        }
+        return ([.. ids], [.. weights]);
+    }
+
+    /// <summary>Sizes the per-row memory for sources of up to <paramref name="steps"/> tokens and records their lengths
+    /// (in the encoder's sorted row order, like the state).</summary>
+    private void PrepareMemory(IReadOnlyList<int[]> sources, int start, int count, int steps)
+    {
+        bool keys = _attention != AttentionKind.Dot;
+        steps = Math.Max(steps, 1);   // all sources empty: the lengths still need a home
+        _state.EnsureMemory(_rows, steps, _h, keys);
+        _spare.EnsureMemory(_rows, steps, _h, keys);
+        int s = _state.MemorySteps;
+        if (_attnWeights.Length < _rows * s)
+        {
+            _attnWeights = new float[_rows * s];
+            if (_attention == AttentionKind.Bahdanau) _attnU = new float[checked(_rows * s * _h)];
+        }
+        for (int r = 0; r < count; r++) _state.Lengths[r] = sources[start + _order[r]].Length;
+    }
+
+    /// <summary>After encoder step t: the top layer's h of the active (sorted) rows, now in _x, is memory slot t.</summary>
+    private void KeepEncoderOutputs(int t, int active)
+    {
+        int h = _h, stride = _state.MemorySteps * h;
+        for (int r = 0; r < active; r++) _x.AsSpan(r * h, h).CopyTo(_state.Memory.AsSpan(r * stride + t * h, h));
+    }
+
+    /// <summary>keys = m·W_aᵀ (general) or m·W_kᵀ (Bahdanau), row by row over its real source steps, so a row's keys
+    /// depend on that row alone.</summary>
+    private void ProjectKeys(int count)
+    {
+        if (_attention == AttentionKind.Dot) return;
+        int h = _h, stride = _state.MemorySteps * h;
+        ReadOnlySpan<float> w = Param(_attention == AttentionKind.General ? _attnWa! : _attnWk!);
+        for (int r = 0; r < count; r++)
+        {
+            int len = _state.Lengths[r];
+            if (len == 0) continue;
+            K.MatMulForward(_state.Memory.AsSpan(r * stride, len * h), w, default, _state.Keys.AsSpan(r * stride, len * h), len, h, h, 0, len);
+        }
+    }
+
+    /// <summary>Replaces the decoder's top h in _x[0, rows) with h̃ = tanh(W_c [c; h]), c the attention context over the
+    /// row's encoder outputs (an empty source gives c = 0).</summary>
+    private void Attend(int rows, int pathRows)
+    {
+        int h = _h, steps = _state.MemorySteps;
+        Span<float> query = _x.AsSpan(0, pathRows * h), ctx = _attnCtx.AsSpan(0, pathRows * h);
+        ReadOnlySpan<int> lengths = _state.Lengths;
+        if (_attention == AttentionKind.Bahdanau)
+            K.MatMulForward(query, Param(_attnWq!), default, _attnQuery.AsSpan(0, pathRows * h), pathRows, h, h, 0, rows);
+        for (int r = 0; r < rows; r++)
+        {
+            if (lengths[r] == 0) { ctx.Slice(r * h, h).Clear(); continue; }
+            switch (_attention)
+            {
+                case AttentionKind.None:
+                    return;
+                case AttentionKind.Dot:
+                    K.DotAttentionForward(query, _state.Memory, _state.Memory, _identity, lengths, _attnWeights, ctx, steps, h, r, r + 1);
+                    break;
+                case AttentionKind.General:
+                    K.DotAttentionForward(query, _state.Keys, _state.Memory, _identity, lengths, _attnWeights, ctx, steps, h, r, r + 1);
+                    break;
+                case AttentionKind.Bahdanau:
+                    K.AdditiveAttentionForward(_attnQuery, _state.Keys, Param(_attnV!), _state.Memory, _identity, lengths, _attnU, _attnWeights, ctx,
+                        steps, h, r, r + 1);
+                    break;
+            }
+        }
+        Span<float> cat = _attnCat.AsSpan(0, pathRows * 2 * h);
+        for (int r = 0; r < rows; r++)
+        {
+            ctx.Slice(r * h, h).CopyTo(cat.Slice(2 * r * h, h));
+            query.Slice(r * h, h).CopyTo(cat.Slice((2 * r + 1) * h, h));
+        }
+        K.MatMulForward(cat, Param(_attnWc!), default, query, pathRows, 2 * h, h, 0, rows);
+        TensorPrimitives.Tanh(query[..(rows * h)], query[..(rows * h)]);
+    }
 }

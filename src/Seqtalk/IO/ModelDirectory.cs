@@ -88,6 +88,10 @@ internal static class ModelDirectory
             EmbeddingDim = c.Int("architecture.embeddingDim"),
             HiddenDim = c.Int("architecture.hiddenDim"),
             Layers = c.Int("architecture.layers"),
+            // Added with attention; absent in older models, which are the tutorial architecture.
+            Attention = c.Node("architecture.attention") is null ? AttentionKind.None : c.Enum<AttentionKind>("architecture.attention"),
+            InputFeeding = c.OptionalBool("architecture.inputFeeding") ?? false,
+            BidirectionalEncoder = c.OptionalBool("architecture.bidirectionalEncoder") ?? false,
         };
         try { config.Validate(); }
         catch (ArgumentOutOfRangeException e) { throw new SeqtalkException($"{configPath}: architecture.{e.ParamName} is out of range: {FirstLine(e.Message)}", e); }
@@ -226,6 +230,9 @@ internal static class ModelDirectory
                 ["embeddingDim"] = config.EmbeddingDim,
                 ["hiddenDim"] = config.HiddenDim,
                 ["layers"] = config.Layers,
+                ["attention"] = config.Attention.ToString(),
+                ["inputFeeding"] = config.InputFeeding,
+                ["bidirectionalEncoder"] = config.BidirectionalEncoder,
             },
             ["tokenizer"] = new JsonObject
             {

@@ -46,7 +46,9 @@ internal sealed class ParameterLayout
     /// <c>enc.embed [Vs, E]</c>; per encoder layer k: <c>enc.l{k}.w_ih [4H, in]</c>, <c>enc.l{k}.w_hh [4H, H]</c>,
     /// <c>enc.l{k}.b_ih [4H]</c>, <c>enc.l{k}.b_hh [4H]</c> (in = E for k = 0, else H);
     /// <c>dec.embed [Vt, E]</c>; the same four per decoder layer under <c>dec.l{k}</c>;
-    /// <c>out.w [Vt, H]</c>, <c>out.b [Vt]</c>.</summary>
+    /// then, with attention only: <c>attn.w_a [H, H]</c> (General) or <c>attn.w_q [H, H]</c>, <c>attn.w_k [H, H]</c>,
+    /// <c>attn.v [H]</c> (Bahdanau), then <c>attn.w_c [H, 2H]</c> (columns: context, then decoder h; no bias);
+    /// <c>out.w [Vt, H]</c>, <c>out.b [Vt]</c>. Without attention the layout is the tutorial model's, unchanged.</summary>
     public static ParameterLayout ForSeq2Seq(ModelConfig config)
     {
         config.Validate();
@@ -55,6 +57,7 @@ internal sealed class ParameterLayout
         AddLstm(entries, "enc", config.Layers, e, h);
         entries.Add((Names.DecoderEmbedding, [config.TargetVocabSize, e]));
         AddLstm(entries, "dec", config.Layers, e, h);
+        AddAttention(entries, config.Attention, h);
         entries.Add((Names.OutputWeight, [config.TargetVocabSize, h]));
         entries.Add((Names.OutputBias, [config.TargetVocabSize]));
         return new ParameterLayout(entries);
@@ -72,6 +75,26 @@ internal sealed class ParameterLayout
         }
     }
 
+    private static void AddAttention(List<(string, int[])> entries, AttentionKind kind, int hidden)
+    {
+        switch (kind)
+        {
+            case AttentionKind.None:
+                return;
+            case AttentionKind.Dot:
+                break;
+            case AttentionKind.General:
+                entries.Add((Names.AttentionGeneral, [hidden, hidden]));
+                break;
+            case AttentionKind.Bahdanau:
+                entries.Add((Names.AttentionQuery, [hidden, hidden]));
+                entries.Add((Names.AttentionKey, [hidden, hidden]));
+                entries.Add((Names.AttentionScore, [hidden]));
+                break;
+        }
+        entries.Add((Names.AttentionCombine, [hidden, 2 * hidden]));
+    }
+
     /// <summary>Serialized tensor names. Changing one breaks every saved model: a golden test pins them.</summary>
     internal static class Names
     {
@@ -79,6 +102,16 @@ internal sealed class ParameterLayout
         public const string DecoderEmbedding = "dec.embed";
         public const string OutputWeight = "out.w";
         public const string OutputBias = "out.b";
+        /// <summary>Luong general: keys = W_a s.</summary>
+        public const string AttentionGeneral = "attn.w_a";
+        /// <summary>Bahdanau: query projection W_q (applied to the decoder output h_t).</summary>
+        public const string AttentionQuery = "attn.w_q";
+        /// <summary>Bahdanau: key projection W_k (applied to every encoder output s).</summary>
+        public const string AttentionKey = "attn.w_k";
+        /// <summary>Bahdanau: score vector v.</summary>
+        public const string AttentionScore = "attn.v";
+        /// <summary>Attentional state h̃ = tanh(W_c [c; h]).</summary>
+        public const string AttentionCombine = "attn.w_c";
         public const string Encoder = "enc";
         public const string Decoder = "dec";
         public static string LstmWeightIh(string prefix, int layer) => $"{prefix}.l{layer}.w_ih";

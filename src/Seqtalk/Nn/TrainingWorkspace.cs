@@ -27,7 +27,7 @@ namespace Seqtalk.Nn;
 internal readonly record struct BatchStats(double LossSum, int Tokens, int Correct);
 
 /// <summary>Activation arena for training; not thread-safe; reused across batches.</summary>
-internal sealed class TrainingWorkspace
+internal sealed partial class TrainingWorkspace
 {
     /// <summary>Most strands the output rows are cut into (each has its own dW, [Vt, H]).</summary>
     internal const int MaxStrands = 4;
@@ -123,6 +123,7 @@ internal sealed class TrainingWorkspace
         _dC = new float[rMax * _h];
         _strandBody = RunStrand;
         _parallelOptions = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        InitAttention(maxBatch, maxSourceSteps, rDec);
     }
 
     /// <summary>Logits [N, Vt] of the real target tokens of the last call, rows ordered by (b, t).</summary>
@@ -235,6 +236,7 @@ internal sealed class TrainingWorkspace
             }
         }
         _tokens = n;
+        if (_attention != AttentionKind.None) AttentionForward(batch, n);   // _hOut: h → h̃ (TrainingWorkspace.Attention.cs)
         _lossScale = lossScale;
         _backward = backward;
         // Projection, softmax-CE and (with backward) dh and the strands' dW, block by block.
@@ -257,6 +259,8 @@ internal sealed class TrainingWorkspace
             TensorPrimitives.Add(Grad(gradients, _outW), _strandDW[s], Grad(gradients, _outW));
             TensorPrimitives.Add(Grad(gradients, _outB), _strandDB[s], Grad(gradients, _outB));
         }
+
+        if (_attention != AttentionKind.None) AttentionBackward(batch, n, gradients);   // _dHOut: dh̃ → dh; d memory kept
 
         // Decoder: scatter dh of the real positions back into the top layer's packed gradient.
         Span<float> dH = _dA.AsSpan(0, rowsDec * h);
@@ -281,6 +285,7 @@ internal sealed class TrainingWorkspace
 
         // Encoder: the decoder's initial-state gradients enter at each row's last real step.
         _dA.AsSpan(0, rows * h).Clear();
+        if (_attention != AttentionKind.None) AddMemoryGradient(batch, _dA);   // attention read the top layer's every h
         for (int k = _layers - 1; k >= 0; k--)
         {
             int inDim = k == 0 ? e : h;

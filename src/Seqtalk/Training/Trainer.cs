@@ -34,6 +34,9 @@ internal static class Trainer
             EmbeddingDim = options.EmbeddingDim,
             HiddenDim = options.HiddenDim,
             Layers = options.Layers,
+            Attention = options.Attention,
+            InputFeeding = options.InputFeeding,
+            BidirectionalEncoder = options.BidirectionalEncoder,
         };
         var model = Seq2SeqModel.Create(config, options.Seed);
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;

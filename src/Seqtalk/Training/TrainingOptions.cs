@@ -47,6 +47,12 @@ public sealed record TrainingOptions
     public int HiddenDim { get; init; } = ModelConfig.DefaultHiddenDim;
     /// <summary>Stacked LSTM layers in the encoder and in the decoder.</summary>
     public int Layers { get; init; } = ModelConfig.DefaultLayers;
+    /// <summary>Attention over the encoder outputs (<see cref="ModelConfig.Attention"/>); None is the tutorial's model.</summary>
+    public AttentionKind Attention { get; init; } = AttentionKind.None;
+    /// <summary>Luong input feeding (<see cref="ModelConfig.InputFeeding"/>); needs attention.</summary>
+    public bool InputFeeding { get; init; }
+    /// <summary>Bidirectional encoder (<see cref="ModelConfig.BidirectionalEncoder"/>); needs an even hidden size.</summary>
+    public bool BidirectionalEncoder { get; init; }
     /// <summary>The optimizer.</summary>
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.RmsProp;
     /// <summary>Learning rate.</summary>
@@ -89,6 +95,9 @@ public sealed record TrainingOptions
         if (EmbeddingDim is < 1 or > 8192) throw new ArgumentOutOfRangeException(nameof(EmbeddingDim), EmbeddingDim, "Must be between 1 and 8192.");
         if (HiddenDim is < 1 or > 8192) throw new ArgumentOutOfRangeException(nameof(HiddenDim), HiddenDim, "Must be between 1 and 8192.");
         if (Layers is < 1 or > 8) throw new ArgumentOutOfRangeException(nameof(Layers), Layers, "Must be between 1 and 8.");
+        if (!Enum.IsDefined(Attention)) throw new ArgumentOutOfRangeException(nameof(Attention), Attention, "Must be None, Dot, General or Bahdanau.");
+        if (InputFeeding && Attention == AttentionKind.None) throw new ArgumentOutOfRangeException(nameof(InputFeeding), InputFeeding, "Input feeding needs attention (dot, general or bahdanau).");
+        if (BidirectionalEncoder && HiddenDim % 2 != 0) throw new ArgumentOutOfRangeException(nameof(BidirectionalEncoder), BidirectionalEncoder, $"A bidirectional encoder needs an even hidden size (H/2 per direction); the hidden size is {HiddenDim}.");
         if (!(LearningRate > 0 && float.IsFinite(LearningRate))) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "Must be a positive number.");
         if (ClipNorm is { } clip && !(clip > 0 && float.IsFinite(clip))) throw new ArgumentOutOfRangeException(nameof(ClipNorm), clip, "Must be a positive number.");
         if (!(ValidationSize >= 0 && double.IsFinite(ValidationSize)) || (ValidationSize >= 1 && ValidationSize != Math.Floor(ValidationSize)))

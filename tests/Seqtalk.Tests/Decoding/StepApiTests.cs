@@ -7,9 +7,9 @@ namespace Seqtalk.Tests.Decoding;
 
 public class StepApiTests
 {
-    private static Seq2SeqModel RandomModel(int layers)
+    private static Seq2SeqModel RandomModel(int layers, AttentionKind attention = AttentionKind.None)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 15, TargetVocabSize = 12, EmbeddingDim = 6, HiddenDim = 7, Layers = layers };
+        var cfg = new ModelConfig { SourceVocabSize = 15, TargetVocabSize = 12, EmbeddingDim = 6, HiddenDim = 7, Layers = layers, Attention = attention };
         var model = Seq2SeqModel.Create(cfg, 9);
         var rng = new Random(23);
         for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] = (float)((rng.NextDouble() * 2 - 1) * 0.8);
@@ -20,11 +20,14 @@ public class StepApiTests
         TestBatches.RandomPairs(new Random(seed), count, 15, 12, 6, 1).Select(p => p.Source).Append([]).ToArray();
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void StepLogits_AreTheTeacherForcedLogitsOfTheTrainingForward(int layers)
+    [InlineData(1, AttentionKind.None)]
+    [InlineData(2, AttentionKind.None)]
+    [InlineData(1, AttentionKind.Dot)]
+    [InlineData(2, AttentionKind.General)]
+    [InlineData(1, AttentionKind.Bahdanau)]
+    public void StepLogits_AreTheTeacherForcedLogitsOfTheTrainingForward(int layers, AttentionKind attention)
     {
-        var model = RandomModel(layers);
+        var model = RandomModel(layers, attention);
         var sources = Sources(3, 5);
         int v = model.Config.TargetVocabSize;
         var targets = sources.Select((_, i) => new[] { 4 + i % 8, 5 + i % 7, 6 }).ToArray();
@@ -51,10 +54,14 @@ public class StepApiTests
         }
     }
 
-    [Fact]
-    public void RowsAreIndependentOfTheirNeighboursAndOfTheRowCount_AndReorderFollowsParents()
+    [Theory]
+    [InlineData(AttentionKind.None)]
+    [InlineData(AttentionKind.Dot)]
+    [InlineData(AttentionKind.General)]
+    [InlineData(AttentionKind.Bahdanau)]
+    public void RowsAreIndependentOfTheirNeighboursAndOfTheRowCount_AndReorderFollowsParents(AttentionKind attention)
     {
-        var model = RandomModel(2);
+        var model = RandomModel(2, attention);
         var sources = Sources(4, 7);
         int v = model.Config.TargetVocabSize, n = sources.Length;
         var all = new InferenceSession(model, n);

@@ -35,11 +35,15 @@ public class ChatModelTests
         Threads = 1,
     };
 
-    [Fact]
-    public void SaveThenLoad_GivesBitIdenticalLogitsAndReplies()
+    [Theory]
+    [InlineData(AttentionKind.None)]
+    [InlineData(AttentionKind.General)]
+    [InlineData(AttentionKind.Bahdanau)]
+    public void SaveThenLoad_GivesBitIdenticalLogitsAndReplies(AttentionKind attention)
     {
         var pairs = SyntheticPairs(32);
-        var model = ChatModel.Train(pairs, Small());
+        var model = ChatModel.Train(pairs, Small() with { Attention = attention });
+        Assert.Equal(attention, model.Config.Attention);
         string dir = Path.Combine(Path.GetTempPath(), "seqtalk-test-" + Guid.NewGuid().ToString("N"));
         try
         {

@@ -39,7 +39,7 @@ internal static class PytorchFixture
     public const int Version = 1;
 
     /// <summary>The seq2seq cases make_fixtures.py writes.</summary>
-    public static readonly string[] Seq2SeqCases = ["seq2seq_l1", "seq2seq_l2"];
+    public static readonly string[] Seq2SeqCases = ["seq2seq_l1", "seq2seq_l2", "seq2seq_dot", "seq2seq_general", "seq2seq_bahdanau"];
 
     public static string PathOf(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", $"pytorch_{name}.json");
 
@@ -56,6 +56,8 @@ internal static class PytorchFixture
             EmbeddingDim = c.GetProperty("embedding_dim").GetInt32(),
             HiddenDim = c.GetProperty("hidden_dim").GetInt32(),
             Layers = c.GetProperty("layers").GetInt32(),
+            // Optional, like in config.json: absent means the tutorial model.
+            Attention = c.TryGetProperty("attention", out var a) ? Enum.Parse<AttentionKind>(a.GetString()!, ignoreCase: true) : AttentionKind.None,
         };
         var layout = root.GetProperty("layout").EnumerateArray()
             .Select(e => (e.GetProperty("name").GetString()!, Ints(e.GetProperty("shape")), e.GetProperty("offset").GetInt32()))

@@ -184,11 +184,17 @@ internal static class ScalarReference
         for (int t = 0; t < tt; t++) dTop[t] = new double[bsz * h];
         double loss = 0;
         var gw = layout["out.w"]; var gb = layout["out.b"];
+        var attention = cfg.Attention == AttentionKind.None ? null : new ReferenceAttention(cfg, p, layout, encCaches[cfg.Layers - 1].H, batch.SourceLengths);
+        var dMem = new double[ts][];
+        for (int t = 0; t < ts; t++) dMem[t] = new double[bsz * h];
         for (int b = 0; b < bsz; b++)
         {
             for (int t = 0; t < batch.TargetLengths[b]; t++)
             {
-                var hv = input[t].AsSpan(b * h, h);
+                double[] hDec = input[t].AsSpan(b * h, h).ToArray();
+                var step = attention?.Forward(b, hDec);
+                var hv = step?.HTilde ?? hDec;
+                var dHv = new double[h];
                 var z = new double[vt];
                 for (int v = 0; v < vt; v++) { double s = outB[v]; for (int j = 0; j < h; j++) s += outW[v * h + j] * hv[j]; z[v] = s; }
                 logits.Add(z);
@@ -200,8 +206,10 @@ internal static class ScalarReference
                 {
                     double dz = Math.Exp(z[v] - max) / sum - (v == y ? 1 : 0);
                     grad[gb.Offset + v] += dz;
-                    for (int j = 0; j < h; j++) { grad[gw.Offset + v * h + j] += dz * hv[j]; dTop[t][b * h + j] += dz * outW[v * h + j]; }
+                    for (int j = 0; j < h; j++) { grad[gw.Offset + v * h + j] += dz * hv[j]; dHv[j] += dz * outW[v * h + j]; }
                 }
+                if (step is not null) dHv = attention!.Backward(step, dHv, grad, dMem);
+                for (int j = 0; j < h; j++) dTop[t][b * h + j] += dHv[j];
             }
         }
         if (!gradients) return new ReferenceResult(loss, [.. logits], grad);
@@ -225,7 +233,7 @@ internal static class ScalarReference
             dH0[k] = g.DH0; dC0[k] = g.DC0; dOut = g.DX;
         }
         ScatterEmbed("dec.embed", batch.DecoderInput, tt, dOut.Select(a => a!).ToArray());
-        dOut = new double[ts][];
+        dOut = attention is null ? new double[ts][] : dMem;
         for (int k = cfg.Layers - 1; k >= 0; k--)
         {
             var g = LstmBackward(encCaches[k], dOut, dH0[k], dC0[k]);
@@ -235,5 +243,141 @@ internal static class ScalarReference
         }
         ScatterEmbed("enc.embed", batch.Source, ts, dOut.Select(a => a!).ToArray());
         return new ReferenceResult(loss, [.. logits], grad);
+    }
+}
+
+/// <summary>Attention of one decoder position, plainly: scores over the row's real source steps, softmax, context,
+/// h̃ = tanh(W_c [c; h]). Keeps what its backward needs.</summary>
+internal sealed class ReferenceAttention(ModelConfig cfg, double[] p, ParameterLayout layout, double[][] memory, int[] sourceLengths)
+{
+    private readonly int _h = cfg.HiddenDim;
+    private double[] P(string name) => layout.TryGetSlot(name, out var s) ? p.AsSpan(s.Offset, s.Length).ToArray() : [];
+    private readonly double[] _wc = layout.TryGetSlot(ParameterLayout.Names.AttentionCombine, out var c) ? p.AsSpan(c.Offset, c.Length).ToArray() : [];
+
+    internal sealed record Step(int Row, double[] HDec, double[][] Keys, double[] QueryProj, double[][] U, double[] Weights, double[] Context, double[] HTilde);
+
+    private double[] Mem(int b, int s) => memory[s].AsSpan(b * _h, _h).ToArray();
+
+    private static double[] MatVec(double[] w, double[] x, int rows, int cols)
+    {
+        var y = new double[rows];
+        for (int r = 0; r < rows; r++) { double sum = 0; for (int i = 0; i < cols; i++) sum += w[r * cols + i] * x[i]; y[r] = sum; }
+        return y;
+    }
+
+    public Step Forward(int b, double[] hDec)
+    {
+        int h = _h, len = sourceLengths[b];
+        var keys = new double[len][]; var u = new double[len][]; var scores = new double[len];
+        double[] qp = [];
+        if (cfg.Attention == AttentionKind.Bahdanau) qp = MatVec(P(ParameterLayout.Names.AttentionQuery), hDec, h, h);
+        for (int s = 0; s < len; s++)
+        {
+            double[] m = Mem(b, s);
+            switch (cfg.Attention)
+            {
+                case AttentionKind.Dot: keys[s] = m; break;
+                case AttentionKind.General: keys[s] = MatVec(P(ParameterLayout.Names.AttentionGeneral), m, h, h); break;
+                case AttentionKind.Bahdanau:
+                    keys[s] = MatVec(P(ParameterLayout.Names.AttentionKey), m, h, h);
+                    u[s] = new double[h];
+                    for (int j = 0; j < h; j++) u[s][j] = Math.Tanh(qp[j] + keys[s][j]);
+                    break;
+                case AttentionKind.None: throw new InvalidOperationException();
+            }
+            double[] v = P(ParameterLayout.Names.AttentionScore);
+            double sc = 0;
+            for (int j = 0; j < h; j++) sc += cfg.Attention == AttentionKind.Bahdanau ? v[j] * u[s][j] : hDec[j] * keys[s][j];
+            scores[s] = sc;
+        }
+        double max = scores.Max(), sum = 0;
+        var a = new double[len];
+        for (int s = 0; s < len; s++) { a[s] = Math.Exp(scores[s] - max); sum += a[s]; }
+        for (int s = 0; s < len; s++) a[s] /= sum;
+        var ctx = new double[h];
+        for (int s = 0; s < len; s++) { double[] m = Mem(b, s); for (int j = 0; j < h; j++) ctx[j] += a[s] * m[j]; }
+        var ht = new double[h];
+        for (int r = 0; r < h; r++)
+        {
+            double pre = 0;
+            for (int j = 0; j < h; j++) pre += _wc[r * 2 * h + j] * ctx[j] + _wc[r * 2 * h + h + j] * hDec[j];
+            ht[r] = Math.Tanh(pre);
+        }
+        return new Step(b, hDec, keys, qp, u, a, ctx, ht);
+    }
+
+    /// <summary>Adds the attention parameters' gradients into grad and d memory into dMem[s][b·H]; returns dh_t.</summary>
+    public double[] Backward(Step st, double[] dHTilde, double[] grad, double[][] dMem)
+    {
+        int h = _h, b = st.Row, len = st.Weights.Length;
+        var wcSlot = layout[ParameterLayout.Names.AttentionCombine];
+        var dCtx = new double[h]; var dh = new double[h];
+        for (int r = 0; r < h; r++)
+        {
+            double dPre = dHTilde[r] * (1 - st.HTilde[r] * st.HTilde[r]);
+            for (int j = 0; j < h; j++)
+            {
+                grad[wcSlot.Offset + r * 2 * h + j] += dPre * st.Context[j];
+                grad[wcSlot.Offset + r * 2 * h + h + j] += dPre * st.HDec[j];
+                dCtx[j] += dPre * _wc[r * 2 * h + j];
+                dh[j] += dPre * _wc[r * 2 * h + h + j];
+            }
+        }
+        var dA = new double[len];
+        double dot = 0;
+        for (int s = 0; s < len; s++)
+        {
+            double[] m = Mem(b, s);
+            for (int j = 0; j < h; j++) { dA[s] += dCtx[j] * m[j]; dMem[s][b * h + j] += st.Weights[s] * dCtx[j]; }
+            dot += st.Weights[s] * dA[s];
+        }
+        var dqp = new double[h];
+        for (int s = 0; s < len; s++)
+        {
+            double dScore = st.Weights[s] * (dA[s] - dot);
+            var dKey = new double[h];
+            switch (cfg.Attention)
+            {
+                case AttentionKind.Dot:
+                case AttentionKind.General:
+                    for (int j = 0; j < h; j++) { dh[j] += dScore * st.Keys[s][j]; dKey[j] = dScore * st.HDec[j]; }
+                    break;
+                case AttentionKind.Bahdanau:
+                    {
+                        var vSlot = layout[ParameterLayout.Names.AttentionScore];
+                        double[] v = P(ParameterLayout.Names.AttentionScore);
+                        for (int j = 0; j < h; j++)
+                        {
+                            grad[vSlot.Offset + j] += dScore * st.U[s][j];
+                            double dPre = dScore * v[j] * (1 - st.U[s][j] * st.U[s][j]);
+                            dqp[j] += dPre; dKey[j] = dPre;
+                        }
+                        break;
+                    }
+                case AttentionKind.None: throw new InvalidOperationException();
+            }
+            double[] m = Mem(b, s);
+            if (cfg.Attention == AttentionKind.Dot)
+            {
+                for (int j = 0; j < h; j++) dMem[s][b * h + j] += dKey[j];
+                continue;
+            }
+            // keys = W m (W_a or W_k): dW += dKey ⊗ m; dm += Wᵀ dKey.
+            string wName = cfg.Attention == AttentionKind.General ? ParameterLayout.Names.AttentionGeneral : ParameterLayout.Names.AttentionKey;
+            var wSlot = layout[wName]; double[] w = P(wName);
+            for (int r = 0; r < h; r++)
+            {
+                for (int j = 0; j < h; j++) { grad[wSlot.Offset + r * h + j] += dKey[r] * m[j]; dMem[s][b * h + j] += w[r * h + j] * dKey[r]; }
+            }
+        }
+        if (cfg.Attention == AttentionKind.Bahdanau)
+        {
+            var qSlot = layout[ParameterLayout.Names.AttentionQuery]; double[] wq = P(ParameterLayout.Names.AttentionQuery);
+            for (int r = 0; r < h; r++)
+            {
+                for (int j = 0; j < h; j++) { grad[qSlot.Offset + r * h + j] += dqp[r] * st.HDec[j]; dh[j] += wq[r * h + j] * dqp[r]; }
+            }
+        }
+        return dh;
     }
 }
