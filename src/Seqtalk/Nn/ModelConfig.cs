@@ -23,6 +23,10 @@ public sealed record ModelConfig
     public int HiddenDim { get; init; } = DefaultHiddenDim;
     /// <summary>Stacked LSTM layers in the encoder and in the decoder (the same number).</summary>
     public int Layers { get; init; } = DefaultLayers;
+    /// <summary>Tie the decoder's input and output embeddings: the projection before the softmax uses
+    /// <c>dec.embed</c> as its weight (no separate <c>out.w</c>; Press &amp; Wolf 2017). Needs
+    /// <see cref="EmbeddingDim"/> equal to <see cref="HiddenDim"/>, the width the projection reads. Off by default.</summary>
+    public bool TiedEmbeddings { get; init; }
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid property.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A size is out of range.</exception>
@@ -33,5 +37,10 @@ public sealed record ModelConfig
         if (EmbeddingDim is < 1 or > 8192) throw new ArgumentOutOfRangeException(nameof(EmbeddingDim), EmbeddingDim, "Must be between 1 and 8192.");
         if (HiddenDim is < 1 or > 8192) throw new ArgumentOutOfRangeException(nameof(HiddenDim), HiddenDim, "Must be between 1 and 8192.");
         if (Layers is < 1 or > 8) throw new ArgumentOutOfRangeException(nameof(Layers), Layers, "Must be between 1 and 8.");
+        if (TiedEmbeddings && EmbeddingDim != HiddenDim) throw new ArgumentOutOfRangeException(nameof(TiedEmbeddings), TiedEmbeddings, TiedEmbeddingsWidthMessage(EmbeddingDim, HiddenDim));
     }
+
+    /// <summary>Why tied embeddings cannot be used with these widths (one message for the config and the training options).</summary>
+    internal static string TiedEmbeddingsWidthMessage(int embeddingDim, int hiddenDim) =>
+        $"Tied embeddings need the embedding width ({embeddingDim}) to equal the width the output projection reads, the LSTM width ({hiddenDim}); set both to the same value.";
 }

@@ -46,7 +46,8 @@ internal sealed class ParameterLayout
     /// <c>enc.embed [Vs, E]</c>; per encoder layer k: <c>enc.l{k}.w_ih [4H, in]</c>, <c>enc.l{k}.w_hh [4H, H]</c>,
     /// <c>enc.l{k}.b_ih [4H]</c>, <c>enc.l{k}.b_hh [4H]</c> (in = E for k = 0, else H);
     /// <c>dec.embed [Vt, E]</c>; the same four per decoder layer under <c>dec.l{k}</c>;
-    /// <c>out.w [Vt, H]</c>, <c>out.b [Vt]</c>.</summary>
+    /// <c>out.w [Vt, H]</c>, <c>out.b [Vt]</c>. With <see cref="ModelConfig.TiedEmbeddings"/> there is no <c>out.w</c>:
+    /// the projection reads <c>dec.embed</c> (see <see cref="OutputWeight"/>).</summary>
     public static ParameterLayout ForSeq2Seq(ModelConfig config)
     {
         config.Validate();
@@ -55,10 +56,14 @@ internal sealed class ParameterLayout
         AddLstm(entries, "enc", config.Layers, e, h);
         entries.Add((Names.DecoderEmbedding, [config.TargetVocabSize, e]));
         AddLstm(entries, "dec", config.Layers, e, h);
-        entries.Add((Names.OutputWeight, [config.TargetVocabSize, h]));
+        if (!config.TiedEmbeddings) entries.Add((Names.OutputWeight, [config.TargetVocabSize, h]));
         entries.Add((Names.OutputBias, [config.TargetVocabSize]));
         return new ParameterLayout(entries);
     }
+
+    /// <summary>The weight of the output projection, [Vt, H]: <c>out.w</c>, or <c>dec.embed</c> when the embeddings are
+    /// tied. Gradients of both uses of a tied weight add up in its one gradient slice.</summary>
+    public ParameterSlot OutputWeight => _byName.TryGetValue(Names.OutputWeight, out var w) ? w : this[Names.DecoderEmbedding];
 
     private static void AddLstm(List<(string, int[])> entries, string prefix, int layers, int input, int hidden)
     {
