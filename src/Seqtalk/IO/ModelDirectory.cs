@@ -88,6 +88,7 @@ internal static class ModelDirectory
             EmbeddingDim = c.Int("architecture.embeddingDim"),
             HiddenDim = c.Int("architecture.hiddenDim"),
             Layers = c.Int("architecture.layers"),
+            TiedEmbeddings = c.OptionalBool("architecture.tiedEmbeddings") ?? false,   // absent in models saved before it existed
         };
         try { config.Validate(); }
         catch (ArgumentOutOfRangeException e) { throw new SeqtalkException($"{configPath}: architecture.{e.ParamName} is out of range: {FirstLine(e.Message)}", e); }
@@ -161,7 +162,7 @@ internal static class ModelDirectory
                     c.Int(k + ".epoch"), c.OptionalDouble(k + ".trainLoss") ?? double.NaN, c.OptionalDouble(k + ".trainAccuracy") ?? double.NaN,
                     validationLoss, validationLoss is { } v ? Math.Exp(v) : null, c.OptionalDouble(k + ".validationAccuracy"),
                     c.OptionalSeconds(k + ".seconds"), c.OptionalDouble(k + ".tokensPerSecond") ?? 0,
-                    c.OptionalBool(k + ".isBest") ?? false));
+                    c.OptionalBool(k + ".isBest") ?? false, c.OptionalDouble(k + ".learningRate") ?? double.NaN));
             }
         }
         return new TrainingSummary
@@ -226,6 +227,7 @@ internal static class ModelDirectory
                 ["embeddingDim"] = config.EmbeddingDim,
                 ["hiddenDim"] = config.HiddenDim,
                 ["layers"] = config.Layers,
+                ["tiedEmbeddings"] = config.TiedEmbeddings,
             },
             ["tokenizer"] = new JsonObject
             {
@@ -282,6 +284,7 @@ internal static class ModelDirectory
                     ["seconds"] = Math.Round(e.Duration.TotalSeconds, 3),
                     ["tokensPerSecond"] = Math.Round(e.TokensPerSecond),
                     ["isBest"] = e.IsBest,
+                    ["learningRate"] = double.IsFinite(e.LearningRate) ? JsonValue.Create(e.LearningRate) : null,
                 });
             }
             training["epochs"] = epochs;

@@ -56,6 +56,7 @@ internal static class PytorchFixture
             EmbeddingDim = c.GetProperty("embedding_dim").GetInt32(),
             HiddenDim = c.GetProperty("hidden_dim").GetInt32(),
             Layers = c.GetProperty("layers").GetInt32(),
+            TiedEmbeddings = c.TryGetProperty("tied_embeddings", out var tied) && tied.GetBoolean(),
         };
         var layout = root.GetProperty("layout").EnumerateArray()
             .Select(e => (e.GetProperty("name").GetString()!, Ints(e.GetProperty("shape")), e.GetProperty("offset").GetInt32()))
@@ -106,7 +107,7 @@ internal static class PytorchFixture
             root.GetProperty("gradients").EnumerateObject().ToDictionary(p => p.Name, p => Doubles(p.Value)));
     }
 
-    private static JsonDocument Open(string name, string kind)
+    internal static JsonDocument Open(string name, string kind)
     {
         string path = PathOf(name);
         if (!File.Exists(path))
