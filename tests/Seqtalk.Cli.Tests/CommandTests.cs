@@ -21,7 +21,7 @@ public sealed class CommandTests : IClassFixture<TinyModel>, IDisposable
         Assert.Equal("", r.Stderr);
         var epochLines = r.StdoutLines.Where(l => l.StartsWith("epoch ", StringComparison.Ordinal)).ToArray();
         Assert.Equal(["epoch 1/3", "epoch 2/3", "epoch 3/3"], epochLines.Select(l => l.Split("  ")[0]));
-        Assert.All(epochLines, l => Assert.Matches(@"^epoch \d/3  train loss \d+\.\d{4}  val loss \d+\.\d{4}  val ppl [\d.]+  val acc [\d.]+%  [\d,]+ tok/s  [\d.]+s(  \*best)?$", l));
+        Assert.All(epochLines, l => Assert.Matches(@"^epoch \d/3  train loss \d+\.\d{4}  val loss \d+\.\d{4}  val ppl [\d.]+  val acc [\d.]+%  lr [\d.]+e[+-]\d+  [\d,]+ tok/s  [\d.]+s(  \*best)?$", l));
         Assert.Contains(r.StdoutLines, l => l.StartsWith("data: 20 pairs", StringComparison.Ordinal) && l.Contains("train 16, validation 4"));
         Assert.Contains(r.StdoutLines, l => l.StartsWith("vocabulary: ", StringComparison.Ordinal) && l.Contains("parameters"));
         Assert.Matches(@"^saved model \(best epoch [1-3], val loss \d+\.\d{4}\)$", r.StdoutLines[^1]);
@@ -136,6 +136,26 @@ public sealed class CommandTests : IClassFixture<TinyModel>, IDisposable
         var r = CliRunner.Run(_dir.Path, "--help");
         Assert.Equal(0, r.ExitCode);
         foreach (var command in new[] { "train", "reply", "chat", "eval", "info" }) Assert.Contains(command, r.Stdout);
+    }
+
+    [Fact]
+    public void Train_WithRegularizationAndSchedule_SaysWhatItUses_AndInfoShowsTiedEmbeddings()
+    {
+        TinyModel.WriteCsv(_dir.File("pairs.csv"), TinyModel.Pairs(20));
+        var r = CliRunner.Run(_dir.Path,
+        [
+            "train", "--data", "pairs.csv", "--out", "m", .. TinyModel.SmallTrainingWithout("--hidden-dim"), "--hidden-dim", "8",
+            "--dropout", "0.2", "--tied-embeddings", "--label-smoothing", "0.1", "--warmup-steps", "2", "--lr-decay", "0.5",
+            "--lr-plateau-factor", "0.5", "--lr-plateau-patience", "1", "--min-learning-rate", "0.001",
+        ]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("training: dropout 0.2, tied embeddings, label smoothing 0.1 (losses shown are unsmoothed), warmup 2 steps, " +
+            "lr ×0.5 per epoch after epoch 1, lr ×0.5 after 2 epochs without a better validation loss, min lr 0.001", r.StdoutLines);
+        var lrs = r.StdoutLines.Where(l => l.StartsWith("epoch ", StringComparison.Ordinal)).Select(l => l.Split("  lr ")[1].Split(' ')[0]).ToArray();
+        Assert.Equal(["1e-2", "5e-3", "2.5e-3"], lrs);
+        var info = CliRunner.Run(_dir.Path, "info", "--model", "m");
+        Assert.True(info.ExitCode == 0, info.ToString());
+        Assert.Contains("tied embeddings", info.Stdout);
     }
 
     [Fact]

@@ -83,6 +83,14 @@ public sealed class ErrorTests : IClassFixture<TinyModel>, IDisposable
     [InlineData("--layers", "9")]
     [InlineData("--max-vocab", "3")]
     [InlineData("--attention", "luong")]
+    [InlineData("--dropout", "1")]
+    [InlineData("--label-smoothing", "-0.1")]
+    [InlineData("--warmup-steps", "-1")]
+    [InlineData("--lr-decay", "0")]
+    [InlineData("--lr-decay-start", "-1")]
+    [InlineData("--lr-plateau-factor", "2")]
+    [InlineData("--lr-plateau-patience", "-1")]
+    [InlineData("--min-learning-rate", "1")]
     public void BadOptionValue(string option, string value)
     {
         File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");
@@ -97,6 +105,15 @@ public sealed class ErrorTests : IClassFixture<TinyModel>, IDisposable
         File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");
         var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTraining, "--input-feeding"]);
         CliAssert.OneLineError(result, 2, "--input-feeding", "attention");
+        Assert.False(Directory.Exists(_dir.File("model")));
+    }
+
+    [Fact]
+    public void TiedEmbeddingsWithDifferentWidths()
+    {
+        File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");
+        var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTraining, "--tied-embeddings"]);
+        CliAssert.OneLineError(result, 2, "--tied-embeddings", "embedding width (8)", "LSTM width (16)");
         Assert.False(Directory.Exists(_dir.File("model")));
     }
 

@@ -371,6 +371,224 @@ def lstm_case(name, seed, bsz=3, steps=4, inp=6, h=5):
 
 
 # ---------------------------------------------------------------------------------------------
+# Regularised seq2seq: fixed dropout masks, tied decoder embeddings, label smoothing
+# ---------------------------------------------------------------------------------------------
+
+# Dropout tensor ids (src/Seqtalk/Nn/TrainingWorkspace.Regularization.cs, DropoutTensor).
+ENC_EMBED, DEC_EMBED, DEC_OUT = 0, 1, 2
+
+
+def enc_layer_id(k):
+    return 16 + k
+
+
+def dec_layer_id(k):
+    return 32 + k
+
+
+class RegSeq2Seq(nn.Module):
+    """Seq2Seq with one nn.LSTM per layer, so a dropout mask can sit between layers, and optionally no out.w
+    (the projection reads dec.embed). Masks are given, [B, T, W] per tensor id, already scaled by 1/(1-p)."""
+
+    def __init__(self, vs, vt, e, h, layers, tied):
+        super().__init__()
+        self.enc_embed = nn.Embedding(vs, e)
+        self.enc = nn.ModuleList([nn.LSTM(e if k == 0 else h, h, 1, batch_first=True) for k in range(layers)])
+        self.dec_embed = nn.Embedding(vt, e)
+        self.dec = nn.ModuleList([nn.LSTM(e if k == 0 else h, h, 1, batch_first=True) for k in range(layers)])
+        self.out_w = None if tied else nn.Parameter(torch.zeros(vt, h))
+        self.out_b = nn.Parameter(torch.zeros(vt))
+        self.layers = layers
+
+    def layout(self):
+        entries = [("enc.embed", self.enc_embed.weight)]
+        for k in range(self.layers):
+            entries += lstm_entries_single(f"enc.l{k}", self.enc[k])
+        entries.append(("dec.embed", self.dec_embed.weight))
+        for k in range(self.layers):
+            entries += lstm_entries_single(f"dec.l{k}", self.dec[k])
+        if self.out_w is not None:
+            entries.append(("out.w", self.out_w))
+        entries.append(("out.b", self.out_b))
+        return entries
+
+    def forward(self, b, masks, smoothing):
+        lengths = b["source_lengths"]
+        x = self.enc_embed(b["source"]) * masks[ENC_EMBED]
+        states = []
+        for k, lstm in enumerate(self.enc):
+            if k > 0:
+                x = x * masks[enc_layer_id(k - 1)]     # PyTorch nn.LSTM's between-layer dropout, with our mask
+            out, (h_n, c_n) = lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=True))
+            x, _ = pad_packed_sequence(out, batch_first=True, total_length=b["source"].shape[1])
+            states.append((h_n, c_n))                    # final states are not dropped
+        y = self.dec_embed(b["decoder_input"]) * masks[DEC_EMBED]
+        for k, lstm in enumerate(self.dec):
+            if k > 0:
+                y = y * masks[dec_layer_id(k - 1)]
+            y, _ = lstm(y, states[k])
+        y = y * masks[DEC_OUT]
+        mask = b["mask"]
+        real = y[mask]
+        weight = self.dec_embed.weight if self.out_w is None else self.out_w
+        logits = F.linear(real, weight, self.out_b)
+        target = b["decoder_target"][mask]
+        loss = F.cross_entropy(logits, target, reduction="mean", label_smoothing=smoothing)
+        nll = F.cross_entropy(logits, target, reduction="mean")
+        return logits, loss, nll
+
+
+def lstm_entries_single(prefix, lstm):
+    return [(f"{prefix}.w_ih", lstm.weight_ih_l0), (f"{prefix}.w_hh", lstm.weight_hh_l0),
+            (f"{prefix}.b_ih", lstm.bias_ih_l0), (f"{prefix}.b_hh", lstm.bias_hh_l0)]
+
+
+def regularized_case(name, seed, layers=2, vs=13, vt=11, e=5, h=5, rate=0.25, smoothing=0.1,
+                     source_lengths=(3, 5, 1, 4), answer_lengths=(2, 0, 3, 1)):
+    config = {"source_vocab_size": vs, "target_vocab_size": vt, "embedding_dim": e, "hidden_dim": h,
+              "layers": layers, "tied_embeddings": True}
+    g = torch.Generator().manual_seed(seed + 1000)
+    src = random_rows(g, len(source_lengths), source_lengths, FIRST_WORD, vs)
+    tgt = random_rows(g, len(answer_lengths), answer_lengths, FIRST_WORD, vt)
+    batch = make_batch(src, tgt)
+    bsz, ts, tt = batch["size"], batch["source_steps"], batch["target_steps"]
+    probe = RegSeq2Seq(vs, vt, e, h, layers, tied=True)
+    params32 = seeded_weights(probe, seed)
+    # Fixed masks, values 0 or float32(1/(1-p)), so both sides multiply by the same floats.
+    keep = torch.tensor(1.0 / (1.0 - rate), dtype=torch.float32)
+    shapes = {ENC_EMBED: (bsz, ts, e), DEC_EMBED: (bsz, tt, e), DEC_OUT: (bsz, tt, h)}
+    for k in range(layers - 1):
+        shapes[enc_layer_id(k)] = (bsz, ts, h)
+        shapes[dec_layer_id(k)] = (bsz, tt, h)
+    mg = torch.Generator().manual_seed(seed + 2000)
+    masks32 = {t: (torch.rand(shape, generator=mg) >= rate).to(torch.float32) * keep for t, shape in shapes.items()}
+
+    def run(dtype):
+        model = RegSeq2Seq(vs, vt, e, h, layers, tied=True).to(dtype)
+        load_flat(model, params32.to(dtype))
+        bt = batch_tensors(batch)
+        masks = {t: m.to(dtype) for t, m in masks32.items()}
+        tensors = [p for _, p in model.layout()]
+        model.zero_grad()
+        logits, loss, nll = model(bt, masks, smoothing)
+        loss.backward()
+        result = {"logits": logits.detach().clone(), "loss": loss.item(), "nll": nll.item(),
+                  "gradients": flat([p.grad for p in tensors]),
+                  "names": [n for n, _ in model.layout()], "shapes": [list(p.shape) for p in tensors]}
+        lr, rho, eps = RMSPROP["lr"], RMSPROP["rho"], RMSPROP["eps"]
+        ms = [torch.zeros_like(p) for p in tensors]
+        losses = []
+        for _ in range(RMSPROP["steps"]):
+            model.zero_grad()
+            _, loss, _ = model(bt, masks, smoothing)
+            loss.backward()
+            losses.append(loss.item())
+            with torch.no_grad():
+                for p, m in zip(tensors, ms):
+                    m.mul_(rho).add_((1 - rho) * p.grad * p.grad)
+                    p.sub_(lr * p.grad / torch.sqrt(m + eps))
+        result["rmsprop_losses"] = losses
+        result["rmsprop_final"] = flat(tensors)
+        return result
+
+    r64, r32 = run(torch.float64), run(torch.float32)
+    layout, offset = [], 0
+    for n, s_ in zip(r64["names"], r64["shapes"]):
+        layout.append({"name": n, "shape": s_, "offset": offset})
+        offset += prod(s_)
+    assert "out.w" not in r64["names"]
+    n_real = batch["real_target_tokens"]
+    return {
+        "magic": MAGIC,
+        "version": VERSION,
+        "kind": "seq2seq",
+        "name": name,
+        "description": "Seq2Seq with tied decoder embeddings, fixed dropout masks and label smoothing: forward/backward "
+                       "and 10 Keras-RMSprop steps (the same masks every step); float32 weights computed in float64 by torch "
+                       + torch.__version__,
+        "config": config,
+        "layout": layout,
+        "parameter_count": offset,
+        "parameters": floats(params32),
+        "batch": batch,
+        "logits_shape": [n_real, vt],
+        "logits": floats(r64["logits"]),
+        "loss": r64["loss"],
+        "loss_reduction": "mean over real target tokens of CrossEntropyLoss(label_smoothing)",
+        "nll": r64["nll"],
+        "label_smoothing": smoothing,
+        "dropout": {"rate": rate, "masks": [{"tensor": t, "shape": list(shapes[t]), "values": floats(m)}
+                                            for t, m in sorted(masks32.items())]},
+        "gradients": floats(r64["gradients"]),
+        "rmsprop": dict(RMSPROP, rule="ms = rho*ms + (1-rho)*g^2; p -= lr*g/sqrt(ms+eps); ms starts at 0",
+                        losses=r64["rmsprop_losses"], final_parameters=floats(r64["rmsprop_final"])),
+        "float32_spread": {
+            "logits": max_abs(r64["logits"], r32["logits"]),
+            "loss": abs(r64["loss"] - r32["loss"]),
+            "gradients": max_abs(r64["gradients"], r32["gradients"]),
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning-rate schedules: torch.optim.lr_scheduler's values
+# ---------------------------------------------------------------------------------------------
+
+def schedule_case(name):
+    """The learning rates torch.optim.lr_scheduler produces for the schedules LearningRateSchedule implements:
+    LinearLR warmup stepped per batch, ExponentialLR stepped per epoch, ReduceLROnPlateau on given losses."""
+    base = 1e-3
+
+    def optimizer():
+        return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=base)
+
+    warmup_steps, steps = 5, 12
+    opt = optimizer()
+    sched = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0 / warmup_steps, end_factor=1.0,
+                                              total_iters=warmup_steps - 1)
+    warmup = []
+    for _ in range(steps):
+        warmup.append(opt.param_groups[0]["lr"])   # the rate of this step
+        opt.step()
+        sched.step()
+
+    gamma, epochs = 0.8, 6
+    opt = optimizer()
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)
+    decay = []
+    for _ in range(epochs):
+        decay.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+
+    factor, patience, min_lr = 0.5, 1, 2e-4
+    losses = [3.0, 2.5, 2.6, 2.7, 2.4, 2.4, 2.4, 2.3999, 2.2, 2.3, 2.3, 2.3, 2.3, 2.3]
+    opt = optimizer()
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=factor, patience=patience,
+                                                       threshold=1e-4, threshold_mode="rel", cooldown=0, min_lr=min_lr)
+    plateau = []
+    for v in losses:
+        plateau.append(opt.param_groups[0]["lr"])   # the rate used during the epoch that produced v
+        opt.step()
+        sched.step(v)
+    return {
+        "magic": MAGIC,
+        "version": VERSION,
+        "kind": "lr_schedule",
+        "name": name,
+        "description": "learning rates per step (warmup) or per epoch (decay, plateau) from torch.optim.lr_scheduler "
+                       + torch.__version__,
+        "base_lr": base,
+        "warmup": {"scheduler": "LinearLR(start_factor=1/W, end_factor=1, total_iters=W-1), stepped per batch",
+                   "warmup_steps": warmup_steps, "rates": warmup},
+        "decay": {"scheduler": "ExponentialLR(gamma), stepped per epoch", "gamma": gamma, "rates": decay},
+        "plateau": {"scheduler": "ReduceLROnPlateau(mode=min, threshold=1e-4 rel, cooldown=0)", "factor": factor,
+                    "patience": patience, "min_lr": min_lr, "validation_losses": losses, "rates": plateau},
+        "float32_spread": 0.0,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
 
@@ -407,6 +625,8 @@ def main():
         seq2seq_case("seq2seq_general", seed=55, layers=2, attention="general",
                      source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
         seq2seq_case("seq2seq_bahdanau", seed=66, layers=1, attention="bahdanau"),
+        regularized_case("seq2seq_reg", seed=44),
+        schedule_case("lr_schedule"),
     ]
     total = 0
     for doc in cases:
@@ -417,7 +637,8 @@ def main():
         size = os.path.getsize(path)
         total += size
         extra = f"  loss {doc['loss']:.6f}" if doc["kind"] == "seq2seq" else ""
-        print(f"{path}  {size / 1024:.1f} KiB{extra}  float32-vs-float64 spread {doc['float32_spread']}")
+        spread = doc["float32_spread"]
+        print(f"{path}  {size / 1024:.1f} KiB{extra}  float32-vs-float64 spread {spread}")
     print(f"total {total / 1024:.1f} KiB, torch {torch.__version__}")
     if total > 1024 * 1024:
         sys.exit("fixtures exceed 1 MiB; shrink the cases")

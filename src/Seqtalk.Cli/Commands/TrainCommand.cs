@@ -40,6 +40,15 @@ internal static class TrainCommand
         [nameof(TrainingOptions.MinFrequency)] = "--min-frequency",
         [nameof(TrainingOptions.BpeVocabularySize)] = "--bpe-vocab-size",
         [nameof(TrainingOptions.MaxSequenceLength)] = "--max-sequence-length",
+        [nameof(TrainingOptions.Dropout)] = "--dropout",
+        [nameof(TrainingOptions.TiedEmbeddings)] = "--tied-embeddings",
+        [nameof(TrainingOptions.LabelSmoothing)] = "--label-smoothing",
+        [nameof(TrainingOptions.WarmupSteps)] = "--warmup-steps",
+        [nameof(TrainingOptions.LearningRateDecay)] = "--lr-decay",
+        [nameof(TrainingOptions.LearningRateDecayStart)] = "--lr-decay-start",
+        [nameof(TrainingOptions.PlateauFactor)] = "--lr-plateau-factor",
+        [nameof(TrainingOptions.PlateauPatience)] = "--lr-plateau-patience",
+        [nameof(TrainingOptions.MinLearningRate)] = "--min-learning-rate",
     };
 
     public static Command Create()
@@ -85,12 +94,23 @@ internal static class TrainCommand
         };
         var maxSequence = new Option<int>("--max-sequence-length") { Description = "Cut questions and answers to N tokens.", HelpName = "N", DefaultValueFactory = _ => s_defaults.MaxSequenceLength };
 
+        var dropout = new Option<float>("--dropout") { Description = "Dropout rate in [0, 1) on embeddings, between LSTM layers and before the projection (training only).", HelpName = "P", DefaultValueFactory = _ => s_defaults.Dropout };
+        var tied = new Option<bool>("--tied-embeddings") { Description = "Use the decoder's input embedding as the output projection (needs --embedding-dim = --hidden-dim)." };
+        var labelSmoothing = new Option<float>("--label-smoothing") { Description = "Label smoothing ε in [0, 1) of the training loss (reported losses stay the true cross-entropy).", HelpName = "E", DefaultValueFactory = _ => s_defaults.LabelSmoothing };
+        var warmup = new Option<int>("--warmup-steps") { Description = "Raise the learning rate linearly over the first N steps.", HelpName = "N", DefaultValueFactory = _ => s_defaults.WarmupSteps };
+        var lrDecay = new Option<double>("--lr-decay") { Description = "Multiply the learning rate by F per epoch after --lr-decay-start (1 = none).", HelpName = "F", DefaultValueFactory = _ => s_defaults.LearningRateDecay };
+        var lrDecayStart = new Option<int>("--lr-decay-start") { Description = "Last epoch at the full learning rate before --lr-decay applies.", HelpName = "E", DefaultValueFactory = _ => s_defaults.LearningRateDecayStart };
+        var plateauFactor = new Option<double?>("--lr-plateau-factor") { Description = "Multiply the learning rate by F when the validation loss stops improving [default: off].", HelpName = "F" };
+        var plateauPatience = new Option<int>("--lr-plateau-patience") { Description = "Epochs without a better validation loss before --lr-plateau-factor applies.", HelpName = "N", DefaultValueFactory = _ => s_defaults.PlateauPatience };
+        var minLearningRate = new Option<double>("--min-learning-rate") { Description = "Decay and plateau never take the learning rate below X.", HelpName = "X", DefaultValueFactory = _ => s_defaults.MinLearningRate };
+
         var command = new Command("train", "Train a model on question/answer pairs and save it.");
         data.AddTo(command);
         foreach (Option option in new Option[]
         {
             output, epochs, batchSize, embeddingDim, hiddenDim, layers, attention, inputFeeding, bidirectional, optimizer, learningRate, clipNorm, validationSize, split, seed,
             threads, earlyStopping, tokenizer, normalize, lowercase, maxVocab, minFrequency, bpeVocabSize, maxSequence,
+            dropout, tied, labelSmoothing, warmup, lrDecay, lrDecayStart, plateauFactor, plateauPatience, minLearningRate,
         })
         {
             command.Options.Add(option);
@@ -139,6 +159,15 @@ internal static class TrainCommand
                 MinFrequency = parse.GetValue(minFrequency),
                 BpeVocabularySize = parse.GetValue(bpeVocabSize),
                 MaxSequenceLength = parse.GetValue(maxSequence),
+                Dropout = parse.GetValue(dropout),
+                TiedEmbeddings = parse.GetValue(tied),
+                LabelSmoothing = parse.GetValue(labelSmoothing),
+                WarmupSteps = parse.GetValue(warmup),
+                LearningRateDecay = parse.GetValue(lrDecay),
+                LearningRateDecayStart = parse.GetValue(lrDecayStart),
+                PlateauFactor = parse.GetValue(plateauFactor),
+                PlateauPatience = parse.GetValue(plateauPatience),
+                MinLearningRate = parse.GetValue(minLearningRate),
             };
             CommandRunner.Validate(options.Validate, s_optionNames);
             string outDir = parse.GetValue(output)!;
@@ -167,6 +196,7 @@ internal static class TrainCommand
         Console.WriteLine(string.Create(inv,
             $"model: {TokenizerName(options)} tokens, embedding {options.EmbeddingDim}, hidden {options.HiddenDim}, {options.Layers} layer(s){ArchitectureSuffix(options.Attention, options.InputFeeding, options.BidirectionalEncoder)}; " +
             $"{options.Optimizer.ToString().ToLowerInvariant()} lr {options.LearningRate:G4}, batch {options.BatchSize}, {options.Epochs} epochs, {threads} thread(s)"));
+        if (Regularization(options) is { Length: > 0 } extras) Console.WriteLine("training: " + extras);
 
         using var cancel = new CancellationTokenSource();
         using var interrupts = new InterruptHandler(cancel);
@@ -202,6 +232,21 @@ internal static class TrainCommand
         string early = summary is { StoppedEarly: true } ? string.Create(inv, $"stopped early after epoch {summary.Epochs.Count}; ") : "";
         Console.WriteLine(string.Create(inv, $"saved {outDir} ({early}best epoch {best}, {loss})"));
         return ExitCodes.Ok;
+    }
+
+    /// <summary>"dropout 0.2, label smoothing 0.1, ..." for the options that differ from the tutorial; empty when none do.</summary>
+    private static string Regularization(TrainingOptions o)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var parts = new List<string>();
+        if (o.Dropout > 0) parts.Add(string.Create(inv, $"dropout {o.Dropout:G3}"));
+        if (o.TiedEmbeddings) parts.Add("tied embeddings");
+        if (o.LabelSmoothing > 0) parts.Add(string.Create(inv, $"label smoothing {o.LabelSmoothing:G3} (losses shown are unsmoothed)"));
+        if (o.WarmupSteps > 0) parts.Add(string.Create(inv, $"warmup {o.WarmupSteps} steps"));
+        if (o.LearningRateDecay != 1) parts.Add(string.Create(inv, $"lr ×{o.LearningRateDecay:G4} per epoch after epoch {o.LearningRateDecayStart}"));
+        if (o.PlateauFactor is { } f) parts.Add(string.Create(inv, $"lr ×{f:G4} after {o.PlateauPatience + 1} epochs without a better validation loss"));
+        if (o.MinLearningRate > 0) parts.Add(string.Create(inv, $"min lr {o.MinLearningRate:G4}"));
+        return string.Join(", ", parts);
     }
 
     /// <summary>The number of validation pairs the library will hold out, for the summary; null when the

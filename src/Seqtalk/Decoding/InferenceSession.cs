@@ -117,7 +117,7 @@ internal sealed class InferenceSession
         var layout = model.Layout;
         _encEmbed = layout[ParameterLayout.Names.EncoderEmbedding];
         _decEmbed = layout[ParameterLayout.Names.DecoderEmbedding];
-        _outW = layout[ParameterLayout.Names.OutputWeight];
+        _outW = layout.OutputWeight;   // dec.embed when the embeddings are tied
         _outB = layout[ParameterLayout.Names.OutputBias];
         _wIh = new ParameterSlot[2 * _layers]; _wHh = new ParameterSlot[2 * _layers];
         _bIh = new ParameterSlot[2 * _layers]; _bHh = new ParameterSlot[2 * _layers];

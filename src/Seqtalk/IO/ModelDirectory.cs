@@ -92,6 +92,7 @@ internal static class ModelDirectory
             Attention = c.Node("architecture.attention") is null ? AttentionKind.None : c.Enum<AttentionKind>("architecture.attention"),
             InputFeeding = c.OptionalBool("architecture.inputFeeding") ?? false,
             BidirectionalEncoder = c.OptionalBool("architecture.bidirectionalEncoder") ?? false,
+            TiedEmbeddings = c.OptionalBool("architecture.tiedEmbeddings") ?? false,   // absent in models saved before it existed
         };
         try { config.Validate(); }
         catch (ArgumentOutOfRangeException e) { throw new SeqtalkException($"{configPath}: architecture.{e.ParamName} is out of range: {FirstLine(e.Message)}", e); }
@@ -165,7 +166,7 @@ internal static class ModelDirectory
                     c.Int(k + ".epoch"), c.OptionalDouble(k + ".trainLoss") ?? double.NaN, c.OptionalDouble(k + ".trainAccuracy") ?? double.NaN,
                     validationLoss, validationLoss is { } v ? Math.Exp(v) : null, c.OptionalDouble(k + ".validationAccuracy"),
                     c.OptionalSeconds(k + ".seconds"), c.OptionalDouble(k + ".tokensPerSecond") ?? 0,
-                    c.OptionalBool(k + ".isBest") ?? false));
+                    c.OptionalBool(k + ".isBest") ?? false, c.OptionalDouble(k + ".learningRate") ?? double.NaN));
             }
         }
         return new TrainingSummary
@@ -233,6 +234,7 @@ internal static class ModelDirectory
                 ["attention"] = config.Attention.ToString(),
                 ["inputFeeding"] = config.InputFeeding,
                 ["bidirectionalEncoder"] = config.BidirectionalEncoder,
+                ["tiedEmbeddings"] = config.TiedEmbeddings,
             },
             ["tokenizer"] = new JsonObject
             {
@@ -289,6 +291,7 @@ internal static class ModelDirectory
                     ["seconds"] = Math.Round(e.Duration.TotalSeconds, 3),
                     ["tokensPerSecond"] = Math.Round(e.TokensPerSecond),
                     ["isBest"] = e.IsBest,
+                    ["learningRate"] = double.IsFinite(e.LearningRate) ? JsonValue.Create(e.LearningRate) : null,
                 });
             }
             training["epochs"] = epochs;

@@ -43,6 +43,10 @@ public sealed record ModelConfig
     public bool InputFeeding { get; init; }
     /// <summary>Every encoder layer runs a forward and a backward LSTM of H/2 each, concatenated to H (needs an even H).</summary>
     public bool BidirectionalEncoder { get; init; }
+    /// <summary>Tie the decoder's input and output embeddings: the projection before the softmax uses
+    /// <c>dec.embed</c> as its weight (no separate <c>out.w</c>; Press &amp; Wolf 2017). Needs
+    /// <see cref="EmbeddingDim"/> equal to <see cref="HiddenDim"/>, the width the projection reads. Off by default.</summary>
+    public bool TiedEmbeddings { get; init; }
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid property.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A size is out of range.</exception>
@@ -59,5 +63,10 @@ public sealed record ModelConfig
         if (InputFeeding) throw new ArgumentOutOfRangeException(nameof(InputFeeding), InputFeeding, "Input feeding is not implemented yet.");
         if (BidirectionalEncoder) throw new ArgumentOutOfRangeException(nameof(BidirectionalEncoder), BidirectionalEncoder, "A bidirectional encoder is not implemented yet.");
         if (BidirectionalEncoder && HiddenDim % 2 != 0) throw new ArgumentOutOfRangeException(nameof(BidirectionalEncoder), BidirectionalEncoder, $"A bidirectional encoder needs an even hidden size (H/2 per direction); HiddenDim is {HiddenDim}.");
+        if (TiedEmbeddings && EmbeddingDim != HiddenDim) throw new ArgumentOutOfRangeException(nameof(TiedEmbeddings), TiedEmbeddings, TiedEmbeddingsWidthMessage(EmbeddingDim, HiddenDim));
     }
+
+    /// <summary>Why tied embeddings cannot be used with these widths (one message for the config and the training options).</summary>
+    internal static string TiedEmbeddingsWidthMessage(int embeddingDim, int hiddenDim) =>
+        $"Tied embeddings need the embedding width ({embeddingDim}) to equal the width the output projection reads, the LSTM width ({hiddenDim}); set both to the same value.";
 }

@@ -48,7 +48,9 @@ internal sealed class ParameterLayout
     /// <c>dec.embed [Vt, E]</c>; the same four per decoder layer under <c>dec.l{k}</c>;
     /// then, with attention only: <c>attn.w_a [H, H]</c> (General) or <c>attn.w_q [H, H]</c>, <c>attn.w_k [H, H]</c>,
     /// <c>attn.v [H]</c> (Bahdanau), then <c>attn.w_c [H, 2H]</c> (columns: context, then decoder h; no bias);
-    /// <c>out.w [Vt, H]</c>, <c>out.b [Vt]</c>. Without attention the layout is the tutorial model's, unchanged.</summary>
+    /// <c>out.w [Vt, H]</c>, <c>out.b [Vt]</c>. Without attention the layout is the tutorial model's, unchanged.
+    /// With <see cref="ModelConfig.TiedEmbeddings"/> there is no <c>out.w</c>:
+    /// the projection reads <c>dec.embed</c> (see <see cref="OutputWeight"/>).</summary>
     public static ParameterLayout ForSeq2Seq(ModelConfig config)
     {
         config.Validate();
@@ -58,10 +60,14 @@ internal sealed class ParameterLayout
         entries.Add((Names.DecoderEmbedding, [config.TargetVocabSize, e]));
         AddLstm(entries, "dec", config.Layers, e, h);
         AddAttention(entries, config.Attention, h);
-        entries.Add((Names.OutputWeight, [config.TargetVocabSize, h]));
+        if (!config.TiedEmbeddings) entries.Add((Names.OutputWeight, [config.TargetVocabSize, h]));
         entries.Add((Names.OutputBias, [config.TargetVocabSize]));
         return new ParameterLayout(entries);
     }
+
+    /// <summary>The weight of the output projection, [Vt, H]: <c>out.w</c>, or <c>dec.embed</c> when the embeddings are
+    /// tied. Gradients of both uses of a tied weight add up in its one gradient slice.</summary>
+    public ParameterSlot OutputWeight => _byName.TryGetValue(Names.OutputWeight, out var w) ? w : this[Names.DecoderEmbedding];
 
     private static void AddLstm(List<(string, int[])> entries, string prefix, int layers, int input, int hidden)
     {

@@ -37,6 +37,7 @@ internal static class Trainer
             Attention = options.Attention,
             InputFeeding = options.InputFeeding,
             BidirectionalEncoder = options.BidirectionalEncoder,
+            TiedEmbeddings = options.TiedEmbeddings,
         };
         var model = Seq2SeqModel.Create(config, options.Seed);
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
@@ -45,7 +46,14 @@ internal static class Trainer
         int maxSource = Math.Max(1, all.Max(p => p.Source.Length));
         int maxTarget = all.Max(p => p.Target.Length) + 1;
         int maxBatch = Math.Min(options.BatchSize, Math.Max(train.Count, validation.Count));
-        var workspace = new TrainingWorkspace(model, maxBatch, maxSource, maxTarget, threads);
+        var workspace = new TrainingWorkspace(model, maxBatch, maxSource, maxTarget, threads)
+        {
+            Dropout = options.Dropout,
+            DropoutSeed = (ulong)(uint)options.Seed,
+            LabelSmoothing = options.LabelSmoothing,
+        };
+        var schedule = new LearningRateSchedule(options);
+        float learningRate = schedule.Current;
 
         var validationBatches = validation.Count > 0 ? Batcher.MakeBatches(validation, options.BatchSize, shuffle: null) : [];
         var shuffle = new Random(options.Seed);
@@ -69,6 +77,8 @@ internal static class Trainer
             {
                 if (cancellationToken.IsCancellationRequested) { cancelled = true; break; }
                 Array.Clear(gradients);
+                learningRate = schedule.NextStep();
+                workspace.Step = schedule.State.Step;   // keys the dropout masks
                 var stats = workspace.ForwardBackward(batch, gradients, 1f / batch.RealTargetTokens);
                 gradNorm = Math.Sqrt(Kernels.Kernels.SumOfSquares(gradients));
                 if (!double.IsFinite(stats.LossSum) || !double.IsFinite(gradNorm))
@@ -81,7 +91,7 @@ internal static class Trainer
                 nonFiniteInARow = 0;
                 if (options.ClipNorm is { } clip && gradNorm > clip)
                     System.Numerics.Tensors.TensorPrimitives.Multiply(gradients, (float)(clip / gradNorm), gradients);
-                optimizer.Update(model.Parameters, gradients, options.LearningRate);
+                optimizer.Update(model.Parameters, gradients, learningRate);
                 lossSum += stats.LossSum;
                 tokens += stats.Tokens;
                 correct += stats.Correct;
@@ -96,6 +106,7 @@ internal static class Trainer
                     TokensPerSecond = tokens / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds),
                     Elapsed = clock.Elapsed,
                     GradientNorm = gradNorm,
+                    LearningRate = learningRate,
                 });
             }
             if (cancelled && step < batches.Count) break;   // an unfinished epoch is not measured
@@ -123,7 +134,8 @@ internal static class Trainer
             }
             var metrics = new EpochMetrics(epoch, tokens > 0 ? lossSum / tokens : double.NaN, tokens > 0 ? (double)correct / tokens : 0,
                 validationLoss, validationLoss is { } vl ? Math.Exp(vl) : null, validationAccuracy,
-                epochClock.Elapsed, tokens / Math.Max(1e-9, trainSeconds), isBest);
+                epochClock.Elapsed, tokens / Math.Max(1e-9, trainSeconds), isBest, learningRate);
+            schedule.EndEpoch(validationLoss);
             history.Add(metrics);
             progress?.Report(new TrainingProgress
             {
@@ -135,6 +147,7 @@ internal static class Trainer
                 TokensPerSecond = metrics.TokensPerSecond,
                 Elapsed = clock.Elapsed,
                 GradientNorm = gradNorm,
+                LearningRate = learningRate,
                 EpochEnd = metrics,
             });
             if (options.EarlyStoppingPatience is { } patience && epochsWithoutImprovement >= patience)

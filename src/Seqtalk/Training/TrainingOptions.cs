@@ -36,6 +36,10 @@ public sealed record TrainingOptions
     public const int DefaultMaxSequenceLength = 60;
     /// <summary>Default size of each BPE vocabulary.</summary>
     public const int DefaultBpeVocabularySize = BpeTokenizerOptions.DefaultVocabularySize;
+    /// <summary>Default first epoch after which the per-epoch learning-rate decay applies.</summary>
+    public const int DefaultLearningRateDecayStart = 1;
+    /// <summary>Default epochs without improvement that reduce-on-plateau waits for before it lowers the rate.</summary>
+    public const int DefaultPlateauPatience = 2;
 
     /// <summary>Passes over the training rows.</summary>
     public int Epochs { get; init; } = DefaultEpochs;
@@ -86,6 +90,32 @@ public sealed record TrainingOptions
     /// <summary>Questions and answers longer than this many tokens are cut.</summary>
     public int MaxSequenceLength { get; init; } = DefaultMaxSequenceLength;
 
+    /// <summary>Dropout rate p in [0, 1) during training (inverted dropout, kept values scaled by 1/(1−p)) on the encoder
+    /// and decoder embedding outputs, between stacked LSTM layers and on the top decoder output before the projection;
+    /// 0 (the tutorial's) for none. Masks are a hash of (seed, step, tensor, element), so they need no RNG state.</summary>
+    public float Dropout { get; init; }
+    /// <summary>Tie the decoder's input and output embeddings (<see cref="ModelConfig.TiedEmbeddings"/>); needs
+    /// <see cref="EmbeddingDim"/> = <see cref="HiddenDim"/>.</summary>
+    public bool TiedEmbeddings { get; init; }
+    /// <summary>Label smoothing ε in [0, 1): the training target is (1−ε)·onehot + ε/V, as PyTorch's
+    /// <c>CrossEntropyLoss(label_smoothing=ε)</c>. Reported losses (training and validation) stay the true
+    /// cross-entropy; 0 for none.</summary>
+    public float LabelSmoothing { get; init; }
+    /// <summary>Raise the learning rate linearly over this many first steps (step s uses s/N of it); 0 for none.</summary>
+    public int WarmupSteps { get; init; }
+    /// <summary>Multiply the learning rate by this factor once per epoch after epoch <see cref="LearningRateDecayStart"/>
+    /// (epoch e uses F^(e − start)); 1 for no decay.</summary>
+    public double LearningRateDecay { get; init; } = 1.0;
+    /// <summary>The last epoch at the undecayed learning rate (see <see cref="LearningRateDecay"/>).</summary>
+    public int LearningRateDecayStart { get; init; } = DefaultLearningRateDecayStart;
+    /// <summary>Reduce on plateau: multiply the learning rate by this factor when the validation loss has not improved
+    /// for more than <see cref="PlateauPatience"/> epochs; null for off.</summary>
+    public double? PlateauFactor { get; init; }
+    /// <summary>Epochs without a better validation loss that reduce-on-plateau tolerates.</summary>
+    public int PlateauPatience { get; init; } = DefaultPlateauPatience;
+    /// <summary>Decay and reduce-on-plateau never take the learning rate below this (warmup still starts lower).</summary>
+    public double MinLearningRate { get; init; }
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid property.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
     public void Validate()
@@ -112,5 +142,15 @@ public sealed record TrainingOptions
                 $"Must be between {BpeTokenizerOptions.MinimumVocabularySize} (4 special tokens, 256 byte tokens and the word-start marker) and {BpeTokenizerOptions.MaximumVocabularySize}.");
         }
         if (MaxSequenceLength is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(MaxSequenceLength), MaxSequenceLength, "Must be between 1 and 10000.");
+        if (!(Dropout is >= 0f and < 1f)) throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, "Must be at least 0 and below 1.");
+        if (TiedEmbeddings && EmbeddingDim != HiddenDim) throw new ArgumentOutOfRangeException(nameof(TiedEmbeddings), TiedEmbeddings, ModelConfig.TiedEmbeddingsWidthMessage(EmbeddingDim, HiddenDim));
+        if (!(LabelSmoothing is >= 0f and < 1f)) throw new ArgumentOutOfRangeException(nameof(LabelSmoothing), LabelSmoothing, "Must be at least 0 and below 1.");
+        if (WarmupSteps is < 0 or > 100_000_000) throw new ArgumentOutOfRangeException(nameof(WarmupSteps), WarmupSteps, "Must be between 0 and 100000000.");
+        if (!(LearningRateDecay is > 0 and <= 1)) throw new ArgumentOutOfRangeException(nameof(LearningRateDecay), LearningRateDecay, "Must be above 0 and at most 1.");
+        if (LearningRateDecayStart is < 0 or > 100_000) throw new ArgumentOutOfRangeException(nameof(LearningRateDecayStart), LearningRateDecayStart, "Must be between 0 and 100000.");
+        if (PlateauFactor is { } factor && !(factor is > 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(PlateauFactor), factor, "Must be above 0 and below 1.");
+        if (PlateauPatience is < 0 or > 100_000) throw new ArgumentOutOfRangeException(nameof(PlateauPatience), PlateauPatience, "Must be between 0 and 100000.");
+        if (!(MinLearningRate >= 0 && double.IsFinite(MinLearningRate))) throw new ArgumentOutOfRangeException(nameof(MinLearningRate), MinLearningRate, "Must be 0 or a positive number.");
+        if (MinLearningRate > LearningRate) throw new ArgumentOutOfRangeException(nameof(MinLearningRate), MinLearningRate, $"Must not exceed the learning rate ({LearningRate}).");
     }
 }

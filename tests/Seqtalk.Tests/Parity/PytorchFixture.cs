@@ -58,6 +58,7 @@ internal static class PytorchFixture
             Layers = c.GetProperty("layers").GetInt32(),
             // Optional, like in config.json: absent means the tutorial model.
             Attention = c.TryGetProperty("attention", out var a) ? Enum.Parse<AttentionKind>(a.GetString()!, ignoreCase: true) : AttentionKind.None,
+            TiedEmbeddings = c.TryGetProperty("tied_embeddings", out var tied) && tied.GetBoolean(),
         };
         var layout = root.GetProperty("layout").EnumerateArray()
             .Select(e => (e.GetProperty("name").GetString()!, Ints(e.GetProperty("shape")), e.GetProperty("offset").GetInt32()))
@@ -108,7 +109,7 @@ internal static class PytorchFixture
             root.GetProperty("gradients").EnumerateObject().ToDictionary(p => p.Name, p => Doubles(p.Value)));
     }
 
-    private static JsonDocument Open(string name, string kind)
+    internal static JsonDocument Open(string name, string kind)
     {
         string path = PathOf(name);
         if (!File.Exists(path))

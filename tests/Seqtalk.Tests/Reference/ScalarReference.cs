@@ -22,7 +22,17 @@ internal sealed class LstmCache
 
 internal sealed record LstmGrads(double[][] DX, double[] DH0, double[] DC0, double[] DWIh, double[] DWHh, double[] DBIh, double[] DBHh);
 
-internal sealed record ReferenceResult(double LossSum, double[][] Logits, double[] Gradients);
+/// <summary>LossSum is the loss that was differentiated (label-smoothed when smoothing is on); NllSum the true cross-entropy.</summary>
+internal sealed record ReferenceResult(double LossSum, double[][] Logits, double[] Gradients)
+{
+    public double NllSum { get; init; } = LossSum;
+}
+
+/// <summary>Training-time extras: fixed dropout masks and label smoothing ε (PyTorch semantics: target (1−ε)·onehot + ε/V).</summary>
+/// <param name="Mask">Mask value (0 or 1/(1−p), or anything else) of element j of tensor id (TrainingWorkspace.DropoutTensor) at
+/// logical row key t·B + b; null for no dropout.</param>
+/// <param name="Smoothing">ε.</param>
+internal sealed record ReferenceRegularization(Func<int, int, int, double>? Mask, double Smoothing);
 
 internal static class ScalarReference
 {
@@ -137,10 +147,25 @@ internal static class ScalarReference
 
     /// <summary>Loss sum Σ −log softmax(z)[y] over the real target positions, the logits of those positions
     /// ordered by (b, t), and (optionally) d(LossSum)/dθ in the flat layout.</summary>
-    public static ReferenceResult Seq2Seq(ModelConfig cfg, double[] p, Batch batch, bool gradients)
+    public static ReferenceResult Seq2Seq(ModelConfig cfg, double[] p, Batch batch, bool gradients, ReferenceRegularization? reg = null)
     {
         var layout = ParameterLayout.ForSeq2Seq(cfg);
         int bsz = batch.Size, ts = batch.SourceSteps, tt = batch.TargetSteps, e = cfg.EmbeddingDim, h = cfg.HiddenDim, vt = cfg.TargetVocabSize;
+        double eps = reg?.Smoothing ?? 0;
+        var maskOf = reg?.Mask;
+        // x ⊙ mask for a [T][B·W] time-major tensor (a new array: the caches keep the undropped values).
+        // The same function scales gradients on the way back (the mask is its own derivative).
+        double[][] Drop(int tensor, double[][] x, int width)
+        {
+            if (maskOf is null) return x;
+            var y = new double[x.Length][];
+            for (int t = 0; t < x.Length; t++)
+            {
+                y[t] = new double[x[t].Length];
+                for (int b = 0; b < bsz; b++) for (int j = 0; j < width; j++) y[t][b * width + j] = x[t][b * width + j] * maskOf(tensor, t * bsz + b, j);
+            }
+            return y;
+        }
         double[] P(string name) { var s = layout[name]; return p.AsSpan(s.Offset, s.Length).ToArray(); }
         double[][] Embed(double[] table, int[] ids, int steps)
         {
@@ -159,17 +184,19 @@ internal static class ScalarReference
         var decMask = new bool[tt][];
         for (int t = 0; t < tt; t++) { decMask[t] = new bool[bsz]; Array.Fill(decMask[t], true); }
         var encCaches = new LstmCache[cfg.Layers]; var decCaches = new LstmCache[cfg.Layers];
-        double[][] input = Embed(P("enc.embed"), batch.Source, ts);
+        double[][] input = Drop(TrainingWorkspace.DropoutTensor.EncoderEmbedding, Embed(P("enc.embed"), batch.Source, ts), e);
         for (int k = 0; k < cfg.Layers; k++)
         {
+            if (k > 0) input = Drop(TrainingWorkspace.DropoutTensor.EncoderLayer(k - 1), input, h);
             string n = $"enc.l{k}";
             encCaches[k] = LstmForward(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh"), k == 0 ? e : h, h,
                 input, encMask, new double[bsz * h], new double[bsz * h], bsz);
             input = encCaches[k].H;
         }
-        input = Embed(P("dec.embed"), batch.DecoderInput, tt);
+        input = Drop(TrainingWorkspace.DropoutTensor.DecoderEmbedding, Embed(P("dec.embed"), batch.DecoderInput, tt), e);
         for (int k = 0; k < cfg.Layers; k++)
         {
+            if (k > 0) input = Drop(TrainingWorkspace.DropoutTensor.DecoderLayer(k - 1), input, h);
             string n = $"dec.l{k}";
             decCaches[k] = LstmForward(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh"), k == 0 ? e : h, h,
                 input, decMask, encCaches[k].H[ts - 1], encCaches[k].C[ts - 1], bsz);
@@ -177,13 +204,16 @@ internal static class ScalarReference
         }
 
         // Projection and softmax cross-entropy over real positions, (b, t) order.
-        double[] outW = P("out.w"), outB = P("out.b");
+        // Tied embeddings: the projection weight is dec.embed itself ([Vt, E] with E = H), and its gradient lands there.
+        string outName = cfg.TiedEmbeddings ? "dec.embed" : "out.w";
+        double[] outW = P(outName), outB = P("out.b");
+        input = Drop(TrainingWorkspace.DropoutTensor.DecoderOutput, input, h);
         var logits = new List<double[]>();
         var grad = new double[layout.TotalLength];
         var dTop = new double[tt][];
         for (int t = 0; t < tt; t++) dTop[t] = new double[bsz * h];
-        double loss = 0;
-        var gw = layout["out.w"]; var gb = layout["out.b"];
+        double loss = 0, nll = 0;
+        var gw = layout[outName]; var gb = layout["out.b"];
         var attention = cfg.Attention == AttentionKind.None ? null : new ReferenceAttention(cfg, p, layout, encCaches[cfg.Layers - 1].H, batch.SourceLengths);
         var dMem = new double[ts][];
         for (int t = 0; t < ts; t++) dMem[t] = new double[bsz * h];
@@ -201,10 +231,12 @@ internal static class ScalarReference
                 int y = batch.DecoderTarget[b * tt + t];
                 double max = z.Max(), sum = 0;
                 foreach (double zv in z) sum += Math.Exp(zv - max);
-                loss += Math.Log(sum) + max - z[y];
+                double lse = Math.Log(sum) + max;
+                nll += lse - z[y];
+                loss += (1 - eps) * (lse - z[y]) + eps * (lse - z.Average());   // −Σ q·log p, q = (1−ε)·onehot + ε/V
                 for (int v = 0; v < vt; v++)
                 {
-                    double dz = Math.Exp(z[v] - max) / sum - (v == y ? 1 : 0);
+                    double dz = Math.Exp(z[v] - max) / sum - ((v == y ? 1 - eps : 0) + eps / vt);
                     grad[gb.Offset + v] += dz;
                     for (int j = 0; j < h; j++) { grad[gw.Offset + v * h + j] += dz * hv[j]; dHv[j] += dz * outW[v * h + j]; }
                 }
@@ -212,7 +244,8 @@ internal static class ScalarReference
                 for (int j = 0; j < h; j++) dTop[t][b * h + j] += dHv[j];
             }
         }
-        if (!gradients) return new ReferenceResult(loss, [.. logits], grad);
+        if (!gradients) return new ReferenceResult(loss, [.. logits], grad) { NllSum = nll };
+        dTop = Drop(TrainingWorkspace.DropoutTensor.DecoderOutput, dTop, h);
 
         void AddTo(string name, double[] g) { var s = layout[name]; for (int i = 0; i < g.Length; i++) grad[s.Offset + i] += g[i]; }
         void ScatterEmbed(string name, int[] ids, int steps, double[][] dX)
@@ -230,7 +263,8 @@ internal static class ScalarReference
             var g = LstmBackward(decCaches[k], dOut, new double[bsz * h], new double[bsz * h]);
             string n = $"dec.l{k}";
             AddTo(n + ".w_ih", g.DWIh); AddTo(n + ".w_hh", g.DWHh); AddTo(n + ".b_ih", g.DBIh); AddTo(n + ".b_hh", g.DBHh);
-            dH0[k] = g.DH0; dC0[k] = g.DC0; dOut = g.DX;
+            dH0[k] = g.DH0; dC0[k] = g.DC0;
+            dOut = Drop(k > 0 ? TrainingWorkspace.DropoutTensor.DecoderLayer(k - 1) : TrainingWorkspace.DropoutTensor.DecoderEmbedding, g.DX, k > 0 ? h : e);
         }
         ScatterEmbed("dec.embed", batch.DecoderInput, tt, dOut.Select(a => a!).ToArray());
         dOut = attention is null ? new double[ts][] : dMem;
@@ -239,10 +273,10 @@ internal static class ScalarReference
             var g = LstmBackward(encCaches[k], dOut, dH0[k], dC0[k]);
             string n = $"enc.l{k}";
             AddTo(n + ".w_ih", g.DWIh); AddTo(n + ".w_hh", g.DWHh); AddTo(n + ".b_ih", g.DBIh); AddTo(n + ".b_hh", g.DBHh);
-            dOut = g.DX;
+            dOut = Drop(k > 0 ? TrainingWorkspace.DropoutTensor.EncoderLayer(k - 1) : TrainingWorkspace.DropoutTensor.EncoderEmbedding, g.DX, k > 0 ? h : e);
         }
         ScatterEmbed("enc.embed", batch.Source, ts, dOut.Select(a => a!).ToArray());
-        return new ReferenceResult(loss, [.. logits], grad);
+        return new ReferenceResult(loss, [.. logits], grad) { NllSum = nll };
     }
 }
 
