@@ -101,6 +101,15 @@ public sealed class ErrorTests : IClassFixture<TinyModel>, IDisposable
     }
 
     [Fact]
+    public void BidirectionalWithOddHiddenSize()
+    {
+        File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");
+        var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTrainingWithout("--hidden-dim"), "--hidden-dim", "15", "--bidirectional"]);
+        CliAssert.OneLineError(result, 2, "--bidirectional", "even");
+        Assert.False(Directory.Exists(_dir.File("model")));
+    }
+
+    [Fact]
     public void BadMaxLength() =>
         CliAssert.OneLineError(CliRunner.Run(_dir.Path, "reply", "--model", _model.ModelDirectory, "--max-length", "0", "hi"), 2, "--max-length");
 

@@ -124,6 +124,7 @@ internal sealed partial class TrainingWorkspace
         _strandBody = RunStrand;
         _parallelOptions = new ParallelOptions { MaxDegreeOfParallelism = threads };
         InitAttention(maxBatch, maxSourceSteps, rDec);
+        InitBidirectional(rEnc);
     }
 
     /// <summary>Logits [N, Vt] of the real target tokens of the last call, rows ordered by (b, t).</summary>
@@ -201,7 +202,8 @@ internal sealed partial class TrainingWorkspace
 
         // ---- Encoder forward ----
         K.EmbeddingForward(Param(_encEmbed), _encIds.AsSpan(0, rows), _encX, e, 0, rows);
-        for (int k = 0; k < _layers; k++)
+        if (_bidirectional) BidirectionalEncoderForward(batch, rows, encOffset, encCount);   // TrainingWorkspace.Bidirectional.cs
+        for (int k = 0; k < _layers && !_bidirectional; k++)
         {
             Lstm.Forward(k == 0 ? _encX : _encH[k - 1], k == 0 ? e : h, rows, encOffset, encCount, _zeros, _zeros,
                 Weights(_encSlots[k], _bias[k]), h, _encGates[k], _encC[k], _encH[k], _encHPrev[k]);
@@ -286,7 +288,8 @@ internal sealed partial class TrainingWorkspace
         // Encoder: the decoder's initial-state gradients enter at each row's last real step.
         _dA.AsSpan(0, rows * h).Clear();
         if (_attention != AttentionKind.None) AddMemoryGradient(batch, _dA);   // attention read the top layer's every h
-        for (int k = _layers - 1; k >= 0; k--)
+        if (_bidirectional) BidirectionalEncoderBackward(batch, rows, encOffset, encCount, gradients);
+        for (int k = _layers - 1; k >= 0 && !_bidirectional; k--)
         {
             int inDim = k == 0 ? e : h;
             _dC.AsSpan(0, rows * h).Clear();

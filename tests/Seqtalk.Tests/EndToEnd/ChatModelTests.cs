@@ -39,11 +39,13 @@ public class ChatModelTests
     [InlineData(AttentionKind.None)]
     [InlineData(AttentionKind.General)]
     [InlineData(AttentionKind.Bahdanau)]
-    public void SaveThenLoad_GivesBitIdenticalLogitsAndReplies(AttentionKind attention)
+    [InlineData(AttentionKind.General, true)]
+    public void SaveThenLoad_GivesBitIdenticalLogitsAndReplies(AttentionKind attention, bool bidirectional = false)
     {
         var pairs = SyntheticPairs(32);
-        var model = ChatModel.Train(pairs, Small() with { Attention = attention });
+        var model = ChatModel.Train(pairs, Small() with { Attention = attention, BidirectionalEncoder = bidirectional });
         Assert.Equal(attention, model.Config.Attention);
+        Assert.Equal(bidirectional, model.Config.BidirectionalEncoder);
         string dir = Path.Combine(Path.GetTempPath(), "seqtalk-test-" + Guid.NewGuid().ToString("N"));
         try
         {
