@@ -488,27 +488,50 @@ internal sealed class InferenceSession
 
     /// <summary>Greedy reply to one source with the attention weights of every step: row i of the weights belongs to
     /// reply token i, the last row to the step that produced &lt;/s&gt; (absent when the reply stopped at
-    /// <paramref name="maxSteps"/>); one column per source token. The ids equal <see cref="GreedyDecode"/>'s.</summary>
+    /// <paramref name="maxSteps"/>); one column per source token. Decoded through the step API (<see cref="Step"/>),
+    /// whose logits can differ from the fused greedy path's in the last bit, so a near tie could pick another token.</summary>
     /// <exception cref="SeqtalkException">A source id is outside the source vocabulary.</exception>
     public (int[] Ids, float[][] Attention) GreedyDecodeWithAttention(int[] source, int maxSteps, bool banUnknown = false)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentOutOfRangeException.ThrowIfNegative(maxSteps);
-        CheckSources([source]);
-        EncodeRange([source], 0, 1, rowIndependent: false);
+        Encode([source]);
         var ids = new List<int>();
         var weights = new List<float[]>();
-        _ids[0] = SpecialTokens.StartId;
+        var logits = new float[_vt];
+        int input = SpecialTokens.StartId;
         for (int step = 0; step < maxSteps; step++)
         {
-            DecoderLayers(1, 1);
-            ProjectArgMax(1, Param(_outW), Param(_outB), banUnknown && _vt > 1);
+            // The step API's path (the one ReplyDetailed and AttentionOf use), arg-max with the first maximum.
+            Step([input], 1, logits);
+            if (banUnknown && _vt > 1) logits[SpecialTokens.UnknownId] = float.NegativeInfinity;
             weights.Add(LastAttention(0).ToArray());
-            if (_next[0] == SpecialTokens.EndId) break;
-            ids.Add(_next[0]);
-            _ids[0] = _next[0];
+            input = TensorPrimitives.IndexOfMax(logits);
+            if (input == SpecialTokens.EndId) break;
+            ids.Add(input);
         }
         return ([.. ids], [.. weights]);
+    }
+
+    /// <summary>The attention weights of a given reply to <paramref name="source"/>, teacher-forced through the step API
+    /// (rows are independent, so they are the weights the reply was decoded with): one row per reply token, plus the
+    /// &lt;/s&gt; step when <paramref name="ended"/>; one column per source token. Null without attention.</summary>
+    public float[][]? AttentionOf(int[] source, IReadOnlyList<int> reply, bool ended)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(reply);
+        if (_attention == AttentionKind.None) return null;
+        Encode([source]);
+        var logits = new float[_vt];
+        var rows = new float[reply.Count + (ended ? 1 : 0)][];
+        int input = SpecialTokens.StartId;
+        for (int t = 0; t < rows.Length; t++)
+        {
+            Step([input], 1, logits);
+            rows[t] = LastAttention(0).ToArray();
+            if (t < reply.Count) input = reply[t];
+        }
+        return rows;
     }
 
     /// <summary>Sizes the per-row memory for sources of up to <paramref name="steps"/> tokens and records their lengths
