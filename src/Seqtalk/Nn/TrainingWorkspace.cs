@@ -11,6 +11,8 @@
 //   gather the top h of the N real target positions, ordered by (b, t), into one [N, H] matrix →
 //   logits = h·out.wᵀ + out.b → softmax cross-entropy (LossSum in double) → with backward, dLogits →
 //   dh and dW of the projection, all fused per block of rows (Kernels.Output), so [N, Vt] never exists.
+// Optional sections in their own files: attention after the decoder (TrainingWorkspace.Attention.cs) and the
+// bidirectional encoder (TrainingWorkspace.Bidirectional.cs); with neither, the model is the tutorial's.
 // Backward: the same calls in exact reverse order. Parameter gradients are ADDED (lossScale·dLossSum/dθ)
 // into the caller's buffer; the arena is cleared here, once per call, where the rule needs zeros.
 // The output rows are cut into blocks and the blocks into at most MaxStrands strands, both fixed by N
