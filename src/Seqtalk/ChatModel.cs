@@ -125,6 +125,7 @@ public sealed class ChatModel
         var sources = EncodeQuestions(questions);
         int maxSteps = options.MaxLength ?? DefaultMaxReplyLength;
         DecodedSequence[][] decoded;
+        float[][]?[]? attention = null;
         var session = RentSession();
         try
         {
@@ -137,6 +138,13 @@ public sealed class ChatModel
             else
             {
                 decoded = BeamSearch.Run(session, sources, options, maxSteps);
+            }
+            // Attention models: the weights of each reply (a reply shorter than maxSteps ended with </s>).
+            if (Network.Config.Attention != AttentionKind.None)
+            {
+                attention = new float[sources.Length][][];
+                for (int i = 0; i < sources.Length; i++)
+                    attention[i] = session.AttentionOf(sources[i], decoded[i][0].Ids, decoded[i][0].Ids.Length < maxSteps);
             }
         }
         finally
@@ -156,6 +164,7 @@ public sealed class ChatModel
                 Score = candidates[0].Score,
                 NBest = candidates,
                 SourceTokens = [.. sources[i].Select(sourceVocabulary.GetToken)],
+                Attention = attention?[i],
             };
         }
         return results;

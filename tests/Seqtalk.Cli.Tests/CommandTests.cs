@@ -107,16 +107,16 @@ public sealed class CommandTests : IClassFixture<TinyModel>, IDisposable
     }
 
     [Fact]
-    public void Train_WithAttention_InfoShowsIt_AndTheModelReplies()
+    public void Train_WithAttentionAndBidirectionalEncoder_InfoShowsThem_AndTheModelReplies()
     {
         TinyModel.WriteCsv(_dir.File("pairs.csv"), TinyModel.Pairs(20));
-        var train = CliRunner.Run(_dir.Path, ["train", "--data", "pairs.csv", "--out", "att", .. TinyModel.SmallTraining, "--attention", "general"],
+        var train = CliRunner.Run(_dir.Path, ["train", "--data", "pairs.csv", "--out", "att", .. TinyModel.SmallTraining, "--attention", "general", "--bidirectional"],
             timeout: TimeSpan.FromMinutes(3));
         Assert.True(train.ExitCode == 0, train.ToString());
-        Assert.Contains(train.StdoutLines, l => l.StartsWith("model:", StringComparison.Ordinal) && l.Contains(", general attention;"));
+        Assert.Contains(train.StdoutLines, l => l.StartsWith("model:", StringComparison.Ordinal) && l.Contains(", bidirectional encoder, general attention;"));
         var info = CliRunner.Run(_dir.Path, "info", "--model", "att");
         Assert.True(info.ExitCode == 0, info.ToString());
-        Assert.Contains(info.StdoutLines, l => l.StartsWith("architecture", StringComparison.Ordinal) && l.EndsWith("1 layer(s), general attention", StringComparison.Ordinal));
+        Assert.Contains(info.StdoutLines, l => l.StartsWith("architecture", StringComparison.Ordinal) && l.EndsWith("1 layer(s), bidirectional encoder, general attention", StringComparison.Ordinal));
         var reply = CliRunner.Run(_dir.Path, "reply", "--model", "att", "hello");
         Assert.True(reply.ExitCode == 0, reply.ToString());
         Assert.Single(reply.StdoutLines);

@@ -99,12 +99,23 @@ public sealed class ErrorTests : IClassFixture<TinyModel>, IDisposable
         Assert.False(Directory.Exists(_dir.File("model")));
     }
 
-    [Fact]
-    public void InputFeedingWithoutAttention()
+    [Theory]
+    [InlineData("none", "needs attention")]
+    [InlineData("general", "not implemented")]
+    public void InputFeeding_IsRefused(string attention, string message)
     {
         File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");
-        var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTraining, "--input-feeding"]);
-        CliAssert.OneLineError(result, 2, "--input-feeding", "attention");
+        var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTraining, "--attention", attention, "--input-feeding"]);
+        CliAssert.OneLineError(result, 2, "--input-feeding", message);
+        Assert.False(Directory.Exists(_dir.File("model")));
+    }
+
+    [Fact]
+    public void BidirectionalWithOddHiddenSize()
+    {
+        File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");
+        var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTrainingWithout("--hidden-dim"), "--hidden-dim", "15", "--bidirectional"]);
+        CliAssert.OneLineError(result, 2, "--bidirectional", "even");
         Assert.False(Directory.Exists(_dir.File("model")));
     }
 

@@ -35,4 +35,21 @@ public class ParameterLayoutTests
         Assert.Equal([.. head, .. tail], actual);
         Assert.Equal(total, layout.TotalLength);
     }
+
+    [Fact]
+    public void BidirectionalLayout_HasBothDirectionsPerLayer_HalfWide()
+    {
+        var layout = ParameterLayout.ForSeq2Seq(new ModelConfig { SourceVocabSize = 11, TargetVocabSize = 7, EmbeddingDim = 4, HiddenDim = 6, BidirectionalEncoder = true });
+        var actual = layout.Slots.Select(s => $"{s.Name}[{string.Join(',', s.Shape)}]@{s.Offset}").ToArray();
+        string[] expected =
+        [
+            "enc.embed[11,4]@0", "enc.l0.w_ih[12,4]@44", "enc.l0.w_hh[12,3]@92", "enc.l0.b_ih[12]@128", "enc.l0.b_hh[12]@140",
+            "enc.l0_reverse.w_ih[12,4]@152", "enc.l0_reverse.w_hh[12,3]@200", "enc.l0_reverse.b_ih[12]@236", "enc.l0_reverse.b_hh[12]@248",
+            "dec.embed[7,4]@260", "dec.l0.w_ih[24,4]@288", "dec.l0.w_hh[24,6]@384", "dec.l0.b_ih[24]@528", "dec.l0.b_hh[24]@552",
+            "out.w[7,6]@576", "out.b[7]@618",
+        ];
+        Assert.Equal(expected, actual);
+        Assert.Equal(625, layout.TotalLength);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ParameterLayout.ForSeq2Seq(new ModelConfig { SourceVocabSize = 11, TargetVocabSize = 7, HiddenDim = 5, BidirectionalEncoder = true }));
+    }
 }

@@ -9,6 +9,8 @@ per case to tests/Seqtalk.Tests/Fixtures/:
            (h, c) of layer k is taken after its last real token
   decoder: final (h, c) of encoder layer k seeds decoder layer k; dec.embed -> nn.LSTM stack over
            the decoder input (<s> y1..yn, post-padded)
+  bidirectional encoder (optional, "bidirectional_encoder"): nn.LSTM(bidirectional=True) with H/2 per
+           direction; decoder layer k starts from [fwd; bwd] final states of encoder layer k
   attention (optional, "attention" in the config): memory = the top encoder layer's outputs at the real
            source steps (pad_packed_sequence); score dot h.m, general h.(W_a m) or Bahdanau
            v.tanh(W_q h + W_k m); padded source steps masked; a = softmax; c = sum a m;
@@ -51,10 +53,12 @@ RMSPROP = {"lr": 1e-2, "rho": 0.9, "eps": 1e-7, "steps": 10}
 # ---------------------------------------------------------------------------------------------
 
 class Seq2Seq(nn.Module):
-    def __init__(self, vs, vt, e, h, layers, attention="none"):
+    def __init__(self, vs, vt, e, h, layers, attention="none", bidirectional=False):
         super().__init__()
         self.enc_embed = nn.Embedding(vs, e)
-        self.enc = nn.LSTM(e, h, layers, batch_first=True)
+        # Bidirectional: H/2 per direction, outputs [fwd; bwd] = H wide, as ParameterLayout.AddBidirectionalLstm.
+        self.bidirectional = bidirectional
+        self.enc = nn.LSTM(e, h // 2 if bidirectional else h, layers, batch_first=True, bidirectional=bidirectional)
         self.dec_embed = nn.Embedding(vt, e)
         self.dec = nn.LSTM(e, h, layers, batch_first=True)
         self.out = nn.Linear(h, vt)
@@ -76,7 +80,7 @@ class Seq2Seq(nn.Module):
         """(our name, tensor) in ParameterLayout.ForSeq2Seq order. PyTorch's own layouts already
         match ours (W_ih [4H, in], W_hh [4H, H], gate order i, f, g, o; Linear [out, in])."""
         entries = [("enc.embed", self.enc_embed.weight)]
-        entries += lstm_entries("enc", self.enc, self.layers)
+        entries += lstm_entries("enc", self.enc, self.layers, self.bidirectional)
         entries.append(("dec.embed", self.dec_embed.weight))
         entries += lstm_entries("dec", self.dec, self.layers)
         entries += self.attn
@@ -89,7 +93,8 @@ class Seq2Seq(nn.Module):
         # last real token. Rows are sorted by source length, longest first (Batch.cs).
         x = self.enc_embed(b["source"])                                   # [B, Ts, E]
         packed = pack_padded_sequence(x, b["source_lengths"], batch_first=True, enforce_sorted=True)
-        packed_out, (h_n, c_n) = self.enc(packed)                         # [L, B, H] each
+        packed_out, (h_n, c_n) = self.enc(packed)                         # [L, B, H] each ([2L, B, H/2] bidirectional)
+        h_n, c_n = self.bridge(h_n), self.bridge(c_n)
         # Decoder: padding comes after the real positions, so it cannot change them; no packing needed.
         y, _ = self.dec(self.dec_embed(b["decoder_input"]), (h_n, c_n))  # [B, Tt, H]
         if self.attention != "none":
@@ -101,6 +106,13 @@ class Seq2Seq(nn.Module):
         loss = F.cross_entropy(logits, b["decoder_target"][mask], reduction="mean")
         return logits, loss
 
+
+    def bridge(self, state):
+        """Bidirectional: decoder layer k starts from [fwd; bwd] of encoder layer k (PyTorch orders h_n as
+        l0 fwd, l0 bwd, l1 fwd, ...). Unidirectional: unchanged."""
+        if not self.bidirectional:
+            return state
+        return torch.cat([state[0::2], state[1::2]], dim=-1)
 
     def attend(self, y, memory, source_mask):
         """h~ = tanh(W_c [c; h]) with c = sum_s softmax(score)_s m_s over the real source steps.
@@ -120,13 +132,14 @@ class Seq2Seq(nn.Module):
         return torch.tanh(F.linear(torch.cat([context, y], dim=-1), p["attn.w_c"]))
 
 
-def lstm_entries(prefix, lstm, layers):
+def lstm_entries(prefix, lstm, layers, bidirectional=False):
     out = []
     for k in range(layers):
-        out.append((f"{prefix}.l{k}.w_ih", getattr(lstm, f"weight_ih_l{k}")))
-        out.append((f"{prefix}.l{k}.w_hh", getattr(lstm, f"weight_hh_l{k}")))
-        out.append((f"{prefix}.l{k}.b_ih", getattr(lstm, f"bias_ih_l{k}")))
-        out.append((f"{prefix}.l{k}.b_hh", getattr(lstm, f"bias_hh_l{k}")))
+        for suffix in (["", "_reverse"] if bidirectional else [""]):
+            out.append((f"{prefix}.l{k}{suffix}.w_ih", getattr(lstm, f"weight_ih_l{k}{suffix}")))
+            out.append((f"{prefix}.l{k}{suffix}.w_hh", getattr(lstm, f"weight_hh_l{k}{suffix}")))
+            out.append((f"{prefix}.l{k}{suffix}.b_ih", getattr(lstm, f"bias_ih_l{k}{suffix}")))
+            out.append((f"{prefix}.l{k}{suffix}.b_hh", getattr(lstm, f"bias_hh_l{k}{suffix}")))
     return out
 
 
@@ -198,7 +211,8 @@ def batch_tensors(b):
 def run_seq2seq(config, params32, batch, dtype):
     """Logits, loss and gradient at params32, then the RMSprop trajectory; all in `dtype`."""
     model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
-                    config["hidden_dim"], config["layers"], config.get("attention", "none")).to(dtype)
+                    config["hidden_dim"], config["layers"], config.get("attention", "none"),
+                    config.get("bidirectional_encoder", False)).to(dtype)
     load_flat(model, params32.to(dtype))
     bt = batch_tensors(batch)
     names = [n for n, _ in model.layout()]
@@ -239,7 +253,8 @@ def row_by_row_logits(config, params32, batch, dtype):
     """The same logits with no padding at all: each row alone, unpadded. Proves that packing and
     post-padding really leave each row's computation untouched."""
     model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
-                    config["hidden_dim"], config["layers"], config.get("attention", "none")).to(dtype)
+                    config["hidden_dim"], config["layers"], config.get("attention", "none"),
+                    config.get("bidirectional_encoder", False)).to(dtype)
     load_flat(model, params32.to(dtype))
     ts, tt, rows = batch["source_steps"], batch["target_steps"], []
     with torch.no_grad():
@@ -247,8 +262,8 @@ def row_by_row_logits(config, params32, batch, dtype):
             ns, nt = batch["source_lengths"][b], batch["target_lengths"][b]
             src = torch.tensor(batch["source"][b * ts:b * ts + ns])[None]
             dec = torch.tensor(batch["decoder_input"][b * tt:b * tt + nt])[None]
-            memory, state = model.enc(model.enc_embed(src))
-            y, _ = model.dec(model.dec_embed(dec), state)
+            memory, (h_n, c_n) = model.enc(model.enc_embed(src))
+            y, _ = model.dec(model.dec_embed(dec), (model.bridge(h_n), model.bridge(c_n)))
             if model.attention != "none":
                 y = model.attend(y, memory, torch.ones(1, ns, dtype=torch.bool))
             rows.append(model.out(y[0]))
@@ -263,18 +278,20 @@ def random_rows(g, count, lengths, first, vocab):
 
 
 def seq2seq_case(name, seed, layers, vs=13, vt=11, e=6, h=5, source_lengths=(3, 5, 1, 4),
-                 answer_lengths=(2, 0, 3, 1), attention="none"):
+                 answer_lengths=(2, 0, 3, 1), attention="none", bidirectional=False):
     """answer_lengths are before </s>; 0 means the target is just </s>. Rows start unsorted on purpose."""
     config = {"source_vocab_size": vs, "target_vocab_size": vt, "embedding_dim": e, "hidden_dim": h,
               "layers": layers}
     if attention != "none":
         config["attention"] = attention
+    if bidirectional:
+        config["bidirectional_encoder"] = True
     g = torch.Generator().manual_seed(seed + 1000)
     src = random_rows(g, len(source_lengths), source_lengths, FIRST_WORD, vs)
     src[0][0] = UNK                                                         # an <unk> is an ordinary input
     tgt = random_rows(g, len(answer_lengths), answer_lengths, FIRST_WORD, vt)
     batch = make_batch(src, tgt)
-    probe = Seq2Seq(vs, vt, e, h, layers, attention)
+    probe = Seq2Seq(vs, vt, e, h, layers, attention, bidirectional)
     params32 = seeded_weights(probe, seed)
 
     r64 = run_seq2seq(config, params32, batch, torch.float64)
@@ -627,6 +644,9 @@ def main():
         seq2seq_case("seq2seq_bahdanau", seed=66, layers=1, attention="bahdanau"),
         regularized_case("seq2seq_reg", seed=44),
         schedule_case("lr_schedule"),
+        seq2seq_case("seq2seq_bidirectional", seed=77, layers=2, h=6, bidirectional=True,
+                     source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
+        seq2seq_case("seq2seq_bidirectional_general", seed=88, layers=1, h=6, attention="general", bidirectional=True),
     ]
     total = 0
     for doc in cases:

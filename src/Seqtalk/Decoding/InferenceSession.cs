@@ -102,6 +102,14 @@ internal sealed class InferenceSession
     private float[] _attnWeights = [], _attnU = [];                                            // [B, S], [B, S, H] (Bahdanau)
     private readonly int[] _identity = [];                                                     // [B]: row r reads its own memory
 
+    // Bidirectional encoder (see EncodeBidirectional): reverse-direction slots and per-source scratch, grown with the source length.
+    private readonly bool _bidirectional;
+    private readonly ParameterSlot[] _wIhRev = [], _wHhRev = [], _bIhRev = [], _bHhRev = [];
+    private readonly float[][] _biasRev = [];
+    private float[] _biA = [], _biB = [], _biXr = [], _biGates = [], _biC = [], _biHF = [], _biHR = [], _biHPrev = [];
+    private int[] _biOffset = [], _biCount = [];
+    private readonly float[] _biZeros = [];
+
     /// <summary>Creates scratch for decoding up to <paramref name="maxBatch"/> rows at once (greedy does more in chunks).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxBatch"/> is below 1.</exception>
     public InferenceSession(Seq2SeqModel model, int maxBatch = 1)
@@ -140,6 +148,22 @@ internal sealed class InferenceSession
         _zT = maxBatch > K.MatMulDotRows ? new float[_vt * BlockRows] : [];
         _colMax = new float[BlockRows];
         _ids = new int[_rows]; _rowOf = new int[_rows]; _order = new int[_rows]; _next = new int[_rows];
+        _bidirectional = cfg.BidirectionalEncoder;
+        if (_bidirectional)
+        {
+            _wIhRev = new ParameterSlot[_layers]; _wHhRev = new ParameterSlot[_layers];
+            _bIhRev = new ParameterSlot[_layers]; _bHhRev = new ParameterSlot[_layers];
+            _biasRev = new float[_layers][];
+            for (int k = 0; k < _layers; k++)
+            {
+                _wIhRev[k] = layout[ParameterLayout.Names.LstmReverseWeightIh(ParameterLayout.Names.Encoder, k)];
+                _wHhRev[k] = layout[ParameterLayout.Names.LstmReverseWeightHh(ParameterLayout.Names.Encoder, k)];
+                _bIhRev[k] = layout[ParameterLayout.Names.LstmReverseBiasIh(ParameterLayout.Names.Encoder, k)];
+                _bHhRev[k] = layout[ParameterLayout.Names.LstmReverseBiasHh(ParameterLayout.Names.Encoder, k)];
+                _biasRev[k] = new float[2 * _h];
+            }
+            _biZeros = new float[_h / 2];
+        }
         _attention = cfg.Attention;
         if (_attention != AttentionKind.None)
         {
@@ -274,6 +298,11 @@ internal sealed class InferenceSession
     {
         for (int i = 0; i < 2 * _layers; i++)
             TensorPrimitives.Add(Param(_bIh[i]), Param(_bHh[i]), _bias[i]);
+        if (_bidirectional)
+        {
+            EncodeBidirectional(sources, start, count);
+            return;
+        }
         // Rows sorted by source length, longest first (stable), so active rows are a prefix.
         for (int i = 0; i < count; i++) _order[i] = i;
         Array.Sort(_order, 0, count, Comparer<int>.Create((a, b) =>
@@ -387,6 +416,65 @@ internal sealed class InferenceSession
 
     private ReadOnlySpan<float> Param(ParameterSlot s) => _model.Parameters.AsSpan(s.Offset, s.Length);
 
+    // ---- Bidirectional encoder (the computation of TrainingWorkspace.Bidirectional, one source at a time) ----
+
+    /// <summary>Encodes each source on its own (so a row never depends on the others): per layer a forward and a
+    /// backward LSTM of H/2 over the source's tokens (an empty source leaves the zero state); decoder row i starts
+    /// from [fwd after the last token; bwd after the first] of each layer; with attention, the top layer's
+    /// [fwd; bwd] outputs become row i's memory.</summary>
+    private void EncodeBidirectional(IReadOnlyList<int[]> sources, int start, int count)
+    {
+        int h = _h, d = h / 2, wide = Math.Max(_e, h), maxLen = 0;
+        for (int i = 0; i < count; i++) maxLen = Math.Max(maxLen, sources[start + i].Length);
+        if (_biOffset.Length < maxLen)
+        {
+            int n = Math.Max(maxLen, 2 * _biOffset.Length);
+            _biOffset = new int[n]; _biCount = new int[n];
+            for (int t = 0; t < n; t++) { _biOffset[t] = t; _biCount[t] = 1; }
+            _biA = new float[n * wide]; _biB = new float[n * wide]; _biXr = new float[n * wide];
+            _biGates = new float[n * 4 * d]; _biC = new float[n * d]; _biHF = new float[n * d]; _biHR = new float[n * d]; _biHPrev = new float[n * d];
+        }
+        for (int k = 0; k < _layers; k++) TensorPrimitives.Add(Param(_bIhRev[k]), Param(_bHhRev[k]), _biasRev[k]);
+        _state.ClearRows(count, h);
+        if (_attention != AttentionKind.None)
+        {
+            for (int i = 0; i < count; i++) _order[i] = i;
+            PrepareMemory(sources, start, count, maxLen);
+        }
+        for (int i = 0; i < count; i++)
+        {
+            int[] src = sources[start + i];
+            int len = src.Length;
+            if (len == 0) continue;
+            ReadOnlySpan<int> offset = _biOffset.AsSpan(0, len), steps = _biCount.AsSpan(0, len);
+            K.EmbeddingForward(Param(_encEmbed), src, _biA, _e, 0, len);
+            float[] x = _biA, output = _biB;
+            int inDim = _e;
+            for (int k = 0; k < _layers; k++)
+            {
+                int last = (len - 1) * d, row = i * h;
+                Lstm.Forward(x, inDim, len, offset, steps, _biZeros, _biZeros, new LstmWeights(Param(_wIh[k]), Param(_wHh[k]), _bias[k]), d,
+                    _biGates, _biC, _biHF, _biHPrev);
+                _biHF.AsSpan(last, d).CopyTo(_state.H[k].AsSpan(row, d));
+                _biC.AsSpan(last, d).CopyTo(_state.C[k].AsSpan(row, d));
+                for (int t = 0; t < len; t++) x.AsSpan((len - 1 - t) * inDim, inDim).CopyTo(_biXr.AsSpan(t * inDim, inDim));
+                Lstm.Forward(_biXr, inDim, len, offset, steps, _biZeros, _biZeros, new LstmWeights(Param(_wIhRev[k]), Param(_wHhRev[k]), _biasRev[k]), d,
+                    _biGates, _biC, _biHR, _biHPrev);
+                _biHR.AsSpan(last, d).CopyTo(_state.H[k].AsSpan(row + d, d));
+                _biC.AsSpan(last, d).CopyTo(_state.C[k].AsSpan(row + d, d));
+                for (int t = 0; t < len; t++)
+                {
+                    _biHF.AsSpan(t * d, d).CopyTo(output.AsSpan(t * h, d));
+                    _biHR.AsSpan((len - 1 - t) * d, d).CopyTo(output.AsSpan(t * h + d, d));
+                }
+                (x, output) = (output, x);
+                inDim = h;
+            }
+            if (_attention != AttentionKind.None) x.AsSpan(0, len * h).CopyTo(_state.Memory.AsSpan(i * _state.MemorySteps * h, len * h));
+        }
+        if (_attention != AttentionKind.None) ProjectKeys(count);
+    }
+
     // ---- Attention (Luong dot / general, Bahdanau; the same computation as TrainingWorkspace.Attention) ----
 
     /// <summary>Attention weights of row <paramref name="row"/> at the last <see cref="Step"/> (or greedy step):
@@ -400,27 +488,50 @@ internal sealed class InferenceSession
 
     /// <summary>Greedy reply to one source with the attention weights of every step: row i of the weights belongs to
     /// reply token i, the last row to the step that produced &lt;/s&gt; (absent when the reply stopped at
-    /// <paramref name="maxSteps"/>); one column per source token. The ids equal <see cref="GreedyDecode"/>'s.</summary>
+    /// <paramref name="maxSteps"/>); one column per source token. Decoded through the step API (<see cref="Step"/>),
+    /// whose logits can differ from the fused greedy path's in the last bit, so a near tie could pick another token.</summary>
     /// <exception cref="SeqtalkException">A source id is outside the source vocabulary.</exception>
     public (int[] Ids, float[][] Attention) GreedyDecodeWithAttention(int[] source, int maxSteps, bool banUnknown = false)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentOutOfRangeException.ThrowIfNegative(maxSteps);
-        CheckSources([source]);
-        EncodeRange([source], 0, 1, rowIndependent: false);
+        Encode([source]);
         var ids = new List<int>();
         var weights = new List<float[]>();
-        _ids[0] = SpecialTokens.StartId;
+        var logits = new float[_vt];
+        int input = SpecialTokens.StartId;
         for (int step = 0; step < maxSteps; step++)
         {
-            DecoderLayers(1, 1);
-            ProjectArgMax(1, Param(_outW), Param(_outB), banUnknown && _vt > 1);
+            // The step API's path (the one ReplyDetailed and AttentionOf use), arg-max with the first maximum.
+            Step([input], 1, logits);
+            if (banUnknown && _vt > 1) logits[SpecialTokens.UnknownId] = float.NegativeInfinity;
             weights.Add(LastAttention(0).ToArray());
-            if (_next[0] == SpecialTokens.EndId) break;
-            ids.Add(_next[0]);
-            _ids[0] = _next[0];
+            input = TensorPrimitives.IndexOfMax(logits);
+            if (input == SpecialTokens.EndId) break;
+            ids.Add(input);
         }
         return ([.. ids], [.. weights]);
+    }
+
+    /// <summary>The attention weights of a given reply to <paramref name="source"/>, teacher-forced through the step API
+    /// (rows are independent, so they are the weights the reply was decoded with): one row per reply token, plus the
+    /// &lt;/s&gt; step when <paramref name="ended"/>; one column per source token. Null without attention.</summary>
+    public float[][]? AttentionOf(int[] source, IReadOnlyList<int> reply, bool ended)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(reply);
+        if (_attention == AttentionKind.None) return null;
+        Encode([source]);
+        var logits = new float[_vt];
+        var rows = new float[reply.Count + (ended ? 1 : 0)][];
+        int input = SpecialTokens.StartId;
+        for (int t = 0; t < rows.Length; t++)
+        {
+            Step([input], 1, logits);
+            rows[t] = LastAttention(0).ToArray();
+            if (t < reply.Count) input = reply[t];
+        }
+        return rows;
     }
 
     /// <summary>Sizes the per-row memory for sources of up to <paramref name="steps"/> tokens and records their lengths

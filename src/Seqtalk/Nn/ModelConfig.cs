@@ -59,9 +59,8 @@ public sealed record ModelConfig
         if (Layers is < 1 or > 8) throw new ArgumentOutOfRangeException(nameof(Layers), Layers, "Must be between 1 and 8.");
         if (!Enum.IsDefined(Attention)) throw new ArgumentOutOfRangeException(nameof(Attention), Attention, "Must be None, Dot, General or Bahdanau.");
         if (InputFeeding && Attention == AttentionKind.None) throw new ArgumentOutOfRangeException(nameof(InputFeeding), InputFeeding, "Input feeding needs attention (Dot, General or Bahdanau).");
-        // Declared with attention; the engine does not run them yet.
+        // Declared with attention; the engine does not run it yet.
         if (InputFeeding) throw new ArgumentOutOfRangeException(nameof(InputFeeding), InputFeeding, "Input feeding is not implemented yet.");
-        if (BidirectionalEncoder) throw new ArgumentOutOfRangeException(nameof(BidirectionalEncoder), BidirectionalEncoder, "A bidirectional encoder is not implemented yet.");
         if (BidirectionalEncoder && HiddenDim % 2 != 0) throw new ArgumentOutOfRangeException(nameof(BidirectionalEncoder), BidirectionalEncoder, $"A bidirectional encoder needs an even hidden size (H/2 per direction); HiddenDim is {HiddenDim}.");
         if (TiedEmbeddings && EmbeddingDim != HiddenDim) throw new ArgumentOutOfRangeException(nameof(TiedEmbeddings), TiedEmbeddings, TiedEmbeddingsWidthMessage(EmbeddingDim, HiddenDim));
     }

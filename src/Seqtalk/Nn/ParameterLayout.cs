@@ -45,6 +45,7 @@ internal sealed class ParameterLayout
     /// <summary>The seq2seq layout, in this order:
     /// <c>enc.embed [Vs, E]</c>; per encoder layer k: <c>enc.l{k}.w_ih [4H, in]</c>, <c>enc.l{k}.w_hh [4H, H]</c>,
     /// <c>enc.l{k}.b_ih [4H]</c>, <c>enc.l{k}.b_hh [4H]</c> (in = E for k = 0, else H);
+    /// (bidirectional encoder: see <see cref="AddBidirectionalLstm"/>);
     /// <c>dec.embed [Vt, E]</c>; the same four per decoder layer under <c>dec.l{k}</c>;
     /// then, with attention only: <c>attn.w_a [H, H]</c> (General) or <c>attn.w_q [H, H]</c>, <c>attn.w_k [H, H]</c>,
     /// <c>attn.v [H]</c> (Bahdanau), then <c>attn.w_c [H, 2H]</c> (columns: context, then decoder h; no bias);
@@ -56,7 +57,8 @@ internal sealed class ParameterLayout
         config.Validate();
         int e = config.EmbeddingDim, h = config.HiddenDim;
         var entries = new List<(string, int[])> { (Names.EncoderEmbedding, [config.SourceVocabSize, e]) };
-        AddLstm(entries, "enc", config.Layers, e, h);
+        if (config.BidirectionalEncoder) AddBidirectionalLstm(entries, config.Layers, e, h);
+        else AddLstm(entries, "enc", config.Layers, e, h);
         entries.Add((Names.DecoderEmbedding, [config.TargetVocabSize, e]));
         AddLstm(entries, "dec", config.Layers, e, h);
         AddAttention(entries, config.Attention, h);
@@ -78,6 +80,25 @@ internal sealed class ParameterLayout
             entries.Add((Names.LstmWeightHh(prefix, k), [4 * hidden, hidden]));
             entries.Add((Names.LstmBiasIh(prefix, k), [4 * hidden]));
             entries.Add((Names.LstmBiasHh(prefix, k), [4 * hidden]));
+        }
+    }
+
+    /// <summary>Bidirectional encoder: per layer k the forward LSTM (<c>enc.l{k}.*</c>) then the backward one
+    /// (<c>enc.l{k}_reverse.*</c>, PyTorch's suffix), each H/2 wide; layer k &gt; 0 reads both directions' outputs (H).</summary>
+    private static void AddBidirectionalLstm(List<(string, int[])> entries, int layers, int input, int hidden)
+    {
+        int half = hidden / 2;
+        for (int k = 0; k < layers; k++)
+        {
+            int inDim = k == 0 ? input : hidden;
+            entries.Add((Names.LstmWeightIh(Names.Encoder, k), [4 * half, inDim]));
+            entries.Add((Names.LstmWeightHh(Names.Encoder, k), [4 * half, half]));
+            entries.Add((Names.LstmBiasIh(Names.Encoder, k), [4 * half]));
+            entries.Add((Names.LstmBiasHh(Names.Encoder, k), [4 * half]));
+            entries.Add((Names.LstmReverseWeightIh(Names.Encoder, k), [4 * half, inDim]));
+            entries.Add((Names.LstmReverseWeightHh(Names.Encoder, k), [4 * half, half]));
+            entries.Add((Names.LstmReverseBiasIh(Names.Encoder, k), [4 * half]));
+            entries.Add((Names.LstmReverseBiasHh(Names.Encoder, k), [4 * half]));
         }
     }
 
@@ -124,5 +145,9 @@ internal sealed class ParameterLayout
         public static string LstmWeightHh(string prefix, int layer) => $"{prefix}.l{layer}.w_hh";
         public static string LstmBiasIh(string prefix, int layer) => $"{prefix}.l{layer}.b_ih";
         public static string LstmBiasHh(string prefix, int layer) => $"{prefix}.l{layer}.b_hh";
+        public static string LstmReverseWeightIh(string prefix, int layer) => $"{prefix}.l{layer}_reverse.w_ih";
+        public static string LstmReverseWeightHh(string prefix, int layer) => $"{prefix}.l{layer}_reverse.w_hh";
+        public static string LstmReverseBiasIh(string prefix, int layer) => $"{prefix}.l{layer}_reverse.b_ih";
+        public static string LstmReverseBiasHh(string prefix, int layer) => $"{prefix}.l{layer}_reverse.b_hh";
     }
 }

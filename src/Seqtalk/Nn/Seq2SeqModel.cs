@@ -50,7 +50,8 @@ internal sealed class Seq2SeqModel
             else if (name.EndsWith(".b_ih", StringComparison.Ordinal))
             {
                 s.Clear();
-                s.Slice(h, h).Fill(1f); // unit_forget_bias: gate order i, f, g, o
+                int width = slot.Shape[0] / 4;   // H, or H/2 for a bidirectional encoder's directions
+                s.Slice(width, width).Fill(1f); // unit_forget_bias: gate order i, f, g, o
             }
             else if (name.EndsWith(".b_hh", StringComparison.Ordinal))
                 s.Clear();

@@ -11,6 +11,8 @@
 //   gather the top h of the N real target positions, ordered by (b, t), into one [N, H] matrix →
 //   logits = h·out.wᵀ + out.b → softmax cross-entropy (LossSum in double) → with backward, dLogits →
 //   dh and dW of the projection, all fused per block of rows (Kernels.Output), so [N, Vt] never exists.
+// Optional sections in their own files: attention after the decoder (TrainingWorkspace.Attention.cs) and the
+// bidirectional encoder (TrainingWorkspace.Bidirectional.cs); with neither, the model is the tutorial's.
 // Backward: the same calls in exact reverse order. Parameter gradients are ADDED (lossScale·dLossSum/dθ)
 // into the caller's buffer; the arena is cleared here, once per call, where the rule needs zeros.
 // The output rows are cut into blocks and the blocks into at most MaxStrands strands, both fixed by N
@@ -128,6 +130,7 @@ internal sealed partial class TrainingWorkspace
         _strandBody = RunStrand;
         _parallelOptions = new ParallelOptions { MaxDegreeOfParallelism = threads };
         InitAttention(maxBatch, maxSourceSteps, rDec);
+        InitBidirectional(rEnc);
     }
 
     /// <summary>Logits [N, Vt] of the real target tokens of the last call, rows ordered by (b, t).</summary>
@@ -206,8 +209,9 @@ internal sealed partial class TrainingWorkspace
 
         // ---- Encoder forward ----
         K.EmbeddingForward(Param(_encEmbed), _encIds.AsSpan(0, rows), _encX, e, 0, rows);
-        DropForward(DropoutTensor.EncoderEmbedding, _encX, rows, e, bsz);
-        for (int k = 0; k < _layers; k++)
+        DropForward(DropoutTensor.EncoderEmbedding, _encX, rows, e, bsz);   // a no-op unless dropping (never with a bidirectional encoder)
+        if (_bidirectional) BidirectionalEncoderForward(batch, rows, encOffset, encCount);   // TrainingWorkspace.Bidirectional.cs
+        for (int k = 0; k < _layers && !_bidirectional; k++)
         {
             if (k > 0) DropForward(DropoutTensor.EncoderLayer(k - 1), _encH[k - 1], rows, h, bsz);   // after its state seeded the decoder
             Lstm.Forward(k == 0 ? _encX : _encH[k - 1], k == 0 ? e : h, rows, encOffset, encCount, _zeros, _zeros,
@@ -300,7 +304,8 @@ internal sealed partial class TrainingWorkspace
         // Encoder: the decoder's initial-state gradients enter at each row's last real step.
         _dA.AsSpan(0, rows * h).Clear();
         if (_attention != AttentionKind.None) AddMemoryGradient(batch, _dA);   // attention read the top layer's every h
-        for (int k = _layers - 1; k >= 0; k--)
+        if (_bidirectional) BidirectionalEncoderBackward(batch, rows, encOffset, encCount, gradients);
+        for (int k = _layers - 1; k >= 0 && !_bidirectional; k--)
         {
             int inDim = k == 0 ? e : h;
             _dC.AsSpan(0, rows * h).Clear();

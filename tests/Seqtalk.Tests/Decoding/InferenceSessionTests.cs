@@ -7,9 +7,18 @@ namespace Seqtalk.Tests.Decoding;
 
 public class InferenceSessionTests
 {
-    private static Seq2SeqModel RandomModel(int layers, float endBias = 0f, AttentionKind attention = AttentionKind.None)
+    private static Seq2SeqModel RandomModel(int layers, float endBias = 0f, AttentionKind attention = AttentionKind.None, bool bidirectional = false)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 15, TargetVocabSize = 12, EmbeddingDim = 6, HiddenDim = 7, Layers = layers, Attention = attention };
+        var cfg = new ModelConfig
+        {
+            SourceVocabSize = 15,
+            TargetVocabSize = 12,
+            EmbeddingDim = 6,
+            HiddenDim = bidirectional ? 8 : 7,
+            Layers = layers,
+            Attention = attention,
+            BidirectionalEncoder = bidirectional,
+        };
         var model = Seq2SeqModel.Create(cfg, 9);
         var rng = new Random(17);
         for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] = (float)((rng.NextDouble() * 2 - 1) * 0.8);
@@ -23,7 +32,9 @@ public class InferenceSessionTests
     [InlineData(1, AttentionKind.Dot)]
     [InlineData(2, AttentionKind.General)]
     [InlineData(1, AttentionKind.Bahdanau)]
-    public void Greedy_AgreesWithTeacherForcedArgmaxOfTheTrainingForward(int layers, AttentionKind attention)
+    [InlineData(2, AttentionKind.None, true)]
+    [InlineData(1, AttentionKind.General, true)]
+    public void Greedy_AgreesWithTeacherForcedArgmaxOfTheTrainingForward(int layers, AttentionKind attention, bool bidirectional = false)
     {
         const int maxSteps = 6;
         int ended = 0, truncated = 0;
@@ -31,7 +42,7 @@ public class InferenceSessionTests
         // used: one where replies stop early and one where they run to maxSteps.
         foreach (float endBias in new[] { 0f, 1.5f })
         {
-            var model = RandomModel(layers, endBias, attention);
+            var model = RandomModel(layers, endBias, attention, bidirectional);
             var sources = TestBatches.RandomPairs(new Random(5), 9, 15, 12, 6, 1).Select(p => p.Source).ToArray();
             var replies = new InferenceSession(model, maxBatch: 4).GreedyDecode(sources, maxSteps);
             var ws = new TrainingWorkspace(model, 1, 6, maxSteps + 1, 1);
@@ -61,9 +72,10 @@ public class InferenceSessionTests
     [InlineData(AttentionKind.Dot)]
     [InlineData(AttentionKind.General)]
     [InlineData(AttentionKind.Bahdanau)]
-    public void BatchSizeAndOrder_DoNotChangeReplies_AndEmptySourcesWork(AttentionKind attention)
+    [InlineData(AttentionKind.General, true)]
+    public void BatchSizeAndOrder_DoNotChangeReplies_AndEmptySourcesWork(AttentionKind attention, bool bidirectional = false)
     {
-        var model = RandomModel(2, attention: attention);
+        var model = RandomModel(2, attention: attention, bidirectional: bidirectional);
         var sources = TestBatches.RandomPairs(new Random(6), 7, 15, 12, 5, 1).Select(p => p.Source).Append([]).ToArray();
         var one = new InferenceSession(model, 1).GreedyDecode(sources, 8);
         var many = new InferenceSession(model, 16).GreedyDecode(sources, 8);
@@ -77,10 +89,11 @@ public class InferenceSessionTests
     [InlineData(AttentionKind.Dot)]
     [InlineData(AttentionKind.General)]
     [InlineData(AttentionKind.Bahdanau)]
-    public void GreedyWithAttention_GivesTheGreedyReply_AndTheTrainingForwardsWeights(AttentionKind attention)
+    [InlineData(AttentionKind.Dot, true)]
+    public void GreedyWithAttention_GivesTheGreedyReply_AndTheTrainingForwardsWeights(AttentionKind attention, bool bidirectional = false)
     {
         const int maxSteps = 6;
-        var model = RandomModel(1, 2f, attention);   // a </s> bias so that some replies end before maxSteps
+        var model = RandomModel(1, 2f, attention, bidirectional);   // a </s> bias so that some replies end before maxSteps
         var sources = TestBatches.RandomPairs(new Random(12), 6, 15, 12, 6, 1).Select(p => p.Source).ToArray();
         var greedy = new InferenceSession(model, 4).GreedyDecode(sources, maxSteps);
         var session = new InferenceSession(model);

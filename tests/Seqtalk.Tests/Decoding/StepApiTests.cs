@@ -7,9 +7,18 @@ namespace Seqtalk.Tests.Decoding;
 
 public class StepApiTests
 {
-    private static Seq2SeqModel RandomModel(int layers, AttentionKind attention = AttentionKind.None)
+    private static Seq2SeqModel RandomModel(int layers, AttentionKind attention = AttentionKind.None, bool bidirectional = false)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 15, TargetVocabSize = 12, EmbeddingDim = 6, HiddenDim = 7, Layers = layers, Attention = attention };
+        var cfg = new ModelConfig
+        {
+            SourceVocabSize = 15,
+            TargetVocabSize = 12,
+            EmbeddingDim = 6,
+            HiddenDim = bidirectional ? 8 : 7,
+            Layers = layers,
+            Attention = attention,
+            BidirectionalEncoder = bidirectional,
+        };
         var model = Seq2SeqModel.Create(cfg, 9);
         var rng = new Random(23);
         for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] = (float)((rng.NextDouble() * 2 - 1) * 0.8);
@@ -25,9 +34,11 @@ public class StepApiTests
     [InlineData(1, AttentionKind.Dot)]
     [InlineData(2, AttentionKind.General)]
     [InlineData(1, AttentionKind.Bahdanau)]
-    public void StepLogits_AreTheTeacherForcedLogitsOfTheTrainingForward(int layers, AttentionKind attention)
+    [InlineData(2, AttentionKind.None, true)]
+    [InlineData(1, AttentionKind.General, true)]
+    public void StepLogits_AreTheTeacherForcedLogitsOfTheTrainingForward(int layers, AttentionKind attention, bool bidirectional = false)
     {
-        var model = RandomModel(layers, attention);
+        var model = RandomModel(layers, attention, bidirectional);
         var sources = Sources(3, 5);
         int v = model.Config.TargetVocabSize;
         var targets = sources.Select((_, i) => new[] { 4 + i % 8, 5 + i % 7, 6 }).ToArray();
@@ -59,9 +70,10 @@ public class StepApiTests
     [InlineData(AttentionKind.Dot)]
     [InlineData(AttentionKind.General)]
     [InlineData(AttentionKind.Bahdanau)]
-    public void RowsAreIndependentOfTheirNeighboursAndOfTheRowCount_AndReorderFollowsParents(AttentionKind attention)
+    [InlineData(AttentionKind.Dot, true)]
+    public void RowsAreIndependentOfTheirNeighboursAndOfTheRowCount_AndReorderFollowsParents(AttentionKind attention, bool bidirectional = false)
     {
-        var model = RandomModel(2, attention);
+        var model = RandomModel(2, attention, bidirectional);
         var sources = Sources(4, 7);
         int v = model.Config.TargetVocabSize, n = sources.Length;
         var all = new InferenceSession(model, n);

@@ -86,13 +86,15 @@ public class Seq2SeqModelTests
     }
 
     [Theory]
-    [InlineData(AttentionKind.None)]
-    [InlineData(AttentionKind.Dot)]
-    [InlineData(AttentionKind.General)]
-    [InlineData(AttentionKind.Bahdanau)]
-    public void Padding_NeverLeaks_BatchLossIsTheSumOfSingleRowLosses(AttentionKind attention)
+    [InlineData(AttentionKind.None, false)]
+    [InlineData(AttentionKind.Dot, false)]
+    [InlineData(AttentionKind.General, false)]
+    [InlineData(AttentionKind.Bahdanau, false)]
+    [InlineData(AttentionKind.None, true)]
+    [InlineData(AttentionKind.Bahdanau, true)]
+    public void Padding_NeverLeaks_BatchLossIsTheSumOfSingleRowLosses(AttentionKind attention, bool bidirectional)
     {
-        var model = Seq2SeqModel.Create(SmallConfig with { Attention = attention }, 2);
+        var model = Seq2SeqModel.Create(SmallConfig with { Attention = attention, BidirectionalEncoder = bidirectional }, 2);
         var rng = new Random(99);
         for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] += (float)((rng.NextDouble() - 0.5) * 0.4);
         var pairs = TestBatches.RandomPairs(rng, 5, 13, 11, 6, 5);
@@ -113,13 +115,15 @@ public class Seq2SeqModelTests
     }
 
     [Theory]
-    [InlineData(AttentionKind.None)]
-    [InlineData(AttentionKind.Dot)]
-    [InlineData(AttentionKind.General)]
-    [InlineData(AttentionKind.Bahdanau)]
-    public void ThreadCount_DoesNotChangeAnyBit(AttentionKind attention)
+    [InlineData(AttentionKind.None, false)]
+    [InlineData(AttentionKind.Dot, false)]
+    [InlineData(AttentionKind.General, false)]
+    [InlineData(AttentionKind.Bahdanau, false)]
+    [InlineData(AttentionKind.None, true)]
+    [InlineData(AttentionKind.Bahdanau, true)]
+    public void ThreadCount_DoesNotChangeAnyBit(AttentionKind attention, bool bidirectional)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 50, TargetVocabSize = 211, EmbeddingDim = 8, HiddenDim = 12, Layers = 2, Attention = attention };
+        var cfg = new ModelConfig { SourceVocabSize = 50, TargetVocabSize = 211, EmbeddingDim = 8, HiddenDim = 12, Layers = 2, Attention = attention, BidirectionalEncoder = bidirectional };
         var model = Seq2SeqModel.Create(cfg, 11);
         var batch = TestBatches.Make(TestBatches.RandomPairs(new Random(3), 32, 50, 211, 7, 9));
         Assert.True(batch.RealTargetTokens > 2 * 64, "the batch must span several output strands (blocks of 64 rows) to be split across threads");
@@ -140,13 +144,15 @@ public class Seq2SeqModelTests
     }
 
     [Theory]
-    [InlineData(AttentionKind.None)]
-    [InlineData(AttentionKind.Dot)]
-    [InlineData(AttentionKind.General)]
-    [InlineData(AttentionKind.Bahdanau)]
-    public void FloatModel_GradientsMatchFiniteDifferences_Smoke(AttentionKind attention)
+    [InlineData(AttentionKind.None, false)]
+    [InlineData(AttentionKind.Dot, false)]
+    [InlineData(AttentionKind.General, false)]
+    [InlineData(AttentionKind.Bahdanau, false)]
+    [InlineData(AttentionKind.None, true)]
+    [InlineData(AttentionKind.Bahdanau, true)]
+    public void FloatModel_GradientsMatchFiniteDifferences_Smoke(AttentionKind attention, bool bidirectional)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 9, TargetVocabSize = 8, EmbeddingDim = 4, HiddenDim = 5, Layers = 2, Attention = attention };
+        var cfg = new ModelConfig { SourceVocabSize = 9, TargetVocabSize = 8, EmbeddingDim = 4, HiddenDim = bidirectional ? 6 : 5, Layers = 2, Attention = attention, BidirectionalEncoder = bidirectional };
         var model = Seq2SeqModel.Create(cfg, 4);
         var rng = new Random(8);
         for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] += (float)((rng.NextDouble() - 0.5) * 0.6);
@@ -175,13 +181,15 @@ public class Seq2SeqModelTests
     }
 
     [Theory]
-    [InlineData(AttentionKind.None)]
-    [InlineData(AttentionKind.Dot)]
-    [InlineData(AttentionKind.General)]
-    [InlineData(AttentionKind.Bahdanau)]
-    public void ForwardBackward_AllocatesNothingAfterTheFirstCall(AttentionKind attention)
+    [InlineData(AttentionKind.None, false)]
+    [InlineData(AttentionKind.Dot, false)]
+    [InlineData(AttentionKind.General, false)]
+    [InlineData(AttentionKind.Bahdanau, false)]
+    [InlineData(AttentionKind.None, true)]
+    [InlineData(AttentionKind.Bahdanau, true)]
+    public void ForwardBackward_AllocatesNothingAfterTheFirstCall(AttentionKind attention, bool bidirectional)
     {
-        var model = Seq2SeqModel.Create(SmallConfig with { Attention = attention }, 3);
+        var model = Seq2SeqModel.Create(SmallConfig with { Attention = attention, BidirectionalEncoder = bidirectional }, 3);
         var batch = TestBatches.Make(TestBatches.RandomPairs(new Random(4), 6, 13, 11, 5, 4));
         var ws = new TrainingWorkspace(model, 6, batch.SourceSteps, batch.TargetSteps, threads: 1);
         var g = new float[model.Layout.TotalLength];

@@ -70,13 +70,26 @@ public class ReferenceGradientTests
     }
 
     [Theory]
-    [InlineData(AttentionKind.Dot, 1)]
-    [InlineData(AttentionKind.General, 1)]
-    [InlineData(AttentionKind.Bahdanau, 1)]
-    [InlineData(AttentionKind.General, 2)]
-    public void Seq2Seq_WithAttention_AllParameters_MatchFiniteDifferences(AttentionKind attention, int layers)
+    [InlineData(AttentionKind.Dot, 1, false)]
+    [InlineData(AttentionKind.General, 1, false)]
+    [InlineData(AttentionKind.Bahdanau, 1, false)]
+    [InlineData(AttentionKind.General, 2, false)]
+    [InlineData(AttentionKind.None, 2, true)]
+    [InlineData(AttentionKind.General, 1, true)]
+    [InlineData(AttentionKind.Bahdanau, 2, true)]
+    public void Seq2Seq_WithAttention_AllParameters_MatchFiniteDifferences(AttentionKind attention, int layers, bool bidirectional)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 7, TargetVocabSize = 7, EmbeddingDim = 4, HiddenDim = 5, Layers = layers, Attention = attention };
+        // A bidirectional encoder needs an even H (H/2 per direction).
+        var cfg = new ModelConfig
+        {
+            SourceVocabSize = 7,
+            TargetVocabSize = 7,
+            EmbeddingDim = 4,
+            HiddenDim = bidirectional ? 6 : 5,
+            Layers = layers,
+            Attention = attention,
+            BidirectionalEncoder = bidirectional,
+        };
         var rng = new Random(42 + layers + (int)attention);
         // Three rows with different source lengths, so the mask over padded source steps matters.
         var batch = TestBatches.Make([([4, 5, 6], [4, 5]), ([6, 4], [5]), ([5], [6, 4])]);

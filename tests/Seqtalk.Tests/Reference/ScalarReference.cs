@@ -94,6 +94,9 @@ internal static class ScalarReference
         };
     }
 
+    /// <summary>The four weights of one LSTM direction, for <see cref="ReferenceBiLayer"/>.</summary>
+    public static (double[] WIh, double[] WHh, double[] BIh, double[] BHh) LstmForwardWith(double[] wIh, double[] wHh, double[] bIh, double[] bHh) => (wIh, wHh, bIh, bHh);
+
     /// <summary>Backward of <see cref="LstmForward"/>. dHOut[t] (may be null) is the gradient reaching
     /// h_t from outside; dHT, dCT reach the final state.</summary>
     public static LstmGrads LstmBackward(LstmCache k, double[]?[] dHOut, double[] dHT, double[] dCT)
@@ -184,14 +187,28 @@ internal static class ScalarReference
         var decMask = new bool[tt][];
         for (int t = 0; t < tt; t++) { decMask[t] = new bool[bsz]; Array.Fill(decMask[t], true); }
         var encCaches = new LstmCache[cfg.Layers]; var decCaches = new LstmCache[cfg.Layers];
+        var encBi = new ReferenceBiLayer[cfg.Layers];
+        var encOut = new double[cfg.Layers][][]; var encH = new double[cfg.Layers][]; var encC = new double[cfg.Layers][];
         double[][] input = Drop(TrainingWorkspace.DropoutTensor.EncoderEmbedding, Embed(P("enc.embed"), batch.Source, ts), e);
         for (int k = 0; k < cfg.Layers; k++)
         {
-            if (k > 0) input = Drop(TrainingWorkspace.DropoutTensor.EncoderLayer(k - 1), input, h);
-            string n = $"enc.l{k}";
-            encCaches[k] = LstmForward(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh"), k == 0 ? e : h, h,
-                input, encMask, new double[bsz * h], new double[bsz * h], bsz);
-            input = encCaches[k].H;
+            string n = $"enc.l{k}", r = $"enc.l{k}_reverse";
+            if (cfg.BidirectionalEncoder)
+            {
+                encBi[k] = ReferenceBiLayer.Forward(
+                    LstmForwardWith(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh")),
+                    LstmForwardWith(P(r + ".w_ih"), P(r + ".w_hh"), P(r + ".b_ih"), P(r + ".b_hh")),
+                    k == 0 ? e : h, h / 2, input, batch.SourceLengths, bsz);
+                (encOut[k], encH[k], encC[k]) = (encBi[k].Out, encBi[k].FinalH, encBi[k].FinalC);
+            }
+            else
+            {
+                if (k > 0) input = Drop(TrainingWorkspace.DropoutTensor.EncoderLayer(k - 1), input, h);
+                encCaches[k] = LstmForward(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh"), k == 0 ? e : h, h,
+                    input, encMask, new double[bsz * h], new double[bsz * h], bsz);
+                (encOut[k], encH[k], encC[k]) = (encCaches[k].H, encCaches[k].H[ts - 1], encCaches[k].C[ts - 1]);
+            }
+            input = encOut[k];
         }
         input = Drop(TrainingWorkspace.DropoutTensor.DecoderEmbedding, Embed(P("dec.embed"), batch.DecoderInput, tt), e);
         for (int k = 0; k < cfg.Layers; k++)
@@ -199,7 +216,7 @@ internal static class ScalarReference
             if (k > 0) input = Drop(TrainingWorkspace.DropoutTensor.DecoderLayer(k - 1), input, h);
             string n = $"dec.l{k}";
             decCaches[k] = LstmForward(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh"), k == 0 ? e : h, h,
-                input, decMask, encCaches[k].H[ts - 1], encCaches[k].C[ts - 1], bsz);
+                input, decMask, encH[k], encC[k], bsz);
             input = decCaches[k].H;
         }
 
@@ -214,7 +231,7 @@ internal static class ScalarReference
         for (int t = 0; t < tt; t++) dTop[t] = new double[bsz * h];
         double loss = 0, nll = 0;
         var gw = layout[outName]; var gb = layout["out.b"];
-        var attention = cfg.Attention == AttentionKind.None ? null : new ReferenceAttention(cfg, p, layout, encCaches[cfg.Layers - 1].H, batch.SourceLengths);
+        var attention = cfg.Attention == AttentionKind.None ? null : new ReferenceAttention(cfg, p, layout, encOut[cfg.Layers - 1], batch.SourceLengths);
         var dMem = new double[ts][];
         for (int t = 0; t < ts; t++) dMem[t] = new double[bsz * h];
         for (int b = 0; b < bsz; b++)
@@ -270,8 +287,17 @@ internal static class ScalarReference
         dOut = attention is null ? new double[ts][] : dMem;
         for (int k = cfg.Layers - 1; k >= 0; k--)
         {
-            var g = LstmBackward(encCaches[k], dOut, dH0[k], dC0[k]);
             string n = $"enc.l{k}";
+            if (cfg.BidirectionalEncoder)
+            {
+                var (dx, gf, gr) = encBi[k].Backward(dOut, dH0[k], dC0[k]);
+                string r = $"enc.l{k}_reverse";
+                AddTo(n + ".w_ih", gf.DWIh); AddTo(n + ".w_hh", gf.DWHh); AddTo(n + ".b_ih", gf.DBIh); AddTo(n + ".b_hh", gf.DBHh);
+                AddTo(r + ".w_ih", gr.DWIh); AddTo(r + ".w_hh", gr.DWHh); AddTo(r + ".b_ih", gr.DBIh); AddTo(r + ".b_hh", gr.DBHh);
+                dOut = dx;
+                continue;
+            }
+            var g = LstmBackward(encCaches[k], dOut, dH0[k], dC0[k]);
             AddTo(n + ".w_ih", g.DWIh); AddTo(n + ".w_hh", g.DWHh); AddTo(n + ".b_ih", g.DBIh); AddTo(n + ".b_hh", g.DBHh);
             dOut = Drop(k > 0 ? TrainingWorkspace.DropoutTensor.EncoderLayer(k - 1) : TrainingWorkspace.DropoutTensor.EncoderEmbedding, g.DX, k > 0 ? h : e);
         }
@@ -413,5 +439,95 @@ internal sealed class ReferenceAttention(ModelConfig cfg, double[] p, ParameterL
             }
         }
         return dh;
+    }
+}
+
+/// <summary>One bidirectional encoder layer, plainly: the forward LSTM over each row's real tokens, the backward
+/// LSTM over them in reverse (its own masked sequence, so padding is never seen), outputs [fwd; bwd] per real
+/// position (0 at padding), final states [fwd after the last token; bwd after the first].</summary>
+internal sealed class ReferenceBiLayer
+{
+    private LstmCache _fwd = null!, _rev = null!;
+    private int[] _lengths = [];
+    private int _d, _batch, _steps, _inDim;
+    public double[][] Out { get; private set; } = [];
+    public double[] FinalH { get; private set; } = [];
+    public double[] FinalC { get; private set; } = [];
+
+    public static ReferenceBiLayer Forward((double[] WIh, double[] WHh, double[] BIh, double[] BHh) f, (double[] WIh, double[] WHh, double[] BIh, double[] BHh) r,
+        int inDim, int d, double[][] x, int[] lengths, int batch)
+    {
+        int steps = x.Length;
+        var mask = new bool[steps][];
+        var xr = new double[steps][];
+        for (int t = 0; t < steps; t++)
+        {
+            mask[t] = new bool[batch]; xr[t] = new double[batch * inDim];
+            for (int b = 0; b < batch; b++)
+            {
+                mask[t][b] = t < lengths[b];
+                if (t < lengths[b]) Array.Copy(x[lengths[b] - 1 - t], b * inDim, xr[t], b * inDim, inDim);
+            }
+        }
+        var layer = new ReferenceBiLayer { _lengths = lengths, _d = d, _batch = batch, _steps = steps, _inDim = inDim };
+        layer._fwd = ScalarReference.LstmForward(f.WIh, f.WHh, f.BIh, f.BHh, inDim, d, x, mask, new double[batch * d], new double[batch * d], batch);
+        layer._rev = ScalarReference.LstmForward(r.WIh, r.WHh, r.BIh, r.BHh, inDim, d, xr, mask, new double[batch * d], new double[batch * d], batch);
+        layer.Out = new double[steps][];
+        for (int s = 0; s < steps; s++)
+        {
+            layer.Out[s] = new double[batch * 2 * d];
+            for (int b = 0; b < batch; b++)
+            {
+                if (s >= lengths[b]) continue;
+                Array.Copy(layer._fwd.H[s], b * d, layer.Out[s], b * 2 * d, d);
+                Array.Copy(layer._rev.H[lengths[b] - 1 - s], b * d, layer.Out[s], b * 2 * d + d, d);
+            }
+        }
+        layer.FinalH = new double[batch * 2 * d]; layer.FinalC = new double[batch * 2 * d];
+        for (int b = 0; b < batch; b++)
+        {
+            Array.Copy(layer._fwd.H[steps - 1], b * d, layer.FinalH, b * 2 * d, d);
+            Array.Copy(layer._rev.H[steps - 1], b * d, layer.FinalH, b * 2 * d + d, d);
+            Array.Copy(layer._fwd.C[steps - 1], b * d, layer.FinalC, b * 2 * d, d);
+            Array.Copy(layer._rev.C[steps - 1], b * d, layer.FinalC, b * 2 * d + d, d);
+        }
+        return layer;
+    }
+
+    /// <summary>dOut [T][B·2D] (entries may be null), dH/dC of the final states [B·2D]; returns dX and both directions' gradients.</summary>
+    public (double[][] DX, LstmGrads Forward, LstmGrads Reverse) Backward(double[]?[] dOut, double[] dFinalH, double[] dFinalC)
+    {
+        int d = _d, batch = _batch, steps = _steps, inDim = _inDim;
+        var dF = new double[steps][]; var dR = new double[steps][];
+        for (int t = 0; t < steps; t++) { dF[t] = new double[batch * d]; dR[t] = new double[batch * d]; }
+        for (int s = 0; s < steps; s++)
+        {
+            if (dOut[s] is not { } g) continue;
+            for (int b = 0; b < batch; b++)
+            {
+                if (s >= _lengths[b]) continue;
+                Array.Copy(g, b * 2 * d, dF[s], b * d, d);
+                Array.Copy(g, b * 2 * d + d, dR[_lengths[b] - 1 - s], b * d, d);
+            }
+        }
+        double[] Half(double[] v, int offset)
+        {
+            var o = new double[batch * d];
+            for (int b = 0; b < batch; b++) Array.Copy(v, b * 2 * d + offset, o, b * d, d);
+            return o;
+        }
+        var gf = ScalarReference.LstmBackward(_fwd, dF, Half(dFinalH, 0), Half(dFinalC, 0));
+        var gr = ScalarReference.LstmBackward(_rev, dR, Half(dFinalH, d), Half(dFinalC, d));
+        var dx = new double[steps][];
+        for (int s = 0; s < steps; s++)
+        {
+            dx[s] = (double[])gf.DX[s].Clone();
+            for (int b = 0; b < batch; b++)
+            {
+                if (s >= _lengths[b]) continue;
+                for (int i = 0; i < inDim; i++) dx[s][b * inDim + i] += gr.DX[_lengths[b] - 1 - s][b * inDim + i];
+            }
+        }
+        return (dx, gf, gr);
     }
 }
