@@ -151,6 +151,7 @@ public sealed record TrainingOptions
         if (!(LearningRateDecay is > 0 and <= 1)) throw new ArgumentOutOfRangeException(nameof(LearningRateDecay), LearningRateDecay, "Must be above 0 and at most 1.");
         if (LearningRateDecayStart is < 0 or > 100_000) throw new ArgumentOutOfRangeException(nameof(LearningRateDecayStart), LearningRateDecayStart, "Must be between 0 and 100000.");
         if (PlateauFactor is { } factor && !(factor is > 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(PlateauFactor), factor, "Must be above 0 and below 1.");
+        if (PlateauFactor is { } watched && ValidationSize == 0) throw new ArgumentOutOfRangeException(nameof(PlateauFactor), watched, "Reduce-on-plateau watches the validation loss, so it needs validation pairs (a validation size above 0).");
         if (PlateauPatience is < 0 or > 100_000) throw new ArgumentOutOfRangeException(nameof(PlateauPatience), PlateauPatience, "Must be between 0 and 100000.");
         if (!(MinLearningRate >= 0 && double.IsFinite(MinLearningRate))) throw new ArgumentOutOfRangeException(nameof(MinLearningRate), MinLearningRate, "Must be 0 or a positive number.");
         if (MinLearningRate > LearningRate) throw new ArgumentOutOfRangeException(nameof(MinLearningRate), MinLearningRate, $"Must not exceed the learning rate ({LearningRate}).");

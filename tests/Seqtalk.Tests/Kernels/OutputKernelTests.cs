@@ -158,6 +158,17 @@ public class OutputKernelTests
                 double smoothed = Enumerable.Range(0, vocab).Sum(o => -((o == targets[c] ? 1 - eps : 0) + (double)eps / vocab) * (z[o] - lse));
                 Assert.Equal(smoothed, sa[c], 1e-5);
                 if (!backward) continue;
+                // The row-major kernel (the unfused path) and its scalar twin give the same gradient.
+                var zr = z.Select(v => (float)v).ToArray();
+                var probs = new float[vocab]; var row = new float[vocab]; var rowScalar = new float[vocab];
+                K.SoftmaxCrossEntropyForward(zr, targets.AsSpan(c, 1), probs, new double[1], new int[1], vocab, 0, 1);
+                K.SoftmaxCrossEntropyBackward(probs, targets.AsSpan(c, 1), row, scale, eps, vocab, 0, 1);
+                K.SoftmaxCrossEntropyBackwardScalar(probs, targets.AsSpan(c, 1), rowScalar, scale, eps, vocab, 0, 1);
+                for (int o = 0; o < vocab; o++)
+                {
+                    Assert.True(MathF.Abs(row[o] - a[o * ld + c]) <= 1e-6f, $"row-major dLogits ({c}, {o})");
+                    Assert.True(MathF.Abs(rowScalar[o] - row[o]) <= 1e-7f, $"row-major scalar twin ({c}, {o})");
+                }
                 for (int o = 0; o < vocab; o++)
                 {
                     double d = (Math.Exp(z[o] - lse) - ((o == targets[c] ? 1 - eps : 0) + (double)eps / vocab)) * scale;

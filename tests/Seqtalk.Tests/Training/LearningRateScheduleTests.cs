@@ -111,6 +111,7 @@ public class LearningRateScheduleTests
     [InlineData(nameof(TrainingOptions.WarmupSteps))]
     [InlineData(nameof(TrainingOptions.LearningRateDecay))]
     [InlineData(nameof(TrainingOptions.PlateauFactor))]
+    [InlineData("PlateauWithoutValidation")]
     [InlineData(nameof(TrainingOptions.MinLearningRate))]
     [InlineData(nameof(TrainingOptions.TiedEmbeddings))]
     public void Validate_NamesTheBadOption(string property)
@@ -122,9 +123,11 @@ public class LearningRateScheduleTests
             nameof(TrainingOptions.WarmupSteps) => new TrainingOptions { WarmupSteps = -1 },
             nameof(TrainingOptions.LearningRateDecay) => new TrainingOptions { LearningRateDecay = 1.5 },
             nameof(TrainingOptions.PlateauFactor) => new TrainingOptions { PlateauFactor = 1.0 },
+            "PlateauWithoutValidation" => new TrainingOptions { PlateauFactor = 0.5, ValidationSize = 0 },
             nameof(TrainingOptions.MinLearningRate) => new TrainingOptions { MinLearningRate = 1.0 },
             _ => new TrainingOptions { TiedEmbeddings = true, EmbeddingDim = 32, HiddenDim = 64 },
         };
-        Assert.Equal(property, Assert.Throws<ArgumentOutOfRangeException>(bad.Validate).ParamName);
+        string expected = property == "PlateauWithoutValidation" ? nameof(TrainingOptions.PlateauFactor) : property;
+        Assert.Equal(expected, Assert.Throws<ArgumentOutOfRangeException>(bad.Validate).ParamName);
     }
 }
