@@ -170,6 +170,17 @@ public sealed class ChatModel
         return results;
     }
 
+    /// <summary>Tokens the model reads for <paramref name="question"/>: the question tokenizer's count, capped at the
+    /// longest source the model was trained with (longer questions are cut).</summary>
+    /// <param name="question">Any text.</param>
+    public int CountQuestionTokens(string question)
+        => Math.Min(SourceTokenizer.CountTokens(question), Options?.MaxSequenceLength ?? TrainingOptions.DefaultMaxSequenceLength);
+
+    /// <summary>Answer tokens in <paramref name="reply"/> by the answer tokenizer; for a reply of this model without
+    /// <c>&lt;unk&gt;</c> (the default), the number of tokens it generated (<see cref="ReplyResult.Tokens"/>).</summary>
+    /// <param name="reply">A reply text.</param>
+    public int CountReplyTokens(string reply) => TargetTokenizer.CountTokens(reply);
+
     private static readonly DecodeOptions DefaultDecodeOptions = new();
 
     private string[] TokenStrings(int[] ids)

@@ -2,22 +2,24 @@ using System.CommandLine;
 
 namespace Seqtalk.Cli.Commands;
 
-/// <summary><c>seqtalk reply --model DIR "text" …</c>: one reply line per text, decoded together.</summary>
+/// <summary><c>seqtalk reply --model DIR "text" …</c>: one reply line per text, decoded together; with --nbest N
+/// above 1, N tab-separated candidate lines per text (question, rank, score, log-probability, text).</summary>
 internal static class ReplyCommand
 {
     public static Command Create()
     {
         var model = SharedOptions.Model();
-        var maxLength = SharedOptions.MaxLength();
+        var decodeFlags = new DecodeFlags();
         var texts = new Argument<string[]>("text") { Description = "Questions to reply to; each gets one reply line, in order.", Arity = ArgumentArity.OneOrMore };
 
-        var command = new Command("reply", "Reply to one or more questions.") { model, maxLength, texts };
+        var command = new Command("reply", "Reply to one or more questions.") { model };
+        decodeFlags.AddTo(command);
+        command.Arguments.Add(texts);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
-            var decode = SharedOptions.ToDecodeOptions(parse.GetValue(maxLength));
+            var decode = decodeFlags.Read(parse);
             var chat = ChatModel.Load(parse.GetValue(model)!);
-            var questions = parse.GetValue(texts)!;
-            foreach (var reply in chat.ReplyBatch(questions, decode)) Console.WriteLine(CommandRunner.OneLine(reply));
+            DecodeFlags.Print(chat, parse.GetValue(texts)!, decode, Console.Out);
             return ExitCodes.Ok;
         }));
         return command;

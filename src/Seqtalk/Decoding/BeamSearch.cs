@@ -69,6 +69,7 @@ internal static class BeamSearch
         var parents = new int[capacity];
         var logits = new float[capacity * vt];
         var lse = new double[capacity];
+        var scratch = new float[vt];
         var top = new int[k];
         var candidates = new List<Candidate>(k * k);
         for (int i = 0; i < q; i++) { owner[i] = i; input[i] = Text.SpecialTokens.StartId; }
@@ -85,7 +86,7 @@ internal static class BeamSearch
             {
                 var row = logits.AsSpan(r * vt, vt);
                 LogitRules.Apply(row, history.AsSpan(r * maxSteps, step), options);
-                lse[r] = LogitRules.LogSumExp(row);
+                lse[r] = LogitRules.LogSumExp(row, scratch);
             }
             int next = 0;
             for (int r0 = 0; r0 < rows;)

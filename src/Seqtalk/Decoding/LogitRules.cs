@@ -4,6 +4,8 @@
 // length (</s> banned), <unk> ban. A banned token gets −∞.
 // Legend: Vt target vocabulary.
 
+using System.Numerics;
+using System.Numerics.Tensors;
 using Seqtalk.Text;
 
 namespace Seqtalk.Decoding;
@@ -43,14 +45,29 @@ internal static class LogitRules
         if (!options.AllowUnknown) logits[SpecialTokens.UnknownId] = float.NegativeInfinity;
     }
 
-    /// <summary>log Σ exp(logits): the row max first, the sum in double. −∞ when every token is banned.</summary>
-    public static double LogSumExp(ReadOnlySpan<float> logits)
+    /// <summary>log Σ exp(logits): the row max first, exp vectorised (TensorPrimitives, into <paramref name="scratch"/>),
+    /// the sum in double. −∞ when every token is banned.</summary>
+    public static double LogSumExp(ReadOnlySpan<float> logits, Span<float> scratch)
     {
-        float max = float.NegativeInfinity;
-        foreach (float z in logits) if (z > max) max = z;
+        if (logits.IsEmpty) return double.NegativeInfinity;
+        float max = TensorPrimitives.Max(logits);
         if (float.IsNegativeInfinity(max)) return double.NegativeInfinity;
-        double sum = 0;
-        foreach (float z in logits) sum += Math.Exp(z - max);
+        var e = scratch[..logits.Length];
+        TensorPrimitives.Subtract(logits, max, e);
+        TensorPrimitives.Exp(e, e);
+        // Σ in double, vectorised: each float vector widens into two double vectors.
+        var acc = Vector<double>.Zero;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; i <= e.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                Vector.Widen(new Vector<float>(e[i..]), out var low, out var high);
+                acc += low + high;
+            }
+        }
+        double sum = Vector.Sum(acc);
+        for (; i < e.Length; i++) sum += e[i];
         return max + Math.Log(sum);
     }
 
@@ -62,6 +79,14 @@ internal static class LogitRules
     /// lower id first on ties; skips −∞. Returns how many were found (≤ count).</summary>
     public static int TopK(ReadOnlySpan<float> logits, int count, Span<int> ids)
     {
+        if (count == 1 && !logits.IsEmpty)
+        {
+            // The arg-max (first maximum), vectorised; the scan below handles NaN.
+            int best = TensorPrimitives.IndexOfMax(logits);
+            float z = logits[best];
+            if (float.IsNegativeInfinity(z)) return 0;
+            if (!float.IsNaN(z)) { ids[0] = best; return 1; }
+        }
         int found = 0;
         for (int o = 0; o < logits.Length; o++)
         {

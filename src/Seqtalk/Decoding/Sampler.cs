@@ -70,7 +70,7 @@ internal static class Sampler
             {
                 var row = logits.AsSpan(r * vt, vt);
                 LogitRules.Apply(row, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history[r]), options);
-                double lse = LogitRules.LogSumExp(row);
+                double lse = LogitRules.LogSumExp(row, sortKeys);
                 int token = double.IsNegativeInfinity(lse) ? SpecialTokens.EndId : Draw(row, options, rngs[r], candidates, weights, sortKeys);
                 if (!double.IsNegativeInfinity(lse)) logProb[r] += row[token] - lse;
                 bool ended = token == SpecialTokens.EndId;

@@ -32,6 +32,16 @@ public class DecodingStrategyTests(DecodingModelFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public void TokenCounts_AreTheModelsTokens()
+    {
+        var sampled = _model.ReplyDetailedBatch(_questions, new DecodeOptions { Temperature = 1, Seed = 3 });
+        Assert.True(sampled.Select(r => r.Text).Distinct().Count() > 20, "the sample should hold varied replies");
+        foreach (var r in sampled) Assert.Equal(r.Tokens.Count, _model.CountReplyTokens(r.Text));
+        foreach (string q in _questions) Assert.Equal(_model.SourceTokenizer.EncodeToIds(q).Count, _model.CountQuestionTokens(q));
+        Assert.Equal(60, _model.CountQuestionTokens(string.Join(' ', Enumerable.Repeat("말", 200))));   // cut at the longest source
+    }
+
+    [Fact]
     public void WiderBeams_NeverScoreWorseThanGreedy_AndOftenBetter()
     {
         var greedy = _model.ReplyDetailedBatch(_questions);
