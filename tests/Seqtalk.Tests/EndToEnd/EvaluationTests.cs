@@ -112,4 +112,33 @@ public class EvaluationTests
         Assert.Contains("20 usable rows", e.Message);
         Assert.Contains("24", e.Message);
     }
+
+    [Fact]
+    public void Save_WritesTheEpochsAsCsvAndTheLearningCurvesAsSvg()
+    {
+        var (_, model) = s_trained.Value;
+        string dir = Path.Combine(Path.GetTempPath(), "seqtalk-test-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            model.Save(dir);
+            var lines = File.ReadAllLines(Path.Combine(dir, "metrics.csv"));
+            var epochs = model.Training!.Epochs;
+            Assert.Equal(epochs.Count + 1, lines.Length);
+            Assert.StartsWith("epoch,train_loss,", lines[0]);
+            for (int i = 0; i < epochs.Count; i++)
+            {
+                var cells = lines[i + 1].Split(',');
+                Assert.Equal(epochs[i].Epoch.ToString(System.Globalization.CultureInfo.InvariantCulture), cells[0]);
+                Assert.Equal(epochs[i].ValidationLoss!.Value, double.Parse(cells[3], System.Globalization.CultureInfo.InvariantCulture));
+                Assert.Equal(epochs[i].IsBest ? "1" : "0", cells[^1]);
+            }
+            var svg = System.Xml.Linq.XDocument.Load(Path.Combine(dir, "learning-curves.svg"));
+            Assert.Equal("svg", svg.Root!.Name.LocalName);
+            Assert.Contains($"best epoch {model.Training.BestEpoch}", svg.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
