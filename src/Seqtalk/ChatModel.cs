@@ -80,7 +80,7 @@ public sealed class ChatModel
     /// <exception cref="SeqtalkException">The directory cannot be written.</exception>
     public void Save(string directory) => ModelDirectory.Save(this, directory);
 
-    /// <summary>Replies to one question with greedy decoding.</summary>
+    /// <summary>Replies to one question (greedy decoding unless <paramref name="options"/> ask for beam search or sampling).</summary>
     /// <param name="question">Any text; unknown words become <c>&lt;unk&gt;</c>.</param>
     /// <param name="options">Decoding options; null for the defaults.</param>
     /// <returns>The reply text (may be empty if the model ends at once).</returns>
@@ -94,10 +94,81 @@ public sealed class ChatModel
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
     public IReadOnlyList<string> ReplyBatch(IReadOnlyList<string> questions, DecodeOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(questions);
+        options ??= DefaultDecodeOptions;
+        if (!options.IsPlainGreedy) return [.. ReplyDetailedBatch(questions, options).Select(r => r.Text)];
         var ids = DecodeIds(questions, options);
         var replies = new string[ids.Length];
         for (int i = 0; i < ids.Length; i++) replies[i] = TargetTokenizer.Decode(ids[i]);
         return replies;
+    }
+
+    /// <summary>Replies to one question with the reply's tokens, score, n-best candidates and source tokens.</summary>
+    /// <param name="question">Any text; unknown words become <c>&lt;unk&gt;</c>.</param>
+    /// <param name="options">Decoding options; null for the defaults (greedy).</param>
+    /// <returns>The reply; its <see cref="ReplyResult.Text"/> equals what <see cref="Reply"/> returns for the same options
+    /// (and, when sampling, the same <see cref="DecodeOptions.Seed"/>).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public ReplyResult ReplyDetailed(string question, DecodeOptions? options = null) => ReplyDetailedBatch([question], options)[0];
+
+    /// <summary>Replies to many questions with details, decoded together in batches; each reply is the same as when
+    /// decoded alone.</summary>
+    /// <param name="questions">The questions.</param>
+    /// <param name="options">Decoding options; null for the defaults (greedy).</param>
+    /// <returns>One result per question, in order.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public IReadOnlyList<ReplyResult> ReplyDetailedBatch(IReadOnlyList<string> questions, DecodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(questions);
+        options ??= DefaultDecodeOptions;
+        options.Validate();
+        var sources = EncodeQuestions(questions);
+        int maxSteps = options.MaxLength ?? DefaultMaxReplyLength;
+        DecodedSequence[][] decoded;
+        var session = RentSession();
+        try
+        {
+            if (options.Samples)
+            {
+                var seeds = new int[sources.Length];
+                for (int i = 0; i < seeds.Length; i++) seeds[i] = options.Seed ?? Random.Shared.Next();
+                decoded = Sampler.Run(session, sources, options, maxSteps, seeds);
+            }
+            else
+            {
+                decoded = BeamSearch.Run(session, sources, options, maxSteps);
+            }
+        }
+        finally
+        {
+            _sessions.Add(session);
+        }
+
+        var sourceVocabulary = SourceTokenizer.Vocabulary;
+        var results = new ReplyResult[sources.Length];
+        for (int i = 0; i < results.Length; i++)
+        {
+            var candidates = decoded[i].Select(d => new ReplyCandidate(TargetTokenizer.Decode(d.Ids), TokenStrings(d.Ids), d.Score, d.LogProbability)).ToArray();
+            results[i] = new ReplyResult
+            {
+                Text = candidates[0].Text,
+                Tokens = candidates[0].Tokens,
+                Score = candidates[0].Score,
+                NBest = candidates,
+                SourceTokens = [.. sources[i].Select(sourceVocabulary.GetToken)],
+            };
+        }
+        return results;
+    }
+
+    private static readonly DecodeOptions DefaultDecodeOptions = new();
+
+    private string[] TokenStrings(int[] ids)
+    {
+        var vocabulary = TargetTokenizer.Vocabulary;
+        var tokens = new string[ids.Length];
+        for (int i = 0; i < ids.Length; i++) tokens[i] = vocabulary.GetToken(ids[i]);
+        return tokens;
     }
 
     /// <summary>Evaluates the model on pairs: the teacher-forced likelihood of the answers (loss, perplexity, token
@@ -121,19 +192,17 @@ public sealed class ChatModel
     {
         options?.Validate();
         int maxSteps = options?.MaxLength ?? DefaultMaxReplyLength;
-        int maxSource = Options?.MaxSequenceLength ?? TrainingOptions.DefaultMaxSequenceLength;
-        var sources = new int[questions.Count][];
-        for (int i = 0; i < sources.Length; i++) sources[i] = Trainer.Cut(SourceTokenizer.EncodeToIds(questions[i]), maxSource);
+        bool banUnknown = !(options?.AllowUnknown ?? false);
+        var sources = EncodeQuestions(questions);
 
-        const int chunk = 128;
         var result = new int[sources.Length][];
-        if (!_sessions.TryTake(out var session)) session = new InferenceSession(Network, chunk);
+        var session = RentSession();
         try
         {
-            for (int start = 0; start < sources.Length; start += chunk)
+            for (int start = 0; start < sources.Length; start += SessionRows)
             {
-                int count = Math.Min(chunk, sources.Length - start);
-                var part = session.GreedyDecode(new ArraySegment<int[]>(sources, start, count), maxSteps);
+                int count = Math.Min(SessionRows, sources.Length - start);
+                var part = session.GreedyDecode(new ArraySegment<int[]>(sources, start, count), maxSteps, banUnknown);
                 Array.Copy(part, 0, result, start, count);
             }
         }
@@ -142,6 +211,19 @@ public sealed class ChatModel
             _sessions.Add(session);
         }
         return result;
+    }
+
+    /// <summary>Rows of a pooled session: questions decoded at once (greedy), or questions × beam / samples.</summary>
+    private const int SessionRows = 128;
+
+    private InferenceSession RentSession() => _sessions.TryTake(out var session) ? session : new InferenceSession(Network, SessionRows);
+
+    private int[][] EncodeQuestions(IReadOnlyList<string> questions)
+    {
+        int maxSource = Options?.MaxSequenceLength ?? TrainingOptions.DefaultMaxSequenceLength;
+        var sources = new int[questions.Count][];
+        for (int i = 0; i < sources.Length; i++) sources[i] = Trainer.Cut(SourceTokenizer.EncodeToIds(questions[i]), maxSource);
+        return sources;
     }
 }
 
