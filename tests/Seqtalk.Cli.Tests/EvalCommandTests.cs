@@ -75,4 +75,21 @@ public sealed class EvalCommandTests : IClassFixture<TinyModel>, IDisposable
         foreach (var word in new[] { "bits/char", "char BLEU", "chrF", "distinct-1/2", "reply length", "top-10 replies" })
             Assert.Contains(r.StdoutLines, l => l.StartsWith(word, StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void ReplyShowAttention_OnAModelWithoutAttention_FailsInOneLine()
+    {
+        var r = CliRunner.Run(_dir.Path, "reply", "--model", _model.ModelDirectory, "--show-attention", "민수는 오늘 행복해");
+        CliAssert.OneLineError(r, 1, "this model has no attention", "--attention");
+        var image = CliRunner.Run(_dir.Path, "reply", "--model", _model.ModelDirectory, "--attention-image", "a.svg", "민수는 오늘 행복해");
+        CliAssert.OneLineError(image, 1, "no attention");
+        Assert.False(File.Exists(_dir.File("a.svg")));
+    }
+
+    [Fact]
+    public void ReplyAttentionImage_TakesOneQuestion()
+    {
+        var r = CliRunner.Run(_dir.Path, "reply", "--model", _model.ModelDirectory, "--attention-image", "a.svg", "하나", "둘");
+        CliAssert.OneLineError(r, 2, "--attention-image", "one reply", "2 questions");
+    }
 }

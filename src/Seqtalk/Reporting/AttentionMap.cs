@@ -103,6 +103,18 @@ internal static class AttentionMap
         return sb.ToString();
     }
 
+    /// <summary>Row labels for an attention matrix of <paramref name="rows"/> rows over a reply's tokens: the tokens,
+    /// then <c>&lt;/s&gt;</c> for the final step when the reply ended there (one row more than tokens). A reply cut
+    /// at the length limit has no such step.</summary>
+    /// <exception cref="ArgumentException"><paramref name="rows"/> is neither the token count nor one more.</exception>
+    public static IReadOnlyList<string> RowLabels(IReadOnlyList<string> tokens, int rows)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        if (rows == tokens.Count) return tokens;
+        if (rows == tokens.Count + 1) return [.. tokens, "</s>"];
+        throw new ArgumentException($"The attention matrix has {rows} rows for a reply of {tokens.Count} tokens.", nameof(rows));
+    }
+
     /// <summary>Columns a terminal gives <paramref name="text"/> (UAX #11: Wide/Fullwidth 2, combining 0, other 1).</summary>
     public static int DisplayWidth(string text)
     {

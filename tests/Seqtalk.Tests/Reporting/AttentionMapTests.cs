@@ -82,4 +82,12 @@ public class AttentionMapTests
         Assert.Contains("0.80", texts);
         Assert.Contains("질문: 오늘 날씨 어때?", texts);
     }
+
+    [Fact]
+    public void RowLabels_AddTheEndStepOnlyWhenTheReplyEndedThere()
+    {
+        Assert.Equal(["좋아요", "!", "</s>"], AttentionMap.RowLabels(["좋아요", "!"], 3));
+        Assert.Equal(["좋아요", "!"], AttentionMap.RowLabels(["좋아요", "!"], 2));   // cut at the length limit
+        Assert.Throws<ArgumentException>(() => AttentionMap.RowLabels(["좋아요"], 4));
+    }
 }
