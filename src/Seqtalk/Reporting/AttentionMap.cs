@@ -64,8 +64,8 @@ internal static class AttentionMap
         double titleHeight = title is null ? 0 : 28;
         double left = Margin + rowLabelWidth, top = Margin + titleHeight + colLabelHeight;
         double gridWidth = cols.Length * CellWidth, gridHeight = rows.Length * CellHeight;
-        double width = Math.Max(left + gridWidth + Margin + colLabelHeight * 0.8, 260);
-        double height = top + gridHeight + 56;
+        double width = Math.Max(left + gridWidth + Margin + colLabelHeight * 0.8, left + 360);
+        double height = top + gridHeight + 72;
 
         var sb = new StringBuilder();
         Svg.Begin(sb, width, height, title ?? "Attention");
@@ -98,7 +98,8 @@ internal static class AttentionMap
         }
         Svg.Text(sb, scaleX, scaleY + 24, "0", "middle", "font-size=\"10\" fill=\"#444\"");
         Svg.Text(sb, scaleX + 154, scaleY + 24, "1", "middle", "font-size=\"10\" fill=\"#444\"");
-        Svg.Text(sb, scaleX + 170, scaleY + 9, "attention weight (rows: reply tokens, columns: question tokens)", "start", "font-size=\"10\" fill=\"#444\"");
+        Svg.Text(sb, scaleX + 170, scaleY + 9, "attention weight", "start", "font-size=\"10\" fill=\"#444\"");
+        Svg.Text(sb, scaleX, scaleY + 42, "rows: reply tokens · columns: question tokens", "start", "font-size=\"10\" fill=\"#444\"");
         Svg.End(sb);
         return sb.ToString();
     }

@@ -7,7 +7,7 @@ namespace Seqtalk.Reporting;
 internal static class Svg
 {
     /// <summary>The font every rendering uses; the CJK fallbacks make Hangul labels render in any browser.</summary>
-    public const string FontFamily = "system-ui, -apple-system, 'Segoe UI', 'Noto Sans', 'Noto Sans CJK KR', 'Malgun Gothic', 'Apple SD Gothic Neo', sans-serif";
+    public const string FontFamily = "system-ui, -apple-system, 'Segoe UI', 'Noto Sans', 'Noto Sans CJK KR', 'Malgun Gothic', 'Apple SD Gothic Neo', 'NanumGothic', sans-serif";
 
     /// <summary>A number for an attribute: invariant culture, at most 2 decimals.</summary>
     public static string N(double x) => Math.Round(x, 2).ToString("0.##", CultureInfo.InvariantCulture);
