@@ -191,35 +191,22 @@ public sealed class ChatModel
         return tokens;
     }
 
-    /// <summary>Evaluates the model on pairs: teacher-forced loss, perplexity and token accuracy over real
-    /// answer tokens, and BLEU and token F1 of greedy replies against the answers.</summary>
+    /// <summary>Evaluates the model on pairs: the teacher-forced likelihood of the answers (loss, perplexity, token
+    /// accuracy, bits per character) and the replies decoded with <paramref name="options"/> against the answers
+    /// (sacreBLEU BLEU and chrF, token F1, distinct-n, lengths, repetition), overall and per pair.</summary>
     /// <param name="pairs">Pairs to evaluate on.</param>
     /// <param name="options">Decoding options for the replies.</param>
     /// <exception cref="SeqtalkException">There are no pairs.</exception>
-    public EvaluationResult Evaluate(IReadOnlyList<QaPair> pairs, DecodeOptions? options = null)
-    {
-        if (pairs.Count == 0) throw new SeqtalkException("There are no pairs to evaluate.");
-        int maxLength = Options?.MaxSequenceLength ?? TrainingOptions.DefaultMaxSequenceLength;
-        var encoded = Trainer.Encode(pairs, Enumerable.Range(0, pairs.Count), SourceTokenizer, TargetTokenizer, maxLength);
-        var batches = Batcher.MakeBatches(encoded, TrainingOptions.DefaultBatchSize, shuffle: null);
-        var workspace = new TrainingWorkspace(Network, batches.Max(b => b.Size), batches.Max(b => b.SourceSteps), batches.Max(b => b.TargetSteps), Environment.ProcessorCount);
-        var (loss, accuracy) = Trainer.Measure(workspace, batches);
+    /// <exception cref="ArgumentOutOfRangeException">A decoding option is out of range.</exception>
+    public EvaluationResult Evaluate(IReadOnlyList<QaPair> pairs, DecodeOptions? options = null) => Evaluator.Run(this, pairs, options);
 
-        var replies = ReplyBatch(pairs.Select(p => p.Question).ToList(), options);
-        var hypotheses = replies.Select(r => TargetTokenizer.Normalizer.SplitWords(r)).ToList();
-        var references = pairs.Select(p => TargetTokenizer.Normalizer.SplitWords(p.Answer)).ToList();
-        return new EvaluationResult
-        {
-            Pairs = pairs.Count,
-            Tokens = encoded.Sum(p => p.Target.Length + 1),
-            Loss = loss,
-            Perplexity = Math.Exp(loss),
-            TokenAccuracy = accuracy,
-            Bleu = TextMetrics.CorpusBleu(hypotheses, references),
-            TokenF1 = TextMetrics.MeanTokenF1(hypotheses, references),
-            ExactMatch = (double)hypotheses.Zip(references).Count(x => x.First.SequenceEqual(x.Second)) / pairs.Count,
-        };
-    }
+    /// <summary>The rows of the training file that training held out for validation, found again from the split
+    /// the model records (rows, validation size, mode and seed).</summary>
+    /// <param name="trainingPairs">The pairs of the file the model was trained on, read the same way.</param>
+    /// <returns>The validation pairs, in file order.</returns>
+    /// <exception cref="SeqtalkException">The model records no split or no validation rows, or the file has a
+    /// different number of pairs than the one it was trained on.</exception>
+    public IReadOnlyList<QaPair> ValidationPairs(IReadOnlyList<QaPair> trainingPairs) => Evaluator.ValidationPairs(this, trainingPairs);
 
     internal int[][] DecodeIds(IReadOnlyList<string> questions, DecodeOptions? options)
     {
@@ -260,23 +247,77 @@ public sealed class ChatModel
     }
 }
 
-/// <summary>What <see cref="ChatModel.Evaluate"/> measured.</summary>
+/// <summary>What <see cref="ChatModel.Evaluate"/> measured. Reply metrics compare the decoded replies with the
+/// answers as written in the file.</summary>
 public sealed record EvaluationResult
 {
     /// <summary>Pairs evaluated.</summary>
     public required int Pairs { get; init; }
     /// <summary>Real answer tokens (with the end token) the loss is over.</summary>
     public required int Tokens { get; init; }
-    /// <summary>Mean cross-entropy per real answer token (teacher forcing).</summary>
+    /// <summary>Mean cross-entropy per real answer token (teacher forcing), in nats.</summary>
     public required double Loss { get; init; }
     /// <summary>exp(Loss).</summary>
     public required double Perplexity { get; init; }
     /// <summary>Share of real answer tokens predicted exactly (teacher forcing).</summary>
     public required double TokenAccuracy { get; init; }
-    /// <summary>Corpus BLEU-4 (0–100) of greedy replies against the answers, on word tokens.</summary>
+    /// <summary>Corpus BLEU (0–100) of the replies against the answers, as sacreBLEU computes it by default
+    /// (13a tokenization, exp smoothing).</summary>
     public required double Bleu { get; init; }
-    /// <summary>Mean token F1 (0–1) of greedy replies against the answers.</summary>
+    /// <summary>Mean token F1 (0–1) of the replies against the answers, on the model's word split.</summary>
     public required double TokenF1 { get; init; }
-    /// <summary>Share of replies that equal the answer token for token.</summary>
+    /// <summary>Share of replies that equal the answer word for word (model's word split).</summary>
     public required double ExactMatch { get; init; }
+    /// <summary>Bits per character of the answers: the total negative log2-likelihood of the answer tokens and
+    /// each <c>&lt;/s&gt;</c>, divided by <see cref="ReferenceCharacters"/>. Comparable across tokenizers; a word
+    /// model predicts <c>&lt;unk&gt;</c> for every unknown word at the cost of one token, which makes its figure
+    /// optimistic by about <see cref="UnknownShare"/>. NaN when the answers have no characters.</summary>
+    public required double BitsPerCharacter { get; init; }
+    /// <summary>Characters of the answers after the model's answer normalization (NFC, one space between words),
+    /// counted as Unicode text elements.</summary>
+    public required long ReferenceCharacters { get; init; }
+    /// <summary>Share of the answers' tokens (without <c>&lt;/s&gt;</c>) that are <c>&lt;unk&gt;</c>.</summary>
+    public required double UnknownShare { get; init; }
+    /// <summary>Answers longer than the model's maximum sequence length, whose likelihood covers only the
+    /// first tokens (their characters are all counted).</summary>
+    public required int TruncatedReferences { get; init; }
+    /// <summary>Corpus BLEU (0–100) on characters (sacreBLEU's "char" tokenization: every non-space code point
+    /// is a token), better suited to Korean than word BLEU.</summary>
+    public required double CharacterBleu { get; init; }
+    /// <summary>Corpus chrF (0–100) with sacreBLEU's defaults: character n-grams up to 6, β = 2, spaces removed.</summary>
+    public required double Chrf { get; init; }
+    /// <summary>Distinct 13a tokens over all replies divided by the tokens in them.</summary>
+    public required double Distinct1 { get; init; }
+    /// <summary>Distinct 13a token bigrams over all replies divided by the bigrams in them.</summary>
+    public required double Distinct2 { get; init; }
+    /// <summary>Mean reply length in 13a tokens.</summary>
+    public required double MeanReplyLength { get; init; }
+    /// <summary>Mean reply length in characters (text elements).</summary>
+    public required double MeanReplyCharacters { get; init; }
+    /// <summary>Mean answer length in 13a tokens, to compare with <see cref="MeanReplyLength"/>.</summary>
+    public required double MeanReferenceLength { get; init; }
+    /// <summary>Share of the replies that are one of the 10 most frequent replies (exact text): near 1 when the
+    /// model says the same few things to everyone.</summary>
+    public required double TopRepliesShare { get; init; }
+    /// <summary>One entry per pair, in the order given.</summary>
+    public required IReadOnlyList<EvaluationExample> Examples { get; init; }
+}
+
+/// <summary>One evaluated pair.</summary>
+public sealed record EvaluationExample
+{
+    /// <summary>The question as given.</summary>
+    public required string Question { get; init; }
+    /// <summary>The reference answer as given.</summary>
+    public required string Reference { get; init; }
+    /// <summary>The model's reply.</summary>
+    public required string Reply { get; init; }
+    /// <summary>Answer tokens the likelihood is over, with <c>&lt;/s&gt;</c>.</summary>
+    public required int Tokens { get; init; }
+    /// <summary>Negative log2-likelihood of the answer tokens and <c>&lt;/s&gt;</c> (teacher forcing), in bits.</summary>
+    public required double Bits { get; init; }
+    /// <summary><see cref="Bits"/> divided by the characters of the normalized answer; NaN when it has none.</summary>
+    public required double BitsPerCharacter { get; init; }
+    /// <summary>chrF (0–100) of the reply against the answer.</summary>
+    public required double Chrf { get; init; }
 }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Seqtalk.Data;
 using Seqtalk.Nn;
+using Seqtalk.Reporting;
 using Seqtalk.Text;
 using Seqtalk.Training;
 
@@ -23,6 +24,8 @@ internal static class ModelDirectory
     public const string TargetVocabularyFile = "target.vocab.txt";
     public const string SourceMergesFile = "source.merges.txt";
     public const string TargetMergesFile = "target.merges.txt";
+    public const string MetricsFile = "metrics.csv";
+    public const string LearningCurvesFile = "learning-curves.svg";
     public const string Format = "seqtalk-model";
     public const int FormatVersion = 1;
 
@@ -40,6 +43,12 @@ internal static class ModelDirectory
             var tensors = Safetensors.FromLayout(model.Network.Layout, model.Network.Parameters);
             Safetensors.WriteAtomic(Path.Combine(directory, WeightsFile), tensors,
                 new Dictionary<string, string> { ["format"] = Format, ["seqtalk.format_version"] = FormatVersion.ToString(CultureInfo.InvariantCulture) });
+            if (model.Training is { Epochs.Count: > 0 } summary)
+            {
+                // For people and plotting tools; Load reads the history from config.json, not from these.
+                WriteAtomic(Path.Combine(directory, MetricsFile), w => LearningCurves.WriteCsv(w, summary.Epochs));
+                WriteAtomic(Path.Combine(directory, LearningCurvesFile), w => w.Write(LearningCurves.RenderSvg(summary.Epochs, summary.BestEpoch)));
+            }
             // config.json last: a directory with a config has all its files.
             WriteAtomic(Path.Combine(directory, ConfigFile), w => w.Write(BuildConfig(model).ToJsonString(s_json)));
         }

@@ -150,6 +150,9 @@ internal sealed partial class TrainingWorkspace
         }
     }
 
+    /// <summary>Cross-entropy (nats) of each real target token of the last call, rows ordered by (b, t).</summary>
+    public ReadOnlySpan<double> LastTokenLosses => _losses.AsSpan(0, _tokens);
+
     /// <summary>Forward only (evaluation).</summary>
     /// <exception cref="SeqtalkException">The batch exceeds the capacity of this workspace.</exception>
     public BatchStats Forward(Batch batch) => Run(batch, default, 0f, backward: false);
