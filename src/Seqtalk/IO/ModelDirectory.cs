@@ -30,6 +30,8 @@ internal static class ModelDirectory
 
     public static void Save(ChatModel model, string directory)
     {
+        if (FirstNonFinite(model.Network.Layout, model.Network.Parameters) is { } bad)
+            throw new SeqtalkException($"Not saving the model to '{directory}': tensor '{bad}' holds a non-finite value (training diverged). Try a lower --learning-rate or --clip-norm 5.");
         try
         {
             Directory.CreateDirectory(directory);
@@ -292,7 +294,22 @@ internal static class ModelDirectory
 
     private static JsonValue? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(Math.Round(x, 6)) : null;
 
-    private static void WriteAtomic(string path, Action<TextWriter> write)
+    /// <summary>The name of the first tensor holding NaN or ±∞, or null when every value is finite.</summary>
+    internal static string? FirstNonFinite(Nn.ParameterLayout layout, ReadOnlySpan<float> parameters)
+    {
+        foreach (var slot in layout.Slots)
+        {
+            var values = parameters.Slice(slot.Offset, slot.Length);
+            // x − x is 0 for every finite x and NaN for NaN and ±∞, so one sum finds them all.
+            float sum = 0;
+            for (int i = 0; i < values.Length; i++) sum += values[i] - values[i];
+            if (!float.IsFinite(sum)) return slot.Name;
+        }
+        return null;
+    }
+
+    /// <summary>Writes a text file to a temporary name, flushes it to disk and renames it over <paramref name="path"/>.</summary>
+    internal static void WriteAtomic(string path, Action<TextWriter> write)
     {
         string temp = path + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         try

@@ -46,12 +46,7 @@ internal static partial class Safetensors
         EnsureLittleEndian();
         ValidateForWrite(tensors);
 
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        for (int i = 0; i < tensors.Count; i++)
-        {
-            sha.AppendData(MemoryMarshal.AsBytes(tensors[i].Data.AsSpan()));
-        }
-        string checksum = Convert.ToHexStringLower(sha.GetHashAndReset());
+        string checksum = DataChecksum(tensors);
 
         byte[] header = BuildHeader(tensors, metadata, checksum);
         Span<byte> length = stackalloc byte[8];
@@ -62,6 +57,18 @@ internal static partial class Safetensors
         {
             stream.Write(MemoryMarshal.AsBytes(tensors[i].Data.AsSpan()));
         }
+    }
+
+    /// <summary>The value <see cref="Write"/> stores under <see cref="ChecksumKey"/>: the lowercase hex SHA-256
+    /// of the tensors' data back to back, in the given order.</summary>
+    public static string DataChecksum(IReadOnlyList<TensorEntry> tensors)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            sha.AppendData(MemoryMarshal.AsBytes(tensors[i].Data.AsSpan()));
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 
     /// <summary>

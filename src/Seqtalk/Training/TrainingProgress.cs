@@ -19,6 +19,8 @@ public sealed record TrainingProgress
     public required TimeSpan Elapsed { get; init; }
     /// <summary>Global gradient norm of the last step (before clipping).</summary>
     public required double GradientNorm { get; init; }
+    /// <summary>Steps of this epoch skipped so far because their loss or gradient norm was not finite.</summary>
+    public int SkippedSteps { get; init; }
     /// <summary>Set at the end of an epoch, after validation; null during the epoch.</summary>
     public EpochMetrics? EpochEnd { get; init; }
 }
@@ -35,7 +37,11 @@ public sealed record TrainingProgress
 /// <param name="IsBest">True when this epoch has the lowest validation loss so far (or, without validation, is the last).</param>
 public sealed record EpochMetrics(
     int Epoch, double TrainLoss, double TrainAccuracy, double? ValidationLoss, double? ValidationPerplexity,
-    double? ValidationAccuracy, TimeSpan Duration, double TokensPerSecond, bool IsBest);
+    double? ValidationAccuracy, TimeSpan Duration, double TokensPerSecond, bool IsBest)
+{
+    /// <summary>Steps skipped in this epoch because their loss or gradient norm was not finite (their update was not applied).</summary>
+    public int SkippedSteps { get; init; }
+}
 
 /// <summary>How a training run went.</summary>
 public sealed record TrainingSummary
@@ -52,4 +58,8 @@ public sealed record TrainingSummary
     public required int TrainingPairs { get; init; }
     /// <summary>Validation rows held out.</summary>
     public required int ValidationPairs { get; init; }
+    /// <summary>Steps skipped in the whole run because their loss or gradient norm was not finite.</summary>
+    public long SkippedSteps { get; init; }
+    /// <summary>The last checkpoint this run wrote (<see cref="TrainingOptions.CheckpointDirectory"/>); null when none.</summary>
+    public string? LastCheckpoint { get; init; }
 }
