@@ -64,6 +64,7 @@ internal sealed class ProgressRenderer : IProgress<TrainingProgress>
         if (m.ValidationPerplexity is { } ppl) s.Append(s_inv, $"  val ppl {ppl:F1}");
         if (m.ValidationAccuracy is { } acc) s.Append(s_inv, $"  val acc {acc * 100:F1}%");
         s.Append(s_inv, $"  {m.TokensPerSecond:N0} tok/s  {m.Duration.TotalSeconds:F1}s");
+        if (m.SkippedSteps > 0) s.Append(s_inv, $"  skipped {m.SkippedSteps} non-finite step(s)");
         if (m.IsBest && m.ValidationLoss is not null) s.Append("  *best");
         return s.ToString();
     }

@@ -34,6 +34,7 @@ internal static class CheckpointStore
     internal static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new JsonStringEnumConverter() },
     };
@@ -129,9 +130,9 @@ internal static class CheckpointStore
         return steps[^1].Path;
     }
 
-    /// <summary>Reads and checks a checkpoint directory: the model files (checksums included), the training
-    /// state and <c>checkpoint.json</c>, whose recorded checksums must match the files.</summary>
-    public static Checkpoint Read(string directory)
+    /// <summary>Reads only <c>checkpoint.json</c>: the run's options, loop state, data fingerprint and the
+    /// checksums of the tensor files.</summary>
+    public static (TrainingOptions Options, TrainerState State, DataFingerprint Data, string WeightsSha, string StateSha) ReadJson(string directory)
     {
         string statePath = Path.Combine(directory, StateFile);
         JsonObject root;
@@ -152,24 +153,26 @@ internal static class CheckpointStore
             throw new SeqtalkException($"{statePath}: \"format\" must be '{Format}'.");
         if (root["formatVersion"]?.GetValueKind() != JsonValueKind.Number || (int)root["formatVersion"]! is not (>= 1 and <= FormatVersion))
             throw new SeqtalkException($"{statePath}: \"formatVersion\" must be between 1 and {FormatVersion}; a newer Seqtalk wrote it, or it is damaged.");
-
-        TrainerState state;
-        TrainingOptions options;
-        DataFingerprint data;
-        string weightsSha, stateSha;
         try
         {
-            state = root["trainer"].Deserialize<TrainerState>(Json) ?? throw new JsonException("\"trainer\" is null");
-            options = root["options"].Deserialize<TrainingOptions>(Json) ?? throw new JsonException("\"options\" is null");
-            data = root["data"].Deserialize<DataFingerprint>(Json) ?? throw new JsonException("\"data\" is null");
-            weightsSha = (string?)root["sha256"]?[ModelDirectory.WeightsFile] ?? throw new JsonException($"\"sha256.{ModelDirectory.WeightsFile}\" is missing");
-            stateSha = (string?)root["sha256"]?[TrainingStateFile] ?? throw new JsonException($"\"sha256.{TrainingStateFile}\" is missing");
+            var state = root["trainer"].Deserialize<TrainerState>(Json) ?? throw new JsonException("\"trainer\" is null");
+            var options = root["options"].Deserialize<TrainingOptions>(Json) ?? throw new JsonException("\"options\" is null");
+            var data = root["data"].Deserialize<DataFingerprint>(Json) ?? throw new JsonException("\"data\" is null");
+            string weightsSha = (string?)root["sha256"]?[ModelDirectory.WeightsFile] ?? throw new JsonException($"\"sha256.{ModelDirectory.WeightsFile}\" is missing");
+            string stateSha = (string?)root["sha256"]?[TrainingStateFile] ?? throw new JsonException($"\"sha256.{TrainingStateFile}\" is missing");
+            return (options, state, data, weightsSha, stateSha);
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or NotSupportedException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or NotSupportedException or ArgumentException)
         {
             throw new SeqtalkException($"{statePath}: {e.Message.Split('\n')[0].Trim()}", e);
         }
+    }
 
+    /// <summary>Reads and checks a checkpoint directory: the model files (checksums included), the training
+    /// state and <c>checkpoint.json</c>, whose recorded checksums must match the files.</summary>
+    public static Checkpoint Read(string directory)
+    {
+        var (options, state, data, weightsSha, stateSha) = ReadJson(directory);
         var model = ModelDirectory.Load(directory);
         string weightsPath = Path.Combine(directory, ModelDirectory.WeightsFile);
         Check(weightsPath, Safetensors.Read(weightsPath), weightsSha);

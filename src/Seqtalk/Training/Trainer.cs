@@ -32,19 +32,8 @@ internal static class Trainer
         var checkpoint = CheckpointStore.Read(directory);
         var saved = checkpoint.Options with { CheckpointDirectory = CheckpointStore.RootOf(directory) };
         var options = overrides ?? saved;
-        var merged = saved with
+        if (NonResumableDifference(saved, options) is { } property)
         {
-            Epochs = options.Epochs,
-            EarlyStoppingPatience = options.EarlyStoppingPatience,
-            Threads = options.Threads,
-            CheckpointDirectory = options.CheckpointDirectory,
-            CheckpointEverySteps = options.CheckpointEverySteps,
-            CheckpointEvery = options.CheckpointEvery,
-            KeepCheckpoints = options.KeepCheckpoints,
-        };
-        if (merged != options)
-        {
-            var property = typeof(TrainingOptions).GetProperties().First(p => !Equals(p.GetValue(merged), p.GetValue(options)));
             throw new SeqtalkException(string.Create(CultureInfo.InvariantCulture,
                 $"Cannot resume from '{directory}': {property.Name} is {Show(property.GetValue(options))} but the checkpoint was trained with {Show(property.GetValue(saved))}; only {string.Join(", ", ResumableOptions)} may change on resume."));
         }
@@ -65,7 +54,24 @@ internal static class Trainer
         nameof(TrainingOptions.CheckpointEvery), nameof(TrainingOptions.KeepCheckpoints),
     ];
 
-    private static string Show(object? value) => value switch
+    /// <summary>The first option that differs between a checkpoint's options and a resumed run's and is not one
+    /// of <see cref="ResumableOptions"/>; null when the run can continue exactly.</summary>
+    internal static System.Reflection.PropertyInfo? NonResumableDifference(TrainingOptions saved, TrainingOptions options)
+    {
+        var merged = saved with
+        {
+            Epochs = options.Epochs,
+            EarlyStoppingPatience = options.EarlyStoppingPatience,
+            Threads = options.Threads,
+            CheckpointDirectory = options.CheckpointDirectory,
+            CheckpointEverySteps = options.CheckpointEverySteps,
+            CheckpointEvery = options.CheckpointEvery,
+            KeepCheckpoints = options.KeepCheckpoints,
+        };
+        return merged == options ? null : typeof(TrainingOptions).GetProperties().First(p => !Equals(p.GetValue(merged), p.GetValue(options)));
+    }
+
+    internal static string Show(object? value) => value switch
     {
         null => "unset",
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
