@@ -146,6 +146,20 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(["step-00000015"], Directory.GetDirectories(_dir.File("m/checkpoints")).Select(Path.GetFileName));
     }
 
+    [Fact]
+    public void Diverging_StopsWithOneLineAndAHint_AndLeavesNoNonFiniteWeightsOnDisk()
+    {
+        TinyModel.WriteCsv(_dir.File("pairs.csv"), TinyModel.Pairs(64));
+        // SGD at 3e38 (near float.MaxValue): the steps soon have non-finite losses and are skipped.
+        string[] args = ["train", "--data", "pairs.csv", "--out", "m", .. Training(2, 1)];
+        args[Array.IndexOf(args, "--optimizer") + 1] = "sgd";
+        args[Array.IndexOf(args, "--learning-rate") + 1] = "3e38";
+        var r = CliRunner.Run(_dir.Path, args);
+        CliAssert.OneLineError(r, 1, "diverged", "5 steps in a row", "--learning-rate", "--clip-norm");
+        Assert.False(File.Exists(_dir.File("m/config.json")));
+        foreach (var step in Directory.GetDirectories(_dir.File("m/checkpoints"), "step-*")) VerifyCheckpoint(step);
+    }
+
     /// <summary>The checkpoint loads as a model, and each tensor file's SHA-256, computed here from the
     /// bytes, equals the one in its header and the one checkpoint.json records.</summary>
     private static void VerifyCheckpoint(string directory)

@@ -73,16 +73,15 @@ internal static class CheckpointStore
                 Directory.CreateDirectory(temp);
                 try
                 {
-                    ModelDirectory.Save(checkpoint.Model, temp);
+                    string weightsSha = ModelDirectory.SaveReturningChecksum(checkpoint.Model, temp);
                     Pause();
                     var tensors = new List<TensorEntry> { new(State1, [checkpoint.OptimizerState1.Length], checkpoint.OptimizerState1) };
                     if (checkpoint.OptimizerState2.Length > 0) tensors.Add(new(State2, [checkpoint.OptimizerState2.Length], checkpoint.OptimizerState2));
                     if (checkpoint.Best is { } best) tensors.Add(new(BestWeights, [best.Length], best));
                     string statePath = Path.Combine(temp, TrainingStateFile);
-                    Safetensors.WriteAtomic(statePath, tensors, new Dictionary<string, string> { ["format"] = Format });
+                    string stateSha = Safetensors.WriteAtomic(statePath, tensors, new Dictionary<string, string> { ["format"] = Format });
                     Pause();
-                    var network = checkpoint.Model.Network;
-                    var json = BuildJson(checkpoint, Safetensors.DataChecksum(Safetensors.FromLayout(network.Layout, network.Parameters)), Safetensors.DataChecksum(tensors));
+                    var json = BuildJson(checkpoint, weightsSha, stateSha);
                     ModelDirectory.WriteAtomic(Path.Combine(temp, StateFile), w => w.Write(json.ToJsonString(Json)));
                     Pause();
                     if (Directory.Exists(final)) Directory.Delete(final, recursive: true);   // an unfinished one

@@ -28,7 +28,10 @@ internal static class ModelDirectory
 
     private static readonly JsonSerializerOptions s_json = new() { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
 
-    public static void Save(ChatModel model, string directory)
+    public static void Save(ChatModel model, string directory) => SaveReturningChecksum(model, directory);
+
+    /// <summary><see cref="Save"/>, returning the SHA-256 written into <c>weights.safetensors</c>.</summary>
+    internal static string SaveReturningChecksum(ChatModel model, string directory)
     {
         if (FirstNonFinite(model.Network.Layout, model.Network.Parameters) is { } bad)
             throw new SeqtalkException($"Not saving the model to '{directory}': tensor '{bad}' holds a non-finite value (training diverged). Try a lower --learning-rate or --clip-norm 5.");
@@ -40,10 +43,11 @@ internal static class ModelDirectory
             if (model.SourceTokenizer is BpeTokenizer sourceBpe) WriteAtomic(Path.Combine(directory, SourceMergesFile), sourceBpe.SaveMerges);
             if (model.TargetTokenizer is BpeTokenizer targetBpe) WriteAtomic(Path.Combine(directory, TargetMergesFile), targetBpe.SaveMerges);
             var tensors = Safetensors.FromLayout(model.Network.Layout, model.Network.Parameters);
-            Safetensors.WriteAtomic(Path.Combine(directory, WeightsFile), tensors,
+            string checksum = Safetensors.WriteAtomic(Path.Combine(directory, WeightsFile), tensors,
                 new Dictionary<string, string> { ["format"] = Format, ["seqtalk.format_version"] = FormatVersion.ToString(CultureInfo.InvariantCulture) });
             // config.json last: a directory with a config has all its files.
             WriteAtomic(Path.Combine(directory, ConfigFile), w => w.Write(BuildConfig(model).ToJsonString(s_json)));
+            return checksum;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
