@@ -126,7 +126,9 @@ internal static class Trainer
         var shuffle = new Random(options.Seed);
         for (int e = 1; e < state.Epoch; e++) Batcher.AdvanceShuffle(train.Count, options.BatchSize, shuffle);
         bool cancelled = false;
+        // A run that stopped early stays stopped unless the resumed run's patience lets it go on.
         bool stoppedEarly = state.StoppedEarly && options.EarlyStoppingPatience is { } patienceSoFar && state.EpochsWithoutImprovement >= patienceSoFar;
+        state.StoppedEarly = stoppedEarly;
         string? lastCheckpoint = null;
         var clock = Stopwatch.StartNew();
         var sinceCheckpoint = Stopwatch.StartNew();

@@ -45,6 +45,24 @@ public class CheckpointTests
     }
 
     [Fact]
+    public void EarlyStopping_ContinuesExactlyAcrossAResume()
+    {
+        // A high learning rate overfits 102 pairs fast, so patience 1 ends the run before epoch 12.
+        var options = Small(12) with { LearningRate = 0.05f, EarlyStoppingPatience = 1 };
+        var straight = ChatModel.Train(s_pairs, options);
+        Assert.True(straight.Training!.StoppedEarly, "the straight run did not stop early; the test needs a run that does");
+        int stoppedAfter = straight.Training.Epochs.Count;
+
+        using var dir = new TempDirectory();
+        ChatModel.Train(s_pairs, options with { Epochs = stoppedAfter - 1, CheckpointDirectory = dir.Path });
+        var resumed = ChatModel.ResumeTraining(dir.Path, s_pairs, options with { CheckpointDirectory = dir.Path });
+
+        AssertSameRun(straight, resumed);
+        Assert.True(resumed.Training!.StoppedEarly);
+        Assert.Equal(stoppedAfter, resumed.Training.Epochs.Count);
+    }
+
+    [Fact]
     public void ResumeFromAMidEpochCheckpoint_IsBitIdenticalToAStraightRun()
     {
         using var dir = new TempDirectory();
