@@ -136,6 +136,9 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
             1, "data differs", "64 pairs", "given 63 pairs");
         CliAssert.OneLineError(CliRunner.Run(_dir.Path, "train", "--data", "pairs.csv", "--resume", "nowhere"), 1, "nowhere", "does not exist");
         CliAssert.OneLineError(CliRunner.Run(_dir.Path, "train", "--data", "pairs.csv", "--out", "x", "--checkpoint-every", "5 minutes"), 2, "--checkpoint-every", "10m");
+        var timed = CliRunner.Run(_dir.Path, ["train", "--data", "pairs.csv", "--out", "timed", .. Training(1, 100)[..^4], "--checkpoint-every", "10m"]);
+        Assert.True(timed.ExitCode == 0, timed.ToString());
+        Assert.Equal("step-00000015", File.ReadAllText(_dir.File("timed/checkpoints/latest")).Trim());
 
         // Extending a finished run is allowed; a new run into its directory replaces the finished run's checkpoints.
         var more = CliRunner.Run(_dir.Path, "train", "--data", "pairs.csv", "--resume", "m", "--epochs", "2");

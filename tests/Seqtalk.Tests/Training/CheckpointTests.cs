@@ -126,6 +126,16 @@ public class CheckpointTests
     }
 
     [Fact]
+    public void TimedCheckpoints_AreWrittenOnceTheIntervalHasPassed()
+    {
+        using var dir = new TempDirectory();
+        // One tick has always passed by the end of a step: a checkpoint after every step of the epoch.
+        ChatModel.Train(s_pairs, Small(1, dir.Path) with { CheckpointEvery = TimeSpan.FromTicks(1) });
+        Assert.Equal(Enumerable.Range(1, 7).Select(i => CheckpointStore.Name(i)),
+            Directory.GetDirectories(dir.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Resume_RefusesOtherDataOrOptionsThatBreakExactness()
     {
         using var dir = new TempDirectory();
