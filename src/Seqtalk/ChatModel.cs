@@ -61,13 +61,37 @@ public sealed class ChatModel
     /// <param name="options">Training options; null for the defaults (the tutorial's).</param>
     /// <param name="progress">Receives a report after every step and every epoch.</param>
     /// <param name="cancellationToken">Stops training after the current step; the model trained so far is returned,
-    /// with <see cref="TrainingSummary.Cancelled"/> set.</param>
+    /// with <see cref="TrainingSummary.Cancelled"/> set (and a checkpoint written when
+    /// <see cref="TrainingOptions.CheckpointDirectory"/> is set).</param>
     /// <returns>The model with the weights of the epoch with the lowest validation loss.</returns>
     /// <exception cref="SeqtalkException">The data cannot be trained on, or training diverged.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
     public static ChatModel Train(IReadOnlyList<QaPair> pairs, TrainingOptions? options = null,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
         => Trainer.Run(pairs, options ?? new TrainingOptions(), progress, cancellationToken);
+
+    /// <summary>Continues a training run from a checkpoint (<see cref="TrainingOptions.CheckpointDirectory"/>) exactly
+    /// as if it had not stopped: same batches, same updates, same early stopping and best-epoch choice, so the
+    /// weights are bit-identical to those of an unbroken run.</summary>
+    /// <param name="checkpointDirectory">A checkpoint (<c>…/step-00000123</c>), a checkpoint directory (its
+    /// <c>latest</c> checkpoint is used), or a model directory written by <c>seqtalk train</c> that holds <c>checkpoints/</c>.</param>
+    /// <param name="pairs">The same pairs the run was trained on; checked against the count and SHA-256 the checkpoint records.</param>
+    /// <param name="overrides">Options for the rest of the run; null keeps the checkpoint's (new checkpoints go beside
+    /// the one resumed from). Only <see cref="TrainingOptions.Epochs"/>, <see cref="TrainingOptions.EarlyStoppingPatience"/>,
+    /// <see cref="TrainingOptions.Threads"/> and the checkpoint options may differ from the checkpoint's.</param>
+    /// <param name="progress">Receives a report after every step and every epoch.</param>
+    /// <param name="cancellationToken">Stops training after the current step and writes a checkpoint, as in <see cref="Train"/>.</param>
+    /// <returns>The model with the weights of the epoch with the lowest validation loss.</returns>
+    /// <exception cref="SeqtalkException">No checkpoint is there or it is damaged, the data or an option differs
+    /// in a way that breaks exactness, or training diverged.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public static ChatModel ResumeTraining(string checkpointDirectory, IReadOnlyList<QaPair> pairs, TrainingOptions? overrides = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(checkpointDirectory);
+        ArgumentNullException.ThrowIfNull(pairs);
+        return Trainer.Resume(checkpointDirectory, pairs, overrides, progress, cancellationToken);
+    }
 
     /// <summary>Loads a model directory written by <see cref="Save"/>, checking every file.</summary>
     /// <param name="directory">The model directory.</param>

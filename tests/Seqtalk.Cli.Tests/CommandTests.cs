@@ -159,7 +159,7 @@ public sealed class CommandTests : IClassFixture<TinyModel>, IDisposable
     }
 
     [Fact]
-    public void Train_SigtermSavesTheModelSoFar()
+    public void Train_SigtermSavesTheModelSoFarAndACheckpoint()
     {
         TinyModel.WriteCsv(_dir.File("pairs.csv"), TinyModel.Pairs(20));
         var r = CliRunner.Run(_dir.Path,
@@ -169,8 +169,9 @@ public sealed class CommandTests : IClassFixture<TinyModel>, IDisposable
             {
                 if (line.StartsWith("epoch 2/", StringComparison.Ordinal)) Signal(process.Id, "TERM");
             });
-        Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Matches(@"^training interrupted: saved the model of epoch \d+ to m$", r.StdoutLines[^1]);
+        Assert.True(r.ExitCode == 143, r.ToString());
+        Assert.Matches(@"^training interrupted: saved the model of epoch \d+ to m$", r.StdoutLines[^2]);
+        Assert.Matches(@"^checkpoint m/checkpoints/step-\d{8} written; continue with: seqtalk train --resume m --data pairs.csv$", r.StdoutLines[^1]);
         var info = CliRunner.Run(_dir.Path, "info", "--model", "m");
         Assert.True(info.ExitCode == 0, info.ToString());
         Assert.Contains("interrupted", info.Stdout);

@@ -65,6 +65,7 @@ internal sealed class ProgressRenderer : IProgress<TrainingProgress>
         if (m.ValidationAccuracy is { } acc) s.Append(s_inv, $"  val acc {acc * 100:F1}%");
         if (double.IsFinite(m.LearningRate)) s.Append(s_inv, $"  lr {m.LearningRate:0.###e+0}");
         s.Append(s_inv, $"  {m.TokensPerSecond:N0} tok/s  {m.Duration.TotalSeconds:F1}s");
+        if (m.SkippedSteps > 0) s.Append(s_inv, $"  skipped {m.SkippedSteps} non-finite step(s)");
         if (m.IsBest && m.ValidationLoss is not null) s.Append("  *best");
         return s.ToString();
     }

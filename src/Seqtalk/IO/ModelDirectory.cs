@@ -31,8 +31,13 @@ internal static class ModelDirectory
 
     private static readonly JsonSerializerOptions s_json = new() { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
 
-    public static void Save(ChatModel model, string directory)
+    public static void Save(ChatModel model, string directory) => SaveReturningChecksum(model, directory);
+
+    /// <summary><see cref="Save"/>, returning the SHA-256 written into <c>weights.safetensors</c>.</summary>
+    internal static string SaveReturningChecksum(ChatModel model, string directory)
     {
+        if (FirstNonFinite(model.Network.Layout, model.Network.Parameters) is { } bad)
+            throw new SeqtalkException($"Not saving the model to '{directory}': tensor '{bad}' holds a non-finite value (training diverged). Try a lower --learning-rate or --clip-norm 5.");
         try
         {
             Directory.CreateDirectory(directory);
@@ -41,7 +46,7 @@ internal static class ModelDirectory
             if (model.SourceTokenizer is BpeTokenizer sourceBpe) WriteAtomic(Path.Combine(directory, SourceMergesFile), sourceBpe.SaveMerges);
             if (model.TargetTokenizer is BpeTokenizer targetBpe) WriteAtomic(Path.Combine(directory, TargetMergesFile), targetBpe.SaveMerges);
             var tensors = Safetensors.FromLayout(model.Network.Layout, model.Network.Parameters);
-            Safetensors.WriteAtomic(Path.Combine(directory, WeightsFile), tensors,
+            string checksum = Safetensors.WriteAtomic(Path.Combine(directory, WeightsFile), tensors,
                 new Dictionary<string, string> { ["format"] = Format, ["seqtalk.format_version"] = FormatVersion.ToString(CultureInfo.InvariantCulture) });
             if (model.Training is { Epochs.Count: > 0 } summary)
             {
@@ -51,6 +56,7 @@ internal static class ModelDirectory
             }
             // config.json last: a directory with a config has all its files.
             WriteAtomic(Path.Combine(directory, ConfigFile), w => w.Write(BuildConfig(model).ToJsonString(s_json)));
+            return checksum;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -311,7 +317,22 @@ internal static class ModelDirectory
 
     private static JsonValue? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(Math.Round(x, 6)) : null;
 
-    private static void WriteAtomic(string path, Action<TextWriter> write)
+    /// <summary>The name of the first tensor holding NaN or ±∞, or null when every value is finite.</summary>
+    internal static string? FirstNonFinite(Nn.ParameterLayout layout, ReadOnlySpan<float> parameters)
+    {
+        foreach (var slot in layout.Slots)
+        {
+            var values = parameters.Slice(slot.Offset, slot.Length);
+            // x − x is 0 for every finite x and NaN for NaN and ±∞, so one sum finds them all.
+            float sum = 0;
+            for (int i = 0; i < values.Length; i++) sum += values[i] - values[i];
+            if (!float.IsFinite(sum)) return slot.Name;
+        }
+        return null;
+    }
+
+    /// <summary>Writes a text file to a temporary name, flushes it to disk and renames it over <paramref name="path"/>.</summary>
+    internal static void WriteAtomic(string path, Action<TextWriter> write)
     {
         string temp = path + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         try

@@ -115,6 +115,20 @@ public sealed record TrainingOptions
     public int PlateauPatience { get; init; } = DefaultPlateauPatience;
     /// <summary>Decay and reduce-on-plateau never take the learning rate below this (warmup still starts lower).</summary>
     public double MinLearningRate { get; init; }
+    /// <summary>Default number of step checkpoints kept (the best one is kept besides).</summary>
+    public const int DefaultKeepCheckpoints = 2;
+
+    /// <summary>Directory for resumable checkpoints (<c>step-00000123/</c> subdirectories, a <c>latest</c> and a
+    /// <c>best</c> pointer file); null for none. With a directory, a checkpoint is written at the end of every
+    /// epoch, every <see cref="CheckpointEverySteps"/> steps or <see cref="CheckpointEvery"/>, and when
+    /// cancellation stops the run. It must not hold checkpoints of another run (resume those instead).</summary>
+    public string? CheckpointDirectory { get; init; }
+    /// <summary>Also write a checkpoint every this many steps (counted over the whole run); null for epoch ends only.</summary>
+    public int? CheckpointEverySteps { get; init; }
+    /// <summary>Also write a checkpoint when this much time has passed since the last one; null for no timer.</summary>
+    public TimeSpan? CheckpointEvery { get; init; }
+    /// <summary>Keep this many newest checkpoints, plus the one at the end of the best epoch.</summary>
+    public int KeepCheckpoints { get; init; } = DefaultKeepCheckpoints;
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid property.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
@@ -142,6 +156,10 @@ public sealed record TrainingOptions
             throw new ArgumentOutOfRangeException(nameof(BpeVocabularySize), BpeVocabularySize,
                 $"Must be between {BpeTokenizerOptions.MinimumVocabularySize} (4 special tokens, 256 byte tokens and the word-start marker) and {BpeTokenizerOptions.MaximumVocabularySize}.");
         }
+        if (CheckpointEverySteps is < 1) throw new ArgumentOutOfRangeException(nameof(CheckpointEverySteps), CheckpointEverySteps, "Must be at least 1.");
+        if (CheckpointEvery is { } every && every <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(CheckpointEvery), every, "Must be a positive duration.");
+        if (KeepCheckpoints is < 1 or > 1_000_000) throw new ArgumentOutOfRangeException(nameof(KeepCheckpoints), KeepCheckpoints, "Must be between 1 and 1000000.");
+        if (CheckpointDirectory is { Length: 0 }) throw new ArgumentOutOfRangeException(nameof(CheckpointDirectory), CheckpointDirectory, "Must be a directory path or null.");
         if (MaxSequenceLength is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(MaxSequenceLength), MaxSequenceLength, "Must be between 1 and 10000.");
         if (!(Dropout is >= 0f and < 1f)) throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, "Must be at least 0 and below 1.");
         if (Dropout > 0f && BidirectionalEncoder) throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, "Dropout with a bidirectional encoder is not supported yet; use one or the other.");

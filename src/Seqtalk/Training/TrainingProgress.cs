@@ -22,6 +22,8 @@ public sealed record TrainingProgress
     public required double GradientNorm { get; init; }
     /// <summary>Learning rate of the last step (after warmup, decay and reduce-on-plateau).</summary>
     public double LearningRate { get; init; }
+    /// <summary>Steps of this epoch skipped so far because their loss or gradient norm was not finite.</summary>
+    public int SkippedSteps { get; init; }
     /// <summary>Set at the end of an epoch, after validation; null during the epoch.</summary>
     public EpochMetrics? EpochEnd { get; init; }
 }
@@ -39,7 +41,11 @@ public sealed record TrainingProgress
 /// <param name="LearningRate">Learning rate of the epoch's last step (NaN when unknown, e.g. in models saved before it was recorded).</param>
 public sealed record EpochMetrics(
     int Epoch, double TrainLoss, double TrainAccuracy, double? ValidationLoss, double? ValidationPerplexity,
-    double? ValidationAccuracy, TimeSpan Duration, double TokensPerSecond, bool IsBest, double LearningRate = double.NaN);
+    double? ValidationAccuracy, TimeSpan Duration, double TokensPerSecond, bool IsBest, double LearningRate = double.NaN)
+{
+    /// <summary>Steps skipped in this epoch because their loss or gradient norm was not finite (their update was not applied).</summary>
+    public int SkippedSteps { get; init; }
+}
 
 /// <summary>How a training run went.</summary>
 public sealed record TrainingSummary
@@ -56,4 +62,8 @@ public sealed record TrainingSummary
     public required int TrainingPairs { get; init; }
     /// <summary>Validation rows held out.</summary>
     public required int ValidationPairs { get; init; }
+    /// <summary>Steps skipped in the whole run because their loss or gradient norm was not finite.</summary>
+    public long SkippedSteps { get; init; }
+    /// <summary>The last checkpoint this run wrote (<see cref="TrainingOptions.CheckpointDirectory"/>); null when none.</summary>
+    public string? LastCheckpoint { get; init; }
 }
