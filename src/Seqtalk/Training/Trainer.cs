@@ -56,20 +56,9 @@ internal static class Trainer
 
     /// <summary>The first option that differs between a checkpoint's options and a resumed run's and is not one
     /// of <see cref="ResumableOptions"/>; null when the run can continue exactly.</summary>
-    internal static System.Reflection.PropertyInfo? NonResumableDifference(TrainingOptions saved, TrainingOptions options)
-    {
-        var merged = saved with
-        {
-            Epochs = options.Epochs,
-            EarlyStoppingPatience = options.EarlyStoppingPatience,
-            Threads = options.Threads,
-            CheckpointDirectory = options.CheckpointDirectory,
-            CheckpointEverySteps = options.CheckpointEverySteps,
-            CheckpointEvery = options.CheckpointEvery,
-            KeepCheckpoints = options.KeepCheckpoints,
-        };
-        return merged == options ? null : typeof(TrainingOptions).GetProperties().First(p => !Equals(p.GetValue(merged), p.GetValue(options)));
-    }
+    internal static System.Reflection.PropertyInfo? NonResumableDifference(TrainingOptions saved, TrainingOptions options) =>
+        typeof(TrainingOptions).GetProperties()
+            .FirstOrDefault(p => !ResumableOptions.Contains(p.Name) && !Equals(p.GetValue(saved), p.GetValue(options)));
 
     internal static string Show(object? value) => value switch
     {

@@ -9,19 +9,7 @@ public class InferenceSessionTests
 {
     private static Seq2SeqModel RandomModel(int layers, float endBias = 0f, AttentionKind attention = AttentionKind.None, bool bidirectional = false)
     {
-        var cfg = new ModelConfig
-        {
-            SourceVocabSize = 15,
-            TargetVocabSize = 12,
-            EmbeddingDim = 6,
-            HiddenDim = bidirectional ? 8 : 7,
-            Layers = layers,
-            Attention = attention,
-            BidirectionalEncoder = bidirectional,
-        };
-        var model = Seq2SeqModel.Create(cfg, 9);
-        var rng = new Random(17);
-        for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] = (float)((rng.NextDouble() * 2 - 1) * 0.8);
+        var model = TestBatches.RandomDecodingModel(layers, parameterSeed: 17, attention, bidirectional);
         model.Parameters[model.Layout["out.b"].Offset + SpecialTokens.EndId] += endBias;  // some replies end early
         return model;
     }

@@ -7,23 +7,8 @@ namespace Seqtalk.Tests.Decoding;
 
 public class StepApiTests
 {
-    private static Seq2SeqModel RandomModel(int layers, AttentionKind attention = AttentionKind.None, bool bidirectional = false)
-    {
-        var cfg = new ModelConfig
-        {
-            SourceVocabSize = 15,
-            TargetVocabSize = 12,
-            EmbeddingDim = 6,
-            HiddenDim = bidirectional ? 8 : 7,
-            Layers = layers,
-            Attention = attention,
-            BidirectionalEncoder = bidirectional,
-        };
-        var model = Seq2SeqModel.Create(cfg, 9);
-        var rng = new Random(23);
-        for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] = (float)((rng.NextDouble() * 2 - 1) * 0.8);
-        return model;
-    }
+    private static Seq2SeqModel RandomModel(int layers, AttentionKind attention = AttentionKind.None, bool bidirectional = false) =>
+        TestBatches.RandomDecodingModel(layers, parameterSeed: 23, attention, bidirectional);
 
     private static int[][] Sources(int seed, int count) =>
         TestBatches.RandomPairs(new Random(seed), count, 15, 12, 6, 1).Select(p => p.Source).Append([]).ToArray();
