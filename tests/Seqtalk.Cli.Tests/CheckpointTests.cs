@@ -103,11 +103,13 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
         var straight = CliRunner.Run(_dir.Path, ["train", "--data", "pairs.csv", "--out", "straight", .. training]);
         Assert.True(straight.ExitCode == 0, straight.ToString());
 
+        // Slow checkpoint writes keep a fast machine from finishing the run before the signal lands.
         var stopped = CliRunner.Run(_dir.Path, ["train", "--data", "pairs.csv", "--out", "m", .. training], timeout: TimeSpan.FromMinutes(1),
             onStdoutLine: (process, line) =>
             {
                 if (line.StartsWith("epoch 2/", StringComparison.Ordinal)) Signal(process.Id, "TERM");
-            });
+            },
+            environment: new Dictionary<string, string> { ["SEQTALK_TEST_CHECKPOINT_DELAY_MS"] = "200" });
         Assert.True(stopped.ExitCode == 143, stopped.ToString());
         Assert.Contains("writing a checkpoint", stopped.Stderr, StringComparison.Ordinal);
         Assert.Matches(@"^checkpoint m/checkpoints/step-\d{8} written; continue with: seqtalk train --resume m --data pairs.csv$", stopped.StdoutLines[^1]);
