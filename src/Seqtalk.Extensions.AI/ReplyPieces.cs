@@ -1,10 +1,9 @@
 namespace Seqtalk.Extensions.AI;
 
 /// <summary>
-/// Cuts a finished reply into the pieces that streaming sends, and counts tokens the way the server reports
-/// them. The façade returns reply text, not token ids, so a "token" here is a word: a run of non-space
-/// characters. Each piece is one word with the spaces that precede it, so the pieces concatenate to exactly
-/// the reply.
+/// Cuts a finished reply into the pieces that streaming sends: each piece is one word (a run of non-space
+/// characters) with the spaces that precede it, so the pieces concatenate to exactly the reply. (Usage counts
+/// the model's tokens, from <see cref="ChatModel.ReplyDetailed"/> and <see cref="ChatModel.CountQuestionTokens"/>, not these words.)
 /// </summary>
 internal static class ReplyPieces
 {
@@ -25,7 +24,7 @@ internal static class ReplyPieces
         return pieces;
     }
 
-    /// <summary>Words in <paramref name="text"/>: runs of non-space characters.</summary>
+    /// <summary>Words in <paramref name="text"/>: runs of non-space characters (the most pieces <see cref="Split"/> makes).</summary>
     public static int CountTokens(string text)
     {
         int count = 0;

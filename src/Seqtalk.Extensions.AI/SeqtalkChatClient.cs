@@ -7,13 +7,14 @@ namespace Seqtalk.Extensions.AI;
 /// <summary>
 /// A <see cref="IChatClient"/> over a <see cref="ChatModel"/>, so .NET code written against
 /// Microsoft.Extensions.AI can use a Seqtalk model in process. The model answers one question at a time:
-/// the text of the last user message is the question and earlier messages are ignored. Decoding is greedy.
+/// the text of the last user message is the question and earlier messages are ignored. Decoding is greedy unless
+/// <see cref="ChatOptions.Temperature"/> is above 0, which samples (with <see cref="ChatOptions.TopP"/>,
+/// <see cref="ChatOptions.TopK"/> and <see cref="ChatOptions.Seed"/>).
 /// </summary>
 /// <remarks>
 /// Thread-safe: the model is immutable and each call decodes with its own state. Streaming sends the finished
 /// reply in word pieces (the library has no token-by-token API yet); the pieces concatenate to exactly the
-/// non-streamed reply. <see cref="UsageDetails"/> counts words (see <see cref="ChatModel"/>: the façade does not
-/// expose token ids).
+/// non-streamed reply. <see cref="UsageDetails"/> counts the model's tokens.
 /// </remarks>
 public sealed class SeqtalkChatClient : IChatClient
 {
@@ -42,23 +43,24 @@ public sealed class SeqtalkChatClient : IChatClient
 
     /// <summary>Replies to the last user message.</summary>
     /// <param name="messages">The conversation; its last user message is the question.</param>
-    /// <param name="options">Only <see cref="ChatOptions.MaxOutputTokens"/> and <see cref="ChatOptions.Temperature"/> (0 or unset) are used.</param>
+    /// <param name="options">Used: <see cref="ChatOptions.MaxOutputTokens"/> (the reply length), <see cref="ChatOptions.Temperature"/>
+    /// (unset or 0: greedy; above 0: sampling), and when sampling <see cref="ChatOptions.TopP"/>, <see cref="ChatOptions.TopK"/> and
+    /// <see cref="ChatOptions.Seed"/> (the same seed gives the same reply).</param>
     /// <param name="cancellationToken">Cancels the call before decoding starts.</param>
     /// <exception cref="ArgumentException">There is no user message.</exception>
-    /// <exception cref="NotSupportedException">A positive temperature asks for sampling, which is not available yet.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><see cref="ChatOptions.MaxOutputTokens"/> is out of range.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names it.</exception>
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var (question, decode) = Prepare(messages, options);
-        string reply = await Task.Run(() => _model.Reply(question, decode), cancellationToken);
-        var message = new ChatMessage(ChatRole.Assistant, reply) { MessageId = NewId("msg") };
+        var result = await Task.Run(() => _model.ReplyDetailed(question, decode), cancellationToken);
+        var message = new ChatMessage(ChatRole.Assistant, result.Text) { MessageId = NewId("msg") };
         return new ChatResponse(message)
         {
             ResponseId = NewId("chatcmpl"),
             ModelId = ModelId,
             CreatedAt = DateTimeOffset.UtcNow,
-            FinishReason = ChatFinishReason.Stop,
-            Usage = Usage(question, reply),
+            FinishReason = Finish(result, decode),
+            Usage = Usage(question, result),
         };
     }
 
@@ -67,16 +69,15 @@ public sealed class SeqtalkChatClient : IChatClient
     /// <param name="options">As for <see cref="GetResponseAsync"/>.</param>
     /// <param name="cancellationToken">Cancels the call before decoding starts, or between pieces.</param>
     /// <exception cref="ArgumentException">There is no user message.</exception>
-    /// <exception cref="NotSupportedException">A positive temperature asks for sampling, which is not available yet.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><see cref="ChatOptions.MaxOutputTokens"/> is out of range.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names it.</exception>
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var (question, decode) = Prepare(messages, options);
-        string reply = await Task.Run(() => _model.Reply(question, decode), cancellationToken);
+        var result = await Task.Run(() => _model.ReplyDetailed(question, decode), cancellationToken);
         string responseId = NewId("chatcmpl"), messageId = NewId("msg");
         var created = DateTimeOffset.UtcNow;
-        foreach (string piece in ReplyPieces.Split(reply))
+        foreach (string piece in ReplyPieces.Split(result.Text))
         {
             cancellationToken.ThrowIfCancellationRequested();
             yield return new ChatResponseUpdate(ChatRole.Assistant, piece)
@@ -94,8 +95,8 @@ public sealed class SeqtalkChatClient : IChatClient
             MessageId = messageId,
             ModelId = ModelId,
             CreatedAt = created,
-            FinishReason = ChatFinishReason.Stop,
-            Contents = [new UsageContent(Usage(question, reply))],
+            FinishReason = Finish(result, decode),
+            Contents = [new UsageContent(Usage(question, result))],
         };
     }
 
@@ -116,25 +117,33 @@ public sealed class SeqtalkChatClient : IChatClient
     {
     }
 
-    private static (string Question, DecodeOptions? Options) Prepare(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    private static (string Question, DecodeOptions Options) Prepare(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var question = messages.LastOrDefault(m => m.Role == ChatRole.User)
             ?? throw new ArgumentException("The conversation has no user message; the model replies to the last one.", nameof(messages));
-        if (options?.Temperature is > 0)
-            throw new NotSupportedException("Sampling (a temperature above 0) is not available yet; Seqtalk decodes greedily. Leave Temperature unset or 0.");
-        DecodeOptions? decode = null;
-        if (options?.MaxOutputTokens is { } max)
+        var decode = new DecodeOptions { MaxLength = options?.MaxOutputTokens };
+        if (options?.Temperature is > 0 and var temperature)
         {
-            decode = new DecodeOptions { MaxLength = max };
-            decode.Validate();
+            decode = decode with
+            {
+                Temperature = temperature,
+                TopP = options.TopP ?? decode.TopP,
+                TopK = options.TopK ?? decode.TopK,
+                // A long seed is folded into an int; equal seeds still give equal replies.
+                Seed = options.Seed is { } s ? unchecked((int)(s ^ (s >> 32))) : null,
+            };
         }
+        decode.Validate();
         return (question.Text, decode);
     }
 
-    private static UsageDetails Usage(string question, string reply)
+    private ChatFinishReason Finish(ReplyResult result, DecodeOptions decode)
+        => result.Tokens.Count >= (decode.MaxLength ?? _model.DefaultMaxReplyLength) ? ChatFinishReason.Length : ChatFinishReason.Stop;
+
+    private UsageDetails Usage(string question, ReplyResult result)
     {
-        int input = ReplyPieces.CountTokens(question), output = ReplyPieces.CountTokens(reply);
+        int input = _model.CountQuestionTokens(question), output = result.Tokens.Count;
         return new UsageDetails { InputTokenCount = input, OutputTokenCount = output, TotalTokenCount = input + output };
     }
 

@@ -1,36 +1,47 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
+using Seqtalk.Decoding;
 using Seqtalk.Extensions.AI;
 
 namespace Seqtalk.Server;
 
 /// <summary>
 /// <c>POST /v1/chat/completions</c>, shaped like OpenAI's so that its clients work unchanged. The model replies
-/// to one question: the last user message. Decoding is greedy; a positive temperature (or top_p below 1) is
-/// refused, because sampling is not in the library yet. Streaming sends the finished reply in word pieces as
-/// <c>chat.completion.chunk</c> events, ending with <c>data: [DONE]</c>.
+/// to one question: the last user message. No temperature or 0 decodes the model's default way (greedy: the reply of
+/// <c>seqtalk reply</c>, the same in every choice); a positive temperature samples, with <c>top_p</c>, <c>top_k</c>
+/// and <c>seed</c>, and the <c>n</c> choices are n samples (choice j uses seed + j). Usage counts the model's tokens.
+/// Streaming sends each finished reply in word pieces as <c>chat.completion.chunk</c> events, ending with
+/// <c>data: [DONE]</c>.
 /// </summary>
 internal static class ChatCompletions
 {
     public const int MaxChoices = 16;
 
-    public static async Task HandleAsync(HttpContext context, ReplyService replies, ServerOptions options, ServerIdentity identity)
+    public static async Task HandleAsync(HttpContext context, ReplyService replies, ServerOptions options, ServerIdentity identity, ChatModel model)
     {
         var body = await RequestReader.ReadObjectAsync(context.Request, options.MaxRequestBytes);
         var request = Parse(body, options);
         replies.CheckQuestion(request.Question, "messages");
         int maxLength = replies.ResolveMaxLength(request.MaxTokens);
-        string reply = await replies.ReplyAsync(context, request.Question, maxLength);
+        var decode = request.Decode with { MaxLength = maxLength };
+        var reply = await replies.ReplyAsync(context, request.Question, decode);
 
-        int promptTokens = ReplyPieces.CountTokens(request.Question);
-        int completionTokens = ReplyPieces.CountTokens(reply);
-        string finish = completionTokens >= maxLength ? "length" : "stop";
+        // Greedy: every choice is the one reply. Sampling: choice j is sample j.
+        var texts = new string[request.N];
+        var tokens = new int[request.N];
+        for (int i = 0; i < request.N; i++)
+        {
+            texts[i] = reply.Candidates is { } c ? c[i].Text : reply.Text;
+            tokens[i] = reply.Candidates is { } d ? d[i].Tokens.Count : reply.Tokens;
+        }
+        int promptTokens = model.CountQuestionTokens(request.Question);
+        int completionTokens = tokens.Sum();
         var usage = new JsonObject
         {
             ["prompt_tokens"] = promptTokens,
-            ["completion_tokens"] = completionTokens * request.N,
-            ["total_tokens"] = promptTokens + completionTokens * request.N,
+            ["completion_tokens"] = completionTokens,
+            ["total_tokens"] = promptTokens + completionTokens,
         };
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -43,9 +54,9 @@ internal static class ChatCompletions
                 choices.Add(new JsonObject
                 {
                     ["index"] = i,
-                    ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = reply, ["refusal"] = null },
+                    ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = texts[i], ["refusal"] = null },
                     ["logprobs"] = null,
-                    ["finish_reason"] = finish,
+                    ["finish_reason"] = Finish(tokens[i], maxLength),
                 });
             }
             await Json.WriteAsync(context.Response, new JsonObject
@@ -66,13 +77,13 @@ internal static class ChatCompletions
         response.ContentType = "text/event-stream; charset=utf-8";
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";
-        var pieces = ReplyPieces.Split(reply);
         for (int i = 0; i < request.N; i++)
         {
+            var pieces = ReplyPieces.Split(texts[i]);
             await WriteChunkAsync(response, Chunk(id, created, identity, i, new JsonObject { ["role"] = "assistant", ["content"] = "" }, null, request.IncludeUsage));
             foreach (string piece in pieces)
                 await WriteChunkAsync(response, Chunk(id, created, identity, i, new JsonObject { ["content"] = piece }, null, request.IncludeUsage));
-            await WriteChunkAsync(response, Chunk(id, created, identity, i, new JsonObject(), finish, request.IncludeUsage));
+            await WriteChunkAsync(response, Chunk(id, created, identity, i, new JsonObject(), Finish(tokens[i], maxLength), request.IncludeUsage));
         }
         if (request.IncludeUsage)
         {
@@ -90,6 +101,8 @@ internal static class ChatCompletions
         await response.WriteAsync("data: [DONE]\n\n", context.RequestAborted);
         await response.Body.FlushAsync(context.RequestAborted);
     }
+
+    private static string Finish(int tokens, int maxLength) => tokens >= maxLength ? "length" : "stop";
 
     private static JsonObject Chunk(string id, long created, ServerIdentity identity, int index, JsonObject delta, string? finish, bool includeUsage)
     {
@@ -112,7 +125,7 @@ internal static class ChatCompletions
         await response.Body.FlushAsync(response.HttpContext.RequestAborted);
     }
 
-    internal sealed record Request(string Question, int? MaxTokens, int N, bool Stream, bool IncludeUsage);
+    internal sealed record Request(string Question, int? MaxTokens, int N, bool Stream, bool IncludeUsage, DecodeOptions Decode);
 
     internal static Request Parse(JsonElement body, ServerOptions options)
     {
@@ -129,23 +142,29 @@ internal static class ChatCompletions
             includeUsage = RequestReader.OptionalBool(streamOptions, "include_usage") ?? false;
         }
         RequestReader.OptionalString(body, "model");   // any id is accepted: this server has one model
-        RequestReader.OptionalLong(body, "seed");      // greedy decoding is deterministic; the seed changes nothing
+        long? seed = RequestReader.OptionalLong(body, "seed");
 
         double temperature = RequestReader.OptionalNumber(body, "temperature") ?? 0;
         if (temperature is < 0 or > 2) throw ApiException.BadRequest($"'temperature' is {temperature}; it must be between 0 and 2.", "temperature");
-        if (temperature > 0)
-        {
-            throw ApiException.BadRequest(
-                "Sampling is not available yet: this server decodes greedily. Send temperature 0 or leave it out.", "temperature", "unsupported_value");
-        }
         double topP = RequestReader.OptionalNumber(body, "top_p") ?? 1;
         if (topP is <= 0 or > 1) throw ApiException.BadRequest($"'top_p' is {topP}; it must be above 0 and at most 1.", "top_p");
-        if (topP < 1)
+        int topK = RequestReader.OptionalInt(body, "top_k", 0, int.MaxValue) ?? 0;
+        // No temperature or 0: the model's default decoding (greedy), where top_p, top_k and seed change nothing.
+        var decode = new DecodeOptions();
+        if (temperature > 0)
         {
-            throw ApiException.BadRequest(
-                "Sampling is not available yet: this server decodes greedily. Send top_p 1 or leave it out.", "top_p", "unsupported_value");
+            decode = new DecodeOptions
+            {
+                Temperature = temperature,
+                TopP = topP,
+                TopK = topK,
+                NBest = n,
+                // A long seed is folded into an int; equal seeds still give equal replies.
+                Seed = seed is { } s ? unchecked((int)(s ^ (s >> 32))) : null,
+            };
+            DecodeFields.Validate(decode);
         }
-        return new Request(question, maxTokens, n, stream, includeUsage);
+        return new Request(question, maxTokens, n, stream, includeUsage, decode);
     }
 
     private static string LastUserMessage(JsonElement body)

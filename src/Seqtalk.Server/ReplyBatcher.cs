@@ -7,9 +7,10 @@ namespace Seqtalk.Server;
 /// <summary>
 /// Dynamic batching: concurrent requests wait in a bounded queue, and one background loop takes up to
 /// <see cref="ServerOptions.MaxBatchSize"/> of them (waiting at most <see cref="ServerOptions.MaxBatchWaitMs"/>
-/// for more after the first) and decodes them with one <see cref="ChatModel.ReplyBatch"/> call per reply
-/// length. Greedy decoding of one row does not look at the other rows, so a reply never depends on what
-/// it was batched with (the tests check this).
+/// for more after the first) and decodes them with one call per set of equal decoding options (reply length,
+/// strategy, seed…): <see cref="ChatModel.ReplyBatch"/> for plain greedy requests, <see cref="ChatModel.ReplyDetailedBatch"/>
+/// for beam search and sampling. No decoding strategy lets one row look at another, and sampling gives every
+/// question its own generator, so a reply never depends on what it was batched with (the tests check this).
 /// </summary>
 internal sealed class ReplyBatcher : IAsyncDisposable
 {
@@ -44,9 +45,9 @@ internal sealed class ReplyBatcher : IAsyncDisposable
 
     /// <summary>Queues a question. Returns null when the queue is full (the caller answers 429); otherwise a task
     /// for the reply that is cancelled if <paramref name="cancellationToken"/> fires before its batch starts.</summary>
-    public Task<string>? TryEnqueue(string question, int maxLength, CancellationToken cancellationToken)
+    public Task<ServedReply>? TryEnqueue(string question, DecodeOptions options, CancellationToken cancellationToken)
     {
-        var job = new Job(question, maxLength, cancellationToken);
+        var job = new Job(question, options, cancellationToken);
         if (!_queue.Writer.TryWrite(job)) return null;
         _metrics.SetQueueLength(_queue.Reader.Count);
         return job.Reply.Task;
@@ -118,15 +119,24 @@ internal sealed class ReplyBatcher : IAsyncDisposable
             else live.Add(job);
         }
 
-        // ReplyBatch takes one set of options, so each reply length is one call.
-        foreach (var group in live.GroupBy(j => j.MaxLength))
+        // A library call takes one set of options, so each distinct set (records compare by value) is one call.
+        foreach (var group in live.GroupBy(j => j.Options))
         {
             var jobs = group.ToList();
             try
             {
-                var replies = _model.ReplyBatch(jobs.Select(j => j.Question).ToList(), new DecodeOptions { MaxLength = group.Key });
+                var questions = jobs.Select(j => j.Question).ToList();
+                if (group.Key.IsPlainGreedy())
+                {
+                    var replies = _model.ReplyBatch(questions, group.Key);
+                    for (int i = 0; i < jobs.Count; i++) jobs[i].Reply.TrySetResult(new ServedReply(replies[i], _model.CountReplyTokens(replies[i]), null));
+                }
+                else
+                {
+                    var results = _model.ReplyDetailedBatch(questions, group.Key);
+                    for (int i = 0; i < jobs.Count; i++) jobs[i].Reply.TrySetResult(new ServedReply(results[i].Text, results[i].Tokens.Count, results[i].NBest));
+                }
                 _metrics.ObserveBatch(jobs.Count);
-                for (int i = 0; i < jobs.Count; i++) jobs[i].Reply.TrySetResult(replies[i]);
             }
             catch (Exception e)
             {
@@ -145,11 +155,22 @@ internal sealed class ReplyBatcher : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private sealed class Job(string question, int maxLength, CancellationToken cancellationToken)
+    private sealed class Job(string question, DecodeOptions options, CancellationToken cancellationToken)
     {
         public string Question { get; } = question;
-        public int MaxLength { get; } = maxLength;
+        public DecodeOptions Options { get; } = options;
         public CancellationToken CancellationToken { get; } = cancellationToken;
-        public TaskCompletionSource<string> Reply { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<ServedReply> Reply { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
+}
+
+/// <summary>A decoded reply: its text, its length in model tokens, and the candidates with scores (null for plain greedy decoding).</summary>
+internal sealed record ServedReply(string Text, int Tokens, IReadOnlyList<ReplyCandidate>? Candidates);
+
+internal static class DecodeOptionsExtensions
+{
+    /// <summary>Greedy decoding with no rule but the &lt;unk&gt; ban: the fast path, which gives no scores. (With &lt;unk&gt;
+    /// allowed the reply text no longer tells its token count, so that goes the detailed way.)</summary>
+    public static bool IsPlainGreedy(this DecodeOptions o) =>
+        !o.AllowUnknown && o.Temperature == 0 && o.BeamSize == 1 && o.NBest == 1 && o.MinLength == 0 && o.NoRepeatNgramSize == 0 && o.RepetitionPenalty == DecodeOptions.DefaultRepetitionPenalty;
 }

@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using Seqtalk.Extensions.AI;
+using Seqtalk.Decoding;
 
 namespace Seqtalk.Server;
 
@@ -23,18 +23,18 @@ internal sealed class ReplyService(ChatModel model, ReplyBatcher batcher, Server
         }
     }
 
-    public async Task<string> ReplyAsync(HttpContext context, string question, int maxLength)
+    public async Task<ServedReply> ReplyAsync(HttpContext context, string question, DecodeOptions decode)
     {
         var aborted = context.RequestAborted;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         deadline.CancelAfter(TimeSpan.FromSeconds(options.RequestTimeoutSeconds));
 
-        var pending = batcher.TryEnqueue(question, maxLength, deadline.Token)
+        var pending = batcher.TryEnqueue(question, decode, deadline.Token)
             ?? throw new ApiException(StatusCodes.Status429TooManyRequests,
                 $"The server is busy: {options.QueueCapacity} questions are already waiting for the model. Retry shortly.", "rate_limit_error", code: "queue_full")
             { RetryAfterSeconds = 1 };
 
-        string reply;
+        ServedReply reply;
         try
         {
             reply = await pending.WaitAsync(deadline.Token);
@@ -53,8 +53,8 @@ internal sealed class ReplyService(ChatModel model, ReplyBatcher batcher, Server
             throw new ApiException(StatusCodes.Status503ServiceUnavailable, "The server is shutting down.", "server_error", code: "shutting_down");
         }
 
-        metrics.AddTokens(ReplyPieces.CountTokens(reply));
-        if (options.LogUserText) logger.LogInformation("Question {Question} -> reply {Reply}", question, reply);
+        metrics.AddTokens(reply.Tokens);
+        if (options.LogUserText) logger.LogInformation("Question {Question} -> reply {Reply}", question, reply.Text);
         return reply;
     }
 }

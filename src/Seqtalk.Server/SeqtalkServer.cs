@@ -144,21 +144,32 @@ public static class SeqtalkServer
         ["owned_by"] = "seqtalk",
     };
 
-    /// <summary><c>POST /v1/reply</c>: <c>{"text", "max_length"?}</c> → <c>{"reply", "tokens", "ms"}</c>.</summary>
+    /// <summary><c>POST /v1/reply</c>: <c>{"text", "max_length"?, decoding fields?}</c> → <c>{"reply", "tokens", "ms"}</c>, plus
+    /// <c>"score"</c>, <c>"nbest"</c> and <c>"scores"</c> when the request asks for beam search, sampling or a decoding rule
+    /// (see <see cref="DecodeFields"/>).</summary>
     private static async Task ReplyAsync(HttpContext context, ReplyService replies, ServerOptions options)
     {
         long start = Stopwatch.GetTimestamp();
         var body = await RequestReader.ReadObjectAsync(context.Request, options.MaxRequestBytes);
         string text = RequestReader.RequiredString(body, "text", "text");
         int? maxLength = RequestReader.OptionalInt(body, "max_length", 1, options.MaxOutputTokens);
+        var decode = DecodeFields.Read(body, replies.ResolveMaxLength(maxLength));
         replies.CheckQuestion(text, "text");
-        string reply = await replies.ReplyAsync(context, text, replies.ResolveMaxLength(maxLength));
-        await Json.WriteAsync(context.Response, new JsonObject
+        var reply = await replies.ReplyAsync(context, text, decode);
+        var answer = new JsonObject
         {
-            ["reply"] = reply,
-            ["tokens"] = ReplyPieces.CountTokens(reply),
-            ["ms"] = Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 1),
-        });
+            ["reply"] = reply.Text,
+            ["tokens"] = reply.Tokens,
+        };
+        if (reply.Candidates is { } candidates)
+        {
+            answer["score"] = Math.Round(candidates[0].Score, 6);
+            answer["nbest"] = new JsonArray([.. candidates.Select(c => (JsonNode?)JsonValue.Create(c.Text))]);
+            answer["scores"] = new JsonArray([.. candidates.Select(c => (JsonNode?)JsonValue.Create(Math.Round(c.Score, 6)))]);
+            answer["log_probs"] = new JsonArray([.. candidates.Select(c => (JsonNode?)JsonValue.Create(Math.Round(c.LogProbability, 6)))]);
+        }
+        answer["ms"] = Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 1);
+        await Json.WriteAsync(context.Response, answer);
     }
 
     /// <summary>Outermost: counts every request by route and status and times it; logs one line per request
@@ -225,7 +236,7 @@ public static class SeqtalkServer
     {
         try
         {
-            var reply = batcher.TryEnqueue("", 1, CancellationToken.None);
+            var reply = batcher.TryEnqueue("", new Decoding.DecodeOptions { MaxLength = 1 }, CancellationToken.None);
             if (reply is not null) await reply;
             state.Ready = true;
         }

@@ -61,7 +61,8 @@ public sealed class ChatModel
     /// <param name="options">Training options; null for the defaults (the tutorial's).</param>
     /// <param name="progress">Receives a report after every step and every epoch.</param>
     /// <param name="cancellationToken">Stops training after the current step; the model trained so far is returned,
-    /// with <see cref="TrainingSummary.Cancelled"/> set.</param>
+    /// with <see cref="TrainingSummary.Cancelled"/> set (and a checkpoint written when
+    /// <see cref="TrainingOptions.CheckpointDirectory"/> is set).</param>
     /// <returns>The model with the weights of the epoch with the lowest validation loss.</returns>
     /// <exception cref="SeqtalkException">The data cannot be trained on, or training diverged.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
@@ -90,6 +91,57 @@ public sealed class ChatModel
         return Trainer.Run(pairs, options ?? new TrainingOptions(), progress, cancellationToken);
     }
 
+    /// <summary>Continues a training run from a checkpoint (<see cref="TrainingOptions.CheckpointDirectory"/>) exactly
+    /// as if it had not stopped: same batches, same updates, same early stopping and best-epoch choice, so the
+    /// weights are bit-identical to those of an unbroken run.</summary>
+    /// <param name="checkpointDirectory">A checkpoint (<c>…/step-00000123</c>), a checkpoint directory (its
+    /// <c>latest</c> checkpoint is used), or a model directory written by <c>seqtalk train</c> that holds <c>checkpoints/</c>.</param>
+    /// <param name="pairs">The same pairs the run was trained on; checked against the count and SHA-256 the checkpoint records.</param>
+    /// <param name="overrides">Options for the rest of the run; null keeps the checkpoint's (new checkpoints go beside
+    /// the one resumed from). Only <see cref="TrainingOptions.Epochs"/>, <see cref="TrainingOptions.EarlyStoppingPatience"/>,
+    /// <see cref="TrainingOptions.Threads"/> and the checkpoint options may differ from the checkpoint's.</param>
+    /// <param name="progress">Receives a report after every step and every epoch.</param>
+    /// <param name="cancellationToken">Stops training after the current step and writes a checkpoint, as in
+    /// <see cref="Train(IReadOnlyList{QaPair}, TrainingOptions?, IProgress{TrainingProgress}?, CancellationToken)"/>.</param>
+    /// <returns>The model with the weights of the epoch with the lowest validation loss.</returns>
+    /// <exception cref="SeqtalkException">No checkpoint is there or it is damaged, the data or an option differs
+    /// in a way that breaks exactness, or training diverged.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public static ChatModel ResumeTraining(string checkpointDirectory, IReadOnlyList<QaPair> pairs, TrainingOptions? overrides = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(checkpointDirectory);
+        ArgumentNullException.ThrowIfNull(pairs);
+        return Trainer.Resume(checkpointDirectory, pairs, overrides, progress, cancellationToken);
+    }
+
+    /// <summary>Continues a training run from a checkpoint, streaming its pairs file as
+    /// <see cref="Train(PairFile, TrainingOptions?, IProgress{TrainingProgress}?, CancellationToken)"/> does; exactly
+    /// as <see cref="ResumeTraining(string, IReadOnlyList{QaPair}, TrainingOptions?, IProgress{TrainingProgress}?, CancellationToken)"/>
+    /// continues it (the same batches and updates, bit-identical weights), whichever of the two trained the run.</summary>
+    /// <param name="checkpointDirectory">A checkpoint, a checkpoint directory (its <c>latest</c> checkpoint is used), or a
+    /// model directory written by <c>seqtalk train</c> that holds <c>checkpoints/</c>.</param>
+    /// <param name="pairs">The same pairs file the run was trained on. Its pairs are checked against the count and
+    /// SHA-256 the checkpoint records while the file is read (the count after the first pass, the hash after the
+    /// encoding pass), before any step; the question and answer tokenizers are the checkpoint's.</param>
+    /// <param name="overrides">Options for the rest of the run; null keeps the checkpoint's. Only
+    /// <see cref="TrainingOptions.Epochs"/>, <see cref="TrainingOptions.EarlyStoppingPatience"/>,
+    /// <see cref="TrainingOptions.Threads"/> and the checkpoint options may differ from the checkpoint's.</param>
+    /// <param name="progress">Receives a report after every step and every epoch.</param>
+    /// <param name="cancellationToken">Stops training after the current step and writes a checkpoint.</param>
+    /// <returns>The model with the weights of the epoch with the lowest validation loss.</returns>
+    /// <exception cref="DataFormatException">The file cannot be read, has a bad row (with its line), or changed during training.</exception>
+    /// <exception cref="SeqtalkException">No checkpoint is there or it is damaged, the data or an option differs
+    /// in a way that breaks exactness, the temporary file cannot be written, or training diverged.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public static ChatModel ResumeTraining(string checkpointDirectory, PairFile pairs, TrainingOptions? overrides = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(checkpointDirectory);
+        ArgumentNullException.ThrowIfNull(pairs);
+        return Trainer.Resume(checkpointDirectory, pairs, overrides, progress, cancellationToken);
+    }
+
     /// <summary>Loads a model directory written by <see cref="Save"/>, checking every file.</summary>
     /// <param name="directory">The model directory.</param>
     /// <exception cref="SeqtalkException">The directory or a file in it is missing or invalid; the message names it.</exception>
@@ -101,7 +153,7 @@ public sealed class ChatModel
     /// <exception cref="SeqtalkException">The directory cannot be written.</exception>
     public void Save(string directory) => ModelDirectory.Save(this, directory);
 
-    /// <summary>Replies to one question with greedy decoding.</summary>
+    /// <summary>Replies to one question (greedy decoding unless <paramref name="options"/> ask for beam search or sampling).</summary>
     /// <param name="question">Any text; unknown words become <c>&lt;unk&gt;</c>.</param>
     /// <param name="options">Decoding options; null for the defaults.</param>
     /// <returns>The reply text (may be empty if the model ends at once).</returns>
@@ -115,59 +167,135 @@ public sealed class ChatModel
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
     public IReadOnlyList<string> ReplyBatch(IReadOnlyList<string> questions, DecodeOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(questions);
+        options ??= DefaultDecodeOptions;
+        if (!options.IsPlainGreedy) return [.. ReplyDetailedBatch(questions, options).Select(r => r.Text)];
         var ids = DecodeIds(questions, options);
         var replies = new string[ids.Length];
         for (int i = 0; i < ids.Length; i++) replies[i] = TargetTokenizer.Decode(ids[i]);
         return replies;
     }
 
-    /// <summary>Evaluates the model on pairs: teacher-forced loss, perplexity and token accuracy over real
-    /// answer tokens, and BLEU and token F1 of greedy replies against the answers.</summary>
+    /// <summary>Replies to one question with the reply's tokens, score, n-best candidates and source tokens.</summary>
+    /// <param name="question">Any text; unknown words become <c>&lt;unk&gt;</c>.</param>
+    /// <param name="options">Decoding options; null for the defaults (greedy).</param>
+    /// <returns>The reply; its <see cref="ReplyResult.Text"/> equals what <see cref="Reply"/> returns for the same options
+    /// (and, when sampling, the same <see cref="DecodeOptions.Seed"/>).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public ReplyResult ReplyDetailed(string question, DecodeOptions? options = null) => ReplyDetailedBatch([question], options)[0];
+
+    /// <summary>Replies to many questions with details, decoded together in batches; each reply is the same as when
+    /// decoded alone.</summary>
+    /// <param name="questions">The questions.</param>
+    /// <param name="options">Decoding options; null for the defaults (greedy).</param>
+    /// <returns>One result per question, in order.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public IReadOnlyList<ReplyResult> ReplyDetailedBatch(IReadOnlyList<string> questions, DecodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(questions);
+        options ??= DefaultDecodeOptions;
+        options.Validate();
+        var sources = EncodeQuestions(questions);
+        int maxSteps = options.MaxLength ?? DefaultMaxReplyLength;
+        DecodedSequence[][] decoded;
+        float[][]?[]? attention = null;
+        var session = RentSession();
+        try
+        {
+            if (options.Samples)
+            {
+                var seeds = new int[sources.Length];
+                for (int i = 0; i < seeds.Length; i++) seeds[i] = options.Seed ?? Random.Shared.Next();
+                decoded = Sampler.Run(session, sources, options, maxSteps, seeds);
+            }
+            else
+            {
+                decoded = BeamSearch.Run(session, sources, options, maxSteps);
+            }
+            // Attention models: the weights of each reply (a reply shorter than maxSteps ended with </s>).
+            if (Network.Config.Attention != AttentionKind.None)
+            {
+                attention = new float[sources.Length][][];
+                for (int i = 0; i < sources.Length; i++)
+                    attention[i] = session.AttentionOf(sources[i], decoded[i][0].Ids, decoded[i][0].Ids.Length < maxSteps);
+            }
+        }
+        finally
+        {
+            _sessions.Add(session);
+        }
+
+        var sourceVocabulary = SourceTokenizer.Vocabulary;
+        var results = new ReplyResult[sources.Length];
+        for (int i = 0; i < results.Length; i++)
+        {
+            var candidates = decoded[i].Select(d => new ReplyCandidate(TargetTokenizer.Decode(d.Ids), TokenStrings(d.Ids), d.Score, d.LogProbability)).ToArray();
+            results[i] = new ReplyResult
+            {
+                Text = candidates[0].Text,
+                Tokens = candidates[0].Tokens,
+                Score = candidates[0].Score,
+                NBest = candidates,
+                SourceTokens = [.. sources[i].Select(sourceVocabulary.GetToken)],
+                Attention = attention?[i],
+            };
+        }
+        return results;
+    }
+
+    /// <summary>Tokens the model reads for <paramref name="question"/>: the question tokenizer's count, capped at the
+    /// longest source the model was trained with (longer questions are cut).</summary>
+    /// <param name="question">Any text.</param>
+    public int CountQuestionTokens(string question)
+        => Math.Min(SourceTokenizer.CountTokens(question), Options?.MaxSequenceLength ?? TrainingOptions.DefaultMaxSequenceLength);
+
+    /// <summary>Answer tokens in <paramref name="reply"/> by the answer tokenizer; for a reply of this model without
+    /// <c>&lt;unk&gt;</c> (the default), the number of tokens it generated (<see cref="ReplyResult.Tokens"/>).</summary>
+    /// <param name="reply">A reply text.</param>
+    public int CountReplyTokens(string reply) => TargetTokenizer.CountTokens(reply);
+
+    private static readonly DecodeOptions DefaultDecodeOptions = new();
+
+    private string[] TokenStrings(int[] ids)
+    {
+        var vocabulary = TargetTokenizer.Vocabulary;
+        var tokens = new string[ids.Length];
+        for (int i = 0; i < ids.Length; i++) tokens[i] = vocabulary.GetToken(ids[i]);
+        return tokens;
+    }
+
+    /// <summary>Evaluates the model on pairs: the teacher-forced likelihood of the answers (loss, perplexity, token
+    /// accuracy, bits per character) and the replies decoded with <paramref name="options"/> against the answers
+    /// (sacreBLEU BLEU and chrF, token F1, distinct-n, lengths, repetition), overall and per pair.</summary>
     /// <param name="pairs">Pairs to evaluate on.</param>
     /// <param name="options">Decoding options for the replies.</param>
     /// <exception cref="SeqtalkException">There are no pairs.</exception>
-    public EvaluationResult Evaluate(IReadOnlyList<QaPair> pairs, DecodeOptions? options = null)
-    {
-        if (pairs.Count == 0) throw new SeqtalkException("There are no pairs to evaluate.");
-        int maxLength = Options?.MaxSequenceLength ?? TrainingOptions.DefaultMaxSequenceLength;
-        var encoded = Trainer.Encode(pairs, Enumerable.Range(0, pairs.Count), SourceTokenizer, TargetTokenizer, maxLength);
-        var batches = Batcher.MakeBatches(encoded, TrainingOptions.DefaultBatchSize, shuffle: null);
-        var workspace = new TrainingWorkspace(Network, batches.Max(b => b.Size), batches.Max(b => b.SourceSteps), batches.Max(b => b.TargetSteps), Environment.ProcessorCount);
-        var (loss, accuracy) = Trainer.Measure(workspace, batches);
+    /// <exception cref="ArgumentOutOfRangeException">A decoding option is out of range.</exception>
+    public EvaluationResult Evaluate(IReadOnlyList<QaPair> pairs, DecodeOptions? options = null) => Evaluator.Run(this, pairs, options);
 
-        var replies = ReplyBatch(pairs.Select(p => p.Question).ToList(), options);
-        var hypotheses = replies.Select(r => TargetTokenizer.Normalizer.SplitWords(r)).ToList();
-        var references = pairs.Select(p => TargetTokenizer.Normalizer.SplitWords(p.Answer)).ToList();
-        return new EvaluationResult
-        {
-            Pairs = pairs.Count,
-            Tokens = encoded.Sum(p => p.Target.Length + 1),
-            Loss = loss,
-            Perplexity = Math.Exp(loss),
-            TokenAccuracy = accuracy,
-            Bleu = TextMetrics.CorpusBleu(hypotheses, references),
-            TokenF1 = TextMetrics.MeanTokenF1(hypotheses, references),
-            ExactMatch = (double)hypotheses.Zip(references).Count(x => x.First.SequenceEqual(x.Second)) / pairs.Count,
-        };
-    }
+    /// <summary>The rows of the training file that training held out for validation, found again from the split
+    /// the model records (rows, validation size, mode and seed).</summary>
+    /// <param name="trainingPairs">The pairs of the file the model was trained on, read the same way.</param>
+    /// <returns>The validation pairs, in file order.</returns>
+    /// <exception cref="SeqtalkException">The model records no split or no validation rows, or the file has a
+    /// different number of pairs than the one it was trained on.</exception>
+    public IReadOnlyList<QaPair> ValidationPairs(IReadOnlyList<QaPair> trainingPairs) => Evaluator.ValidationPairs(this, trainingPairs);
 
     internal int[][] DecodeIds(IReadOnlyList<string> questions, DecodeOptions? options)
     {
         options?.Validate();
         int maxSteps = options?.MaxLength ?? DefaultMaxReplyLength;
-        int maxSource = Options?.MaxSequenceLength ?? TrainingOptions.DefaultMaxSequenceLength;
-        var sources = new int[questions.Count][];
-        for (int i = 0; i < sources.Length; i++) sources[i] = Trainer.Cut(SourceTokenizer.EncodeToIds(questions[i]), maxSource);
+        bool banUnknown = !(options?.AllowUnknown ?? false);
+        var sources = EncodeQuestions(questions);
 
-        const int chunk = 128;
         var result = new int[sources.Length][];
-        if (!_sessions.TryTake(out var session)) session = new InferenceSession(Network, chunk);
+        var session = RentSession();
         try
         {
-            for (int start = 0; start < sources.Length; start += chunk)
+            for (int start = 0; start < sources.Length; start += SessionRows)
             {
-                int count = Math.Min(chunk, sources.Length - start);
-                var part = session.GreedyDecode(new ArraySegment<int[]>(sources, start, count), maxSteps);
+                int count = Math.Min(SessionRows, sources.Length - start);
+                var part = session.GreedyDecode(new ArraySegment<int[]>(sources, start, count), maxSteps, banUnknown);
                 Array.Copy(part, 0, result, start, count);
             }
         }
@@ -177,25 +305,92 @@ public sealed class ChatModel
         }
         return result;
     }
+
+    /// <summary>Rows of a pooled session: questions decoded at once (greedy), or questions × beam / samples.</summary>
+    private const int SessionRows = 128;
+
+    private InferenceSession RentSession() => _sessions.TryTake(out var session) ? session : new InferenceSession(Network, SessionRows);
+
+    private int[][] EncodeQuestions(IReadOnlyList<string> questions)
+    {
+        int maxSource = Options?.MaxSequenceLength ?? TrainingOptions.DefaultMaxSequenceLength;
+        var sources = new int[questions.Count][];
+        for (int i = 0; i < sources.Length; i++) sources[i] = Trainer.Cut(SourceTokenizer.EncodeToIds(questions[i]), maxSource);
+        return sources;
+    }
 }
 
-/// <summary>What <see cref="ChatModel.Evaluate"/> measured.</summary>
+/// <summary>What <see cref="ChatModel.Evaluate"/> measured. Reply metrics compare the decoded replies with the
+/// answers as written in the file.</summary>
 public sealed record EvaluationResult
 {
     /// <summary>Pairs evaluated.</summary>
     public required int Pairs { get; init; }
     /// <summary>Real answer tokens (with the end token) the loss is over.</summary>
     public required int Tokens { get; init; }
-    /// <summary>Mean cross-entropy per real answer token (teacher forcing).</summary>
+    /// <summary>Mean cross-entropy per real answer token (teacher forcing), in nats.</summary>
     public required double Loss { get; init; }
     /// <summary>exp(Loss).</summary>
     public required double Perplexity { get; init; }
     /// <summary>Share of real answer tokens predicted exactly (teacher forcing).</summary>
     public required double TokenAccuracy { get; init; }
-    /// <summary>Corpus BLEU-4 (0–100) of greedy replies against the answers, on word tokens.</summary>
+    /// <summary>Corpus BLEU (0–100) of the replies against the answers, as sacreBLEU computes it by default
+    /// (13a tokenization, exp smoothing).</summary>
     public required double Bleu { get; init; }
-    /// <summary>Mean token F1 (0–1) of greedy replies against the answers.</summary>
+    /// <summary>Mean token F1 (0–1) of the replies against the answers, on the model's word split.</summary>
     public required double TokenF1 { get; init; }
-    /// <summary>Share of replies that equal the answer token for token.</summary>
+    /// <summary>Share of replies that equal the answer word for word (model's word split).</summary>
     public required double ExactMatch { get; init; }
+    /// <summary>Bits per character of the answers: the total negative log2-likelihood of the answer tokens and
+    /// each <c>&lt;/s&gt;</c>, divided by <see cref="ReferenceCharacters"/>. Comparable across tokenizers; a word
+    /// model predicts <c>&lt;unk&gt;</c> for every unknown word at the cost of one token, which makes its figure
+    /// optimistic by about <see cref="UnknownShare"/>. NaN when the answers have no characters.</summary>
+    public required double BitsPerCharacter { get; init; }
+    /// <summary>Characters of the answers after the model's answer normalization (NFC, one space between words),
+    /// counted as Unicode text elements.</summary>
+    public required long ReferenceCharacters { get; init; }
+    /// <summary>Share of the answers' tokens (without <c>&lt;/s&gt;</c>) that are <c>&lt;unk&gt;</c>.</summary>
+    public required double UnknownShare { get; init; }
+    /// <summary>Answers longer than the model's maximum sequence length, whose likelihood covers only the
+    /// first tokens (their characters are all counted).</summary>
+    public required int TruncatedReferences { get; init; }
+    /// <summary>Corpus BLEU (0–100) on characters (sacreBLEU's "char" tokenization: every non-space code point
+    /// is a token), better suited to Korean than word BLEU.</summary>
+    public required double CharacterBleu { get; init; }
+    /// <summary>Corpus chrF (0–100) with sacreBLEU's defaults: character n-grams up to 6, β = 2, spaces removed.</summary>
+    public required double Chrf { get; init; }
+    /// <summary>Distinct 13a tokens over all replies divided by the tokens in them.</summary>
+    public required double Distinct1 { get; init; }
+    /// <summary>Distinct 13a token bigrams over all replies divided by the bigrams in them.</summary>
+    public required double Distinct2 { get; init; }
+    /// <summary>Mean reply length in 13a tokens.</summary>
+    public required double MeanReplyLength { get; init; }
+    /// <summary>Mean reply length in characters (text elements).</summary>
+    public required double MeanReplyCharacters { get; init; }
+    /// <summary>Mean answer length in 13a tokens, to compare with <see cref="MeanReplyLength"/>.</summary>
+    public required double MeanReferenceLength { get; init; }
+    /// <summary>Share of the replies that are one of the 10 most frequent replies (exact text): near 1 when the
+    /// model says the same few things to everyone.</summary>
+    public required double TopRepliesShare { get; init; }
+    /// <summary>One entry per pair, in the order given.</summary>
+    public required IReadOnlyList<EvaluationExample> Examples { get; init; }
+}
+
+/// <summary>One evaluated pair.</summary>
+public sealed record EvaluationExample
+{
+    /// <summary>The question as given.</summary>
+    public required string Question { get; init; }
+    /// <summary>The reference answer as given.</summary>
+    public required string Reference { get; init; }
+    /// <summary>The model's reply.</summary>
+    public required string Reply { get; init; }
+    /// <summary>Answer tokens the likelihood is over, with <c>&lt;/s&gt;</c>.</summary>
+    public required int Tokens { get; init; }
+    /// <summary>Negative log2-likelihood of the answer tokens and <c>&lt;/s&gt;</c> (teacher forcing), in bits.</summary>
+    public required double Bits { get; init; }
+    /// <summary><see cref="Bits"/> divided by the characters of the normalized answer; NaN when it has none.</summary>
+    public required double BitsPerCharacter { get; init; }
+    /// <summary>chrF (0–100) of the reply against the answer.</summary>
+    public required double Chrf { get; init; }
 }

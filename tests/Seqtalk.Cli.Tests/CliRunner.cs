@@ -23,7 +23,7 @@ internal static class CliRunner
     private static readonly string s_dll = FindDll();
 
     public static CliResult Run(string workingDirectory, IEnumerable<string> args, string? stdin = null,
-        TimeSpan? timeout = null, Action<Process, string>? onStdoutLine = null)
+        TimeSpan? timeout = null, Action<Process, string>? onStdoutLine = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -39,6 +39,7 @@ internal static class CliRunner
         info.ArgumentList.Add(s_dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment.Remove("SEQTALK_DEBUG");
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
 
         using var process = new Process { StartInfo = info };
         var stdout = new StringBuilder();

@@ -21,7 +21,7 @@ public sealed class CommandTests : IClassFixture<TinyModel>, IDisposable
         Assert.Equal("", r.Stderr);
         var epochLines = r.StdoutLines.Where(l => l.StartsWith("epoch ", StringComparison.Ordinal)).ToArray();
         Assert.Equal(["epoch 1/3", "epoch 2/3", "epoch 3/3"], epochLines.Select(l => l.Split("  ")[0]));
-        Assert.All(epochLines, l => Assert.Matches(@"^epoch \d/3  train loss \d+\.\d{4}  val loss \d+\.\d{4}  val ppl [\d.]+  val acc [\d.]+%  [\d,]+ tok/s  [\d.]+s(  \*best)?$", l));
+        Assert.All(epochLines, l => Assert.Matches(@"^epoch \d/3  train loss \d+\.\d{4}  val loss \d+\.\d{4}  val ppl [\d.]+  val acc [\d.]+%  lr [\d.]+e[+-]\d+  [\d,]+ tok/s  [\d.]+s(  \*best)?$", l));
         Assert.Contains(r.StdoutLines, l => l.StartsWith("data: 20 pairs", StringComparison.Ordinal) && l.Contains("train 16, validation 4"));
         Assert.Contains(r.StdoutLines, l => l.StartsWith("vocabulary: ", StringComparison.Ordinal) && l.Contains("parameters"));
         Assert.Matches(@"^saved model \(best epoch [1-3], val loss \d+\.\d{4}\)$", r.StdoutLines[^1]);
@@ -107,6 +107,22 @@ public sealed class CommandTests : IClassFixture<TinyModel>, IDisposable
     }
 
     [Fact]
+    public void Train_WithAttentionAndBidirectionalEncoder_InfoShowsThem_AndTheModelReplies()
+    {
+        TinyModel.WriteCsv(_dir.File("pairs.csv"), TinyModel.Pairs(20));
+        var train = CliRunner.Run(_dir.Path, ["train", "--data", "pairs.csv", "--out", "att", .. TinyModel.SmallTraining, "--attention", "general", "--bidirectional"],
+            timeout: TimeSpan.FromMinutes(3));
+        Assert.True(train.ExitCode == 0, train.ToString());
+        Assert.Contains(train.StdoutLines, l => l.StartsWith("model:", StringComparison.Ordinal) && l.Contains(", bidirectional encoder, general attention;"));
+        var info = CliRunner.Run(_dir.Path, "info", "--model", "att");
+        Assert.True(info.ExitCode == 0, info.ToString());
+        Assert.Contains(info.StdoutLines, l => l.StartsWith("architecture", StringComparison.Ordinal) && l.EndsWith("1 layer(s), bidirectional encoder, general attention", StringComparison.Ordinal));
+        var reply = CliRunner.Run(_dir.Path, "reply", "--model", "att", "hello");
+        Assert.True(reply.ExitCode == 0, reply.ToString());
+        Assert.Single(reply.StdoutLines);
+    }
+
+    [Fact]
     public void Version_PrintsTheVersion()
     {
         var r = CliRunner.Run(_dir.Path, "--version");
@@ -123,7 +139,27 @@ public sealed class CommandTests : IClassFixture<TinyModel>, IDisposable
     }
 
     [Fact]
-    public void Train_SigtermSavesTheModelSoFar()
+    public void Train_WithRegularizationAndSchedule_SaysWhatItUses_AndInfoShowsTiedEmbeddings()
+    {
+        TinyModel.WriteCsv(_dir.File("pairs.csv"), TinyModel.Pairs(20));
+        var r = CliRunner.Run(_dir.Path,
+        [
+            "train", "--data", "pairs.csv", "--out", "m", .. TinyModel.SmallTrainingWithout("--hidden-dim"), "--hidden-dim", "8",
+            "--dropout", "0.2", "--tied-embeddings", "--label-smoothing", "0.1", "--warmup-steps", "2", "--lr-decay", "0.5",
+            "--lr-plateau-factor", "0.5", "--lr-plateau-patience", "1", "--min-learning-rate", "0.001",
+        ]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("training: dropout 0.2, tied embeddings, label smoothing 0.1 (losses shown are unsmoothed), warmup 2 steps, " +
+            "lr ×0.5 per epoch after epoch 1, lr ×0.5 after 2 epochs without a better validation loss, min lr 0.001", r.StdoutLines);
+        var lrs = r.StdoutLines.Where(l => l.StartsWith("epoch ", StringComparison.Ordinal)).Select(l => l.Split("  lr ")[1].Split(' ')[0]).ToArray();
+        Assert.Equal(["1e-2", "5e-3", "2.5e-3"], lrs);
+        var info = CliRunner.Run(_dir.Path, "info", "--model", "m");
+        Assert.True(info.ExitCode == 0, info.ToString());
+        Assert.Contains("tied embeddings", info.Stdout);
+    }
+
+    [Fact]
+    public void Train_SigtermSavesTheModelSoFarAndACheckpoint()
     {
         TinyModel.WriteCsv(_dir.File("pairs.csv"), TinyModel.Pairs(20));
         var r = CliRunner.Run(_dir.Path,
@@ -133,8 +169,9 @@ public sealed class CommandTests : IClassFixture<TinyModel>, IDisposable
             {
                 if (line.StartsWith("epoch 2/", StringComparison.Ordinal)) Signal(process.Id, "TERM");
             });
-        Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Matches(@"^training interrupted: saved the model of epoch \d+ to m$", r.StdoutLines[^1]);
+        Assert.True(r.ExitCode == 143, r.ToString());
+        Assert.Matches(@"^training interrupted: saved the model of epoch \d+ to m$", r.StdoutLines[^2]);
+        Assert.Matches(@"^checkpoint m/checkpoints/step-\d{8} written; continue with: seqtalk train --resume m --data pairs.csv$", r.StdoutLines[^1]);
         var info = CliRunner.Run(_dir.Path, "info", "--model", "m");
         Assert.True(info.ExitCode == 0, info.ToString());
         Assert.Contains("interrupted", info.Stdout);

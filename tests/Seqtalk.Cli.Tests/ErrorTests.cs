@@ -82,11 +82,49 @@ public sealed class ErrorTests : IClassFixture<TinyModel>, IDisposable
     [InlineData("--validation-size", "2.5")]
     [InlineData("--layers", "9")]
     [InlineData("--max-vocab", "3")]
+    [InlineData("--attention", "luong")]
+    [InlineData("--dropout", "1")]
+    [InlineData("--label-smoothing", "-0.1")]
+    [InlineData("--warmup-steps", "-1")]
+    [InlineData("--lr-decay", "0")]
+    [InlineData("--lr-decay-start", "-1")]
+    [InlineData("--lr-plateau-factor", "2")]
+    [InlineData("--lr-plateau-patience", "-1")]
+    [InlineData("--min-learning-rate", "1")]
     public void BadOptionValue(string option, string value)
     {
         File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");
         var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTrainingWithout(option), option, value]);
         CliAssert.OneLineError(result, 2, option, value);
+        Assert.False(Directory.Exists(_dir.File("model")));
+    }
+
+    [Theory]
+    [InlineData("none", "needs attention")]
+    [InlineData("general", "not implemented")]
+    public void InputFeeding_IsRefused(string attention, string message)
+    {
+        File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");
+        var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTraining, "--attention", attention, "--input-feeding"]);
+        CliAssert.OneLineError(result, 2, "--input-feeding", message);
+        Assert.False(Directory.Exists(_dir.File("model")));
+    }
+
+    [Fact]
+    public void BidirectionalWithOddHiddenSize()
+    {
+        File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");
+        var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTrainingWithout("--hidden-dim"), "--hidden-dim", "15", "--bidirectional"]);
+        CliAssert.OneLineError(result, 2, "--bidirectional", "even");
+        Assert.False(Directory.Exists(_dir.File("model")));
+    }
+
+    [Fact]
+    public void TiedEmbeddingsWithDifferentWidths()
+    {
+        File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");
+        var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTraining, "--tied-embeddings"]);
+        CliAssert.OneLineError(result, 2, "--tied-embeddings", "embedding width (8)", "LSTM width (16)");
         Assert.False(Directory.Exists(_dir.File("model")));
     }
 

@@ -68,6 +68,26 @@ public sealed class BrowserTests(ServerFixture fixture, ITestOutputHelper output
                 "the page scrolls sideways at 390 px");
             ((ITakesScreenshot)driver).GetScreenshot().SaveAsFile(Path.Combine(artifacts, "chat-page.png"));
 
+            // The settings panel: beam search of width 4 with 3 candidates shown under the reply.
+            driver.FindElement(By.CssSelector("#settings summary")).Click();
+            var strategy = driver.FindElement(By.Id("strategy"));
+            strategy.Click();
+            strategy.SendKeys("beam");   // typing an option's first letters selects it, as a person would
+            strategy.SendKeys(Keys.Enter);
+            Assert.Equal("beam", strategy.GetAttribute("value"));
+            var nbest = driver.FindElement(By.Id("nbest"));
+            nbest.Clear();
+            nbest.SendKeys("3");
+            string second = fixture.Questions[3];
+            var beam = fixture.Model.ReplyDetailed(second, new Decoding.DecodeOptions { BeamSize = 4, NBest = 3 });
+            input.SendKeys(second);
+            input.SendKeys(Keys.Enter);
+            var beamReply = wait.Until(d => d.FindElements(By.CssSelector(".bubble.bot[data-reply]")).Skip(1).FirstOrDefault());
+            Assert.Equal(beam.Text, beamReply.GetAttribute("data-reply"));
+            Assert.Equal(beam.NBest.Count - 1, beamReply.FindElements(By.CssSelector(".alt")).Count);
+            ((ITakesScreenshot)driver).GetScreenshot().SaveAsFile(Path.Combine(artifacts, "chat-page-beam.png"));
+            driver.FindElement(By.CssSelector("#settings summary")).Click();
+
             // A question over the server's limit: the refusal is shown, not swallowed.
             input.SendKeys(new string('가', 60));
             input.SendKeys(Keys.Enter);

@@ -82,12 +82,14 @@ public sealed class ClientTests(ServerFixture fixture)
     }
 
     [Fact]
-    public async Task OfficialOpenAiClient_PositiveTemperature_IsRefusedClearly()
+    public async Task OfficialOpenAiClient_PositiveTemperature_Samples()
     {
         var chat = OpenAiChat(fixture.Server);
-        var e = await Assert.ThrowsAsync<ClientResultException>(() => chat.CompleteChatAsync(
-            [new UserChatMessage(fixture.Questions[0])], new ChatCompletionOptions { Temperature = 0.8f }));
-        Assert.Equal(400, e.Status);
-        Assert.Contains("Sampling is not available yet", e.Message, StringComparison.Ordinal);
+        string question = fixture.Questions[0];
+        var sampled = (await chat.CompleteChatAsync([new UserChatMessage(question)], new ChatCompletionOptions { Temperature = 1.9f, TopP = 0.5f })).Value;
+        string text = string.Concat(sampled.Content.Select(p => p.Text));
+        Assert.Equal(OpenAI.Chat.ChatFinishReason.Stop, sampled.FinishReason);
+        Assert.True(sampled.Usage.OutputTokenCount == fixture.Model.CountReplyTokens(text), $"usage {sampled.Usage.OutputTokenCount} for '{text}'");
+        Assert.Equal(fixture.Model.CountQuestionTokens(question), sampled.Usage.InputTokenCount);
     }
 }

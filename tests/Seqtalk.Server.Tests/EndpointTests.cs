@@ -21,7 +21,8 @@ public sealed class EndpointTests(ServerFixture fixture)
         var root = json.RootElement;
         string reply = root.GetProperty("reply").GetString()!;
         Assert.Equal(fixture.Model.Reply(question), reply);
-        Assert.Equal(reply.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length, root.GetProperty("tokens").GetInt32());
+        Assert.Equal(fixture.Model.ReplyDetailed(question).Tokens.Count, root.GetProperty("tokens").GetInt32());   // model tokens
+        Assert.False(root.TryGetProperty("nbest", out _));
         Assert.True(root.GetProperty("ms").GetDouble() >= 0);
 
         using var capped = await Http.PostAsJsonAsync("/v1/reply", new { text = question, max_length = 1 });

@@ -29,7 +29,20 @@ public sealed class InProcessTests(ServerFixture fixture)
 
         var capped = await client.GetResponseAsync(fixture.Questions[0], new ChatOptions { MaxOutputTokens = 1 });
         Assert.Equal(fixture.Model.Reply(fixture.Questions[0], new Decoding.DecodeOptions { MaxLength = 1 }), capped.Text);
-        await Assert.ThrowsAsync<NotSupportedException>(() => client.GetResponseAsync("hi", new ChatOptions { Temperature = 0.5f }));
+        Assert.Equal(ChatFinishReason.Length, capped.FinishReason);
+
+        // A positive temperature samples; TopP, TopK and Seed map onto the library's options, usage counts model tokens.
+        string sampledQuestion = fixture.Questions[2];
+        var sampling = new ChatOptions { Temperature = 1.5f, TopK = 3, TopP = 0.75f, Seed = 4 };
+        var expectedSample = fixture.Model.ReplyDetailed(sampledQuestion, new Decoding.DecodeOptions { Temperature = 1.5, TopK = 3, TopP = 0.75f, Seed = 4 });
+        var sampled = await client.GetResponseAsync(sampledQuestion, sampling);
+        Assert.Equal(expectedSample.Text, sampled.Text);
+        Assert.Equal(expectedSample.Tokens.Count, sampled.Usage!.OutputTokenCount);
+        Assert.Equal(fixture.Model.CountQuestionTokens(sampledQuestion), sampled.Usage.InputTokenCount);
+        var streamed = new StringBuilder();
+        await foreach (var update in client.GetStreamingResponseAsync(sampledQuestion, sampling)) streamed.Append(update.Text);
+        Assert.Equal(expectedSample.Text, streamed.ToString());
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => client.GetResponseAsync("hi", new ChatOptions { Temperature = 0.5f, TopP = 0 }));
         await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync([new ChatMessage(ChatRole.System, "no user")]));
         Assert.Equal(ServerFixture.ModelName, client.GetService<ChatClientMetadata>()?.DefaultModelId);
         Assert.Same(fixture.Model, client.GetService<ChatModel>());

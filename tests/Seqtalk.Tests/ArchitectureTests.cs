@@ -18,10 +18,11 @@ public partial class ArchitectureTests
         ["Nn"] = ["Kernels", "Data"],
         ["Decoding"] = ["Kernels", "Nn", "Data", "Text"],
         ["Training"] = ["Kernels", "Nn", "Data", "Text", "Decoding", "IO"],
-        ["IO"] = ["Nn", "Text", "Data", "Training", "Decoding"],
+        ["IO"] = ["Nn", "Text", "Data", "Training", "Decoding", "Reporting"],
+        ["Reporting"] = ["Training"],
     };
 
-    [GeneratedRegex(@"\bSeqtalk\.(Kernels|Text|Data|Nn|Decoding|Training|IO)\b")]
+    [GeneratedRegex(@"\bSeqtalk\.(Kernels|Text|Data|Nn|Decoding|Training|IO|Reporting)\b")]
     private static partial Regex NamespaceReference();
 
     [Fact]

@@ -9,6 +9,12 @@ per case to tests/Seqtalk.Tests/Fixtures/:
            (h, c) of layer k is taken after its last real token
   decoder: final (h, c) of encoder layer k seeds decoder layer k; dec.embed -> nn.LSTM stack over
            the decoder input (<s> y1..yn, post-padded)
+  bidirectional encoder (optional, "bidirectional_encoder"): nn.LSTM(bidirectional=True) with H/2 per
+           direction; decoder layer k starts from [fwd; bwd] final states of encoder layer k
+  attention (optional, "attention" in the config): memory = the top encoder layer's outputs at the real
+           source steps (pad_packed_sequence); score dot h.m, general h.(W_a m) or Bahdanau
+           v.tanh(W_q h + W_k m); padded source steps masked; a = softmax; c = sum a m;
+           h~ = tanh(W_c [c; h]) (no bias) replaces h before the output layer
   output:  out.w/out.b applied to the real target positions only, gathered in (b, t) order
   loss:    cross-entropy over the real target tokens (y1..yn </s>), mean over those tokens
 
@@ -31,7 +37,7 @@ import sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 MAGIC = "seqtalk-pytorch-fixture"
 VERSION = 1
@@ -47,22 +53,37 @@ RMSPROP = {"lr": 1e-2, "rho": 0.9, "eps": 1e-7, "steps": 10}
 # ---------------------------------------------------------------------------------------------
 
 class Seq2Seq(nn.Module):
-    def __init__(self, vs, vt, e, h, layers):
+    def __init__(self, vs, vt, e, h, layers, attention="none", bidirectional=False):
         super().__init__()
         self.enc_embed = nn.Embedding(vs, e)
-        self.enc = nn.LSTM(e, h, layers, batch_first=True)
+        # Bidirectional: H/2 per direction, outputs [fwd; bwd] = H wide, as ParameterLayout.AddBidirectionalLstm.
+        self.bidirectional = bidirectional
+        self.enc = nn.LSTM(e, h // 2 if bidirectional else h, layers, batch_first=True, bidirectional=bidirectional)
         self.dec_embed = nn.Embedding(vt, e)
         self.dec = nn.LSTM(e, h, layers, batch_first=True)
         self.out = nn.Linear(h, vt)
         self.layers = layers
+        self.attention = attention
+        # Attention tensors in ParameterLayout order (names in ParameterLayout.Names); none has a bias.
+        self.attn = []
+        if attention == "general":
+            self.attn.append(("attn.w_a", nn.Parameter(torch.empty(h, h))))
+        elif attention == "bahdanau":
+            self.attn += [("attn.w_q", nn.Parameter(torch.empty(h, h))), ("attn.w_k", nn.Parameter(torch.empty(h, h))),
+                          ("attn.v", nn.Parameter(torch.empty(h)))]
+        if attention != "none":
+            self.attn.append(("attn.w_c", nn.Parameter(torch.empty(h, 2 * h))))
+        for i, (_, p) in enumerate(self.attn):
+            self.register_parameter(f"attn_{i}", p)
 
     def layout(self):
         """(our name, tensor) in ParameterLayout.ForSeq2Seq order. PyTorch's own layouts already
         match ours (W_ih [4H, in], W_hh [4H, H], gate order i, f, g, o; Linear [out, in])."""
         entries = [("enc.embed", self.enc_embed.weight)]
-        entries += lstm_entries("enc", self.enc, self.layers)
+        entries += lstm_entries("enc", self.enc, self.layers, self.bidirectional)
         entries.append(("dec.embed", self.dec_embed.weight))
         entries += lstm_entries("dec", self.dec, self.layers)
+        entries += self.attn
         entries.append(("out.w", self.out.weight))
         entries.append(("out.b", self.out.bias))
         return entries
@@ -72,9 +93,13 @@ class Seq2Seq(nn.Module):
         # last real token. Rows are sorted by source length, longest first (Batch.cs).
         x = self.enc_embed(b["source"])                                   # [B, Ts, E]
         packed = pack_padded_sequence(x, b["source_lengths"], batch_first=True, enforce_sorted=True)
-        _, (h_n, c_n) = self.enc(packed)                                  # [L, B, H] each
+        packed_out, (h_n, c_n) = self.enc(packed)                         # [L, B, H] each ([2L, B, H/2] bidirectional)
+        h_n, c_n = self.bridge(h_n), self.bridge(c_n)
         # Decoder: padding comes after the real positions, so it cannot change them; no packing needed.
         y, _ = self.dec(self.dec_embed(b["decoder_input"]), (h_n, c_n))  # [B, Tt, H]
+        if self.attention != "none":
+            memory, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=b["source"].shape[1])
+            y = self.attend(y, memory, b["source_mask"])
         mask = b["mask"]                                                  # [B, Tt], True = real
         real = y[mask]                                                    # [N, H], rows in (b, t) order
         logits = self.out(real)                                           # [N, Vt]
@@ -82,13 +107,39 @@ class Seq2Seq(nn.Module):
         return logits, loss
 
 
-def lstm_entries(prefix, lstm, layers):
+    def bridge(self, state):
+        """Bidirectional: decoder layer k starts from [fwd; bwd] of encoder layer k (PyTorch orders h_n as
+        l0 fwd, l0 bwd, l1 fwd, ...). Unidirectional: unchanged."""
+        if not self.bidirectional:
+            return state
+        return torch.cat([state[0::2], state[1::2]], dim=-1)
+
+    def attend(self, y, memory, source_mask):
+        """h~ = tanh(W_c [c; h]) with c = sum_s softmax(score)_s m_s over the real source steps.
+        y [B, Tt, H], memory [B, Ts, H], source_mask [B, Ts] (True = real)."""
+        p = dict(self.attn)
+        if self.attention == "dot":
+            scores = y @ memory.transpose(1, 2)                                        # [B, Tt, Ts]
+        elif self.attention == "general":
+            scores = y @ F.linear(memory, p["attn.w_a"]).transpose(1, 2)
+        elif self.attention == "bahdanau":
+            u = torch.tanh(F.linear(y, p["attn.w_q"])[:, :, None, :] + F.linear(memory, p["attn.w_k"])[:, None, :, :])
+            scores = u @ p["attn.v"]                                                   # [B, Tt, Ts]
+        else:
+            raise ValueError(self.attention)
+        scores = scores.masked_fill(~source_mask[:, None, :], float("-inf"))
+        context = torch.softmax(scores, dim=-1) @ memory                               # [B, Tt, H]
+        return torch.tanh(F.linear(torch.cat([context, y], dim=-1), p["attn.w_c"]))
+
+
+def lstm_entries(prefix, lstm, layers, bidirectional=False):
     out = []
     for k in range(layers):
-        out.append((f"{prefix}.l{k}.w_ih", getattr(lstm, f"weight_ih_l{k}")))
-        out.append((f"{prefix}.l{k}.w_hh", getattr(lstm, f"weight_hh_l{k}")))
-        out.append((f"{prefix}.l{k}.b_ih", getattr(lstm, f"bias_ih_l{k}")))
-        out.append((f"{prefix}.l{k}.b_hh", getattr(lstm, f"bias_hh_l{k}")))
+        for suffix in (["", "_reverse"] if bidirectional else [""]):
+            out.append((f"{prefix}.l{k}{suffix}.w_ih", getattr(lstm, f"weight_ih_l{k}{suffix}")))
+            out.append((f"{prefix}.l{k}{suffix}.w_hh", getattr(lstm, f"weight_hh_l{k}{suffix}")))
+            out.append((f"{prefix}.l{k}{suffix}.b_ih", getattr(lstm, f"bias_ih_l{k}{suffix}")))
+            out.append((f"{prefix}.l{k}{suffix}.b_hh", getattr(lstm, f"bias_hh_l{k}{suffix}")))
     return out
 
 
@@ -115,7 +166,7 @@ def seeded_weights(model, seed):
     g = torch.Generator().manual_seed(seed)
     parts = []
     for name, p in model.layout():
-        scale = 0.8 if name.endswith("embed") else 0.45
+        scale = 0.8 if name.endswith("embed") or name.startswith("attn.") else 0.45
         parts.append((torch.rand(p.shape, generator=g, dtype=torch.float32) * 2 - 1) * scale)
     return torch.cat([t.reshape(-1) for t in parts])   # float32
 
@@ -146,7 +197,9 @@ def make_batch(source_rows, target_rows):
 def batch_tensors(b):
     bsz, ts, tt = b["size"], b["source_steps"], b["target_steps"]
     lengths = torch.tensor(b["target_lengths"])
+    source_lengths = torch.tensor(b["source_lengths"])
     return {
+        "source_mask": torch.arange(ts)[None, :] < source_lengths[:, None],
         "source": torch.tensor(b["source"]).view(bsz, ts),
         "source_lengths": torch.tensor(b["source_lengths"]),
         "decoder_input": torch.tensor(b["decoder_input"]).view(bsz, tt),
@@ -158,7 +211,8 @@ def batch_tensors(b):
 def run_seq2seq(config, params32, batch, dtype):
     """Logits, loss and gradient at params32, then the RMSprop trajectory; all in `dtype`."""
     model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
-                    config["hidden_dim"], config["layers"]).to(dtype)
+                    config["hidden_dim"], config["layers"], config.get("attention", "none"),
+                    config.get("bidirectional_encoder", False)).to(dtype)
     load_flat(model, params32.to(dtype))
     bt = batch_tensors(batch)
     names = [n for n, _ in model.layout()]
@@ -199,7 +253,8 @@ def row_by_row_logits(config, params32, batch, dtype):
     """The same logits with no padding at all: each row alone, unpadded. Proves that packing and
     post-padding really leave each row's computation untouched."""
     model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
-                    config["hidden_dim"], config["layers"]).to(dtype)
+                    config["hidden_dim"], config["layers"], config.get("attention", "none"),
+                    config.get("bidirectional_encoder", False)).to(dtype)
     load_flat(model, params32.to(dtype))
     ts, tt, rows = batch["source_steps"], batch["target_steps"], []
     with torch.no_grad():
@@ -207,8 +262,10 @@ def row_by_row_logits(config, params32, batch, dtype):
             ns, nt = batch["source_lengths"][b], batch["target_lengths"][b]
             src = torch.tensor(batch["source"][b * ts:b * ts + ns])[None]
             dec = torch.tensor(batch["decoder_input"][b * tt:b * tt + nt])[None]
-            _, state = model.enc(model.enc_embed(src))
-            y, _ = model.dec(model.dec_embed(dec), state)
+            memory, (h_n, c_n) = model.enc(model.enc_embed(src))
+            y, _ = model.dec(model.dec_embed(dec), (model.bridge(h_n), model.bridge(c_n)))
+            if model.attention != "none":
+                y = model.attend(y, memory, torch.ones(1, ns, dtype=torch.bool))
             rows.append(model.out(y[0]))
     return torch.cat(rows)
 
@@ -221,16 +278,20 @@ def random_rows(g, count, lengths, first, vocab):
 
 
 def seq2seq_case(name, seed, layers, vs=13, vt=11, e=6, h=5, source_lengths=(3, 5, 1, 4),
-                 answer_lengths=(2, 0, 3, 1)):
+                 answer_lengths=(2, 0, 3, 1), attention="none", bidirectional=False):
     """answer_lengths are before </s>; 0 means the target is just </s>. Rows start unsorted on purpose."""
     config = {"source_vocab_size": vs, "target_vocab_size": vt, "embedding_dim": e, "hidden_dim": h,
               "layers": layers}
+    if attention != "none":
+        config["attention"] = attention
+    if bidirectional:
+        config["bidirectional_encoder"] = True
     g = torch.Generator().manual_seed(seed + 1000)
     src = random_rows(g, len(source_lengths), source_lengths, FIRST_WORD, vs)
     src[0][0] = UNK                                                         # an <unk> is an ordinary input
     tgt = random_rows(g, len(answer_lengths), answer_lengths, FIRST_WORD, vt)
     batch = make_batch(src, tgt)
-    probe = Seq2Seq(vs, vt, e, h, layers)
+    probe = Seq2Seq(vs, vt, e, h, layers, attention, bidirectional)
     params32 = seeded_weights(probe, seed)
 
     r64 = run_seq2seq(config, params32, batch, torch.float64)
@@ -327,6 +388,224 @@ def lstm_case(name, seed, bsz=3, steps=4, inp=6, h=5):
 
 
 # ---------------------------------------------------------------------------------------------
+# Regularised seq2seq: fixed dropout masks, tied decoder embeddings, label smoothing
+# ---------------------------------------------------------------------------------------------
+
+# Dropout tensor ids (src/Seqtalk/Nn/TrainingWorkspace.Regularization.cs, DropoutTensor).
+ENC_EMBED, DEC_EMBED, DEC_OUT = 0, 1, 2
+
+
+def enc_layer_id(k):
+    return 16 + k
+
+
+def dec_layer_id(k):
+    return 32 + k
+
+
+class RegSeq2Seq(nn.Module):
+    """Seq2Seq with one nn.LSTM per layer, so a dropout mask can sit between layers, and optionally no out.w
+    (the projection reads dec.embed). Masks are given, [B, T, W] per tensor id, already scaled by 1/(1-p)."""
+
+    def __init__(self, vs, vt, e, h, layers, tied):
+        super().__init__()
+        self.enc_embed = nn.Embedding(vs, e)
+        self.enc = nn.ModuleList([nn.LSTM(e if k == 0 else h, h, 1, batch_first=True) for k in range(layers)])
+        self.dec_embed = nn.Embedding(vt, e)
+        self.dec = nn.ModuleList([nn.LSTM(e if k == 0 else h, h, 1, batch_first=True) for k in range(layers)])
+        self.out_w = None if tied else nn.Parameter(torch.zeros(vt, h))
+        self.out_b = nn.Parameter(torch.zeros(vt))
+        self.layers = layers
+
+    def layout(self):
+        entries = [("enc.embed", self.enc_embed.weight)]
+        for k in range(self.layers):
+            entries += lstm_entries_single(f"enc.l{k}", self.enc[k])
+        entries.append(("dec.embed", self.dec_embed.weight))
+        for k in range(self.layers):
+            entries += lstm_entries_single(f"dec.l{k}", self.dec[k])
+        if self.out_w is not None:
+            entries.append(("out.w", self.out_w))
+        entries.append(("out.b", self.out_b))
+        return entries
+
+    def forward(self, b, masks, smoothing):
+        lengths = b["source_lengths"]
+        x = self.enc_embed(b["source"]) * masks[ENC_EMBED]
+        states = []
+        for k, lstm in enumerate(self.enc):
+            if k > 0:
+                x = x * masks[enc_layer_id(k - 1)]     # PyTorch nn.LSTM's between-layer dropout, with our mask
+            out, (h_n, c_n) = lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=True))
+            x, _ = pad_packed_sequence(out, batch_first=True, total_length=b["source"].shape[1])
+            states.append((h_n, c_n))                    # final states are not dropped
+        y = self.dec_embed(b["decoder_input"]) * masks[DEC_EMBED]
+        for k, lstm in enumerate(self.dec):
+            if k > 0:
+                y = y * masks[dec_layer_id(k - 1)]
+            y, _ = lstm(y, states[k])
+        y = y * masks[DEC_OUT]
+        mask = b["mask"]
+        real = y[mask]
+        weight = self.dec_embed.weight if self.out_w is None else self.out_w
+        logits = F.linear(real, weight, self.out_b)
+        target = b["decoder_target"][mask]
+        loss = F.cross_entropy(logits, target, reduction="mean", label_smoothing=smoothing)
+        nll = F.cross_entropy(logits, target, reduction="mean")
+        return logits, loss, nll
+
+
+def lstm_entries_single(prefix, lstm):
+    return [(f"{prefix}.w_ih", lstm.weight_ih_l0), (f"{prefix}.w_hh", lstm.weight_hh_l0),
+            (f"{prefix}.b_ih", lstm.bias_ih_l0), (f"{prefix}.b_hh", lstm.bias_hh_l0)]
+
+
+def regularized_case(name, seed, layers=2, vs=13, vt=11, e=5, h=5, rate=0.25, smoothing=0.1,
+                     source_lengths=(3, 5, 1, 4), answer_lengths=(2, 0, 3, 1)):
+    config = {"source_vocab_size": vs, "target_vocab_size": vt, "embedding_dim": e, "hidden_dim": h,
+              "layers": layers, "tied_embeddings": True}
+    g = torch.Generator().manual_seed(seed + 1000)
+    src = random_rows(g, len(source_lengths), source_lengths, FIRST_WORD, vs)
+    tgt = random_rows(g, len(answer_lengths), answer_lengths, FIRST_WORD, vt)
+    batch = make_batch(src, tgt)
+    bsz, ts, tt = batch["size"], batch["source_steps"], batch["target_steps"]
+    probe = RegSeq2Seq(vs, vt, e, h, layers, tied=True)
+    params32 = seeded_weights(probe, seed)
+    # Fixed masks, values 0 or float32(1/(1-p)), so both sides multiply by the same floats.
+    keep = torch.tensor(1.0 / (1.0 - rate), dtype=torch.float32)
+    shapes = {ENC_EMBED: (bsz, ts, e), DEC_EMBED: (bsz, tt, e), DEC_OUT: (bsz, tt, h)}
+    for k in range(layers - 1):
+        shapes[enc_layer_id(k)] = (bsz, ts, h)
+        shapes[dec_layer_id(k)] = (bsz, tt, h)
+    mg = torch.Generator().manual_seed(seed + 2000)
+    masks32 = {t: (torch.rand(shape, generator=mg) >= rate).to(torch.float32) * keep for t, shape in shapes.items()}
+
+    def run(dtype):
+        model = RegSeq2Seq(vs, vt, e, h, layers, tied=True).to(dtype)
+        load_flat(model, params32.to(dtype))
+        bt = batch_tensors(batch)
+        masks = {t: m.to(dtype) for t, m in masks32.items()}
+        tensors = [p for _, p in model.layout()]
+        model.zero_grad()
+        logits, loss, nll = model(bt, masks, smoothing)
+        loss.backward()
+        result = {"logits": logits.detach().clone(), "loss": loss.item(), "nll": nll.item(),
+                  "gradients": flat([p.grad for p in tensors]),
+                  "names": [n for n, _ in model.layout()], "shapes": [list(p.shape) for p in tensors]}
+        lr, rho, eps = RMSPROP["lr"], RMSPROP["rho"], RMSPROP["eps"]
+        ms = [torch.zeros_like(p) for p in tensors]
+        losses = []
+        for _ in range(RMSPROP["steps"]):
+            model.zero_grad()
+            _, loss, _ = model(bt, masks, smoothing)
+            loss.backward()
+            losses.append(loss.item())
+            with torch.no_grad():
+                for p, m in zip(tensors, ms):
+                    m.mul_(rho).add_((1 - rho) * p.grad * p.grad)
+                    p.sub_(lr * p.grad / torch.sqrt(m + eps))
+        result["rmsprop_losses"] = losses
+        result["rmsprop_final"] = flat(tensors)
+        return result
+
+    r64, r32 = run(torch.float64), run(torch.float32)
+    layout, offset = [], 0
+    for n, s_ in zip(r64["names"], r64["shapes"]):
+        layout.append({"name": n, "shape": s_, "offset": offset})
+        offset += prod(s_)
+    assert "out.w" not in r64["names"]
+    n_real = batch["real_target_tokens"]
+    return {
+        "magic": MAGIC,
+        "version": VERSION,
+        "kind": "seq2seq",
+        "name": name,
+        "description": "Seq2Seq with tied decoder embeddings, fixed dropout masks and label smoothing: forward/backward "
+                       "and 10 Keras-RMSprop steps (the same masks every step); float32 weights computed in float64 by torch "
+                       + torch.__version__,
+        "config": config,
+        "layout": layout,
+        "parameter_count": offset,
+        "parameters": floats(params32),
+        "batch": batch,
+        "logits_shape": [n_real, vt],
+        "logits": floats(r64["logits"]),
+        "loss": r64["loss"],
+        "loss_reduction": "mean over real target tokens of CrossEntropyLoss(label_smoothing)",
+        "nll": r64["nll"],
+        "label_smoothing": smoothing,
+        "dropout": {"rate": rate, "masks": [{"tensor": t, "shape": list(shapes[t]), "values": floats(m)}
+                                            for t, m in sorted(masks32.items())]},
+        "gradients": floats(r64["gradients"]),
+        "rmsprop": dict(RMSPROP, rule="ms = rho*ms + (1-rho)*g^2; p -= lr*g/sqrt(ms+eps); ms starts at 0",
+                        losses=r64["rmsprop_losses"], final_parameters=floats(r64["rmsprop_final"])),
+        "float32_spread": {
+            "logits": max_abs(r64["logits"], r32["logits"]),
+            "loss": abs(r64["loss"] - r32["loss"]),
+            "gradients": max_abs(r64["gradients"], r32["gradients"]),
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning-rate schedules: torch.optim.lr_scheduler's values
+# ---------------------------------------------------------------------------------------------
+
+def schedule_case(name):
+    """The learning rates torch.optim.lr_scheduler produces for the schedules LearningRateSchedule implements:
+    LinearLR warmup stepped per batch, ExponentialLR stepped per epoch, ReduceLROnPlateau on given losses."""
+    base = 1e-3
+
+    def optimizer():
+        return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=base)
+
+    warmup_steps, steps = 5, 12
+    opt = optimizer()
+    sched = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0 / warmup_steps, end_factor=1.0,
+                                              total_iters=warmup_steps - 1)
+    warmup = []
+    for _ in range(steps):
+        warmup.append(opt.param_groups[0]["lr"])   # the rate of this step
+        opt.step()
+        sched.step()
+
+    gamma, epochs = 0.8, 6
+    opt = optimizer()
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)
+    decay = []
+    for _ in range(epochs):
+        decay.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+
+    factor, patience, min_lr = 0.5, 1, 2e-4
+    losses = [3.0, 2.5, 2.6, 2.7, 2.4, 2.4, 2.4, 2.3999, 2.2, 2.3, 2.3, 2.3, 2.3, 2.3]
+    opt = optimizer()
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=factor, patience=patience,
+                                                       threshold=1e-4, threshold_mode="rel", cooldown=0, min_lr=min_lr)
+    plateau = []
+    for v in losses:
+        plateau.append(opt.param_groups[0]["lr"])   # the rate used during the epoch that produced v
+        opt.step()
+        sched.step(v)
+    return {
+        "magic": MAGIC,
+        "version": VERSION,
+        "kind": "lr_schedule",
+        "name": name,
+        "description": "learning rates per step (warmup) or per epoch (decay, plateau) from torch.optim.lr_scheduler "
+                       + torch.__version__,
+        "base_lr": base,
+        "warmup": {"scheduler": "LinearLR(start_factor=1/W, end_factor=1, total_iters=W-1), stepped per batch",
+                   "warmup_steps": warmup_steps, "rates": warmup},
+        "decay": {"scheduler": "ExponentialLR(gamma), stepped per epoch", "gamma": gamma, "rates": decay},
+        "plateau": {"scheduler": "ReduceLROnPlateau(mode=min, threshold=1e-4 rel, cooldown=0)", "factor": factor,
+                    "patience": patience, "min_lr": min_lr, "validation_losses": losses, "rates": plateau},
+        "float32_spread": 0.0,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
 
@@ -359,6 +638,15 @@ def main():
         seq2seq_case("seq2seq_l1", seed=11, layers=1),
         seq2seq_case("seq2seq_l2", seed=22, layers=2, source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
         lstm_case("lstm_layer", seed=33),
+        seq2seq_case("seq2seq_dot", seed=44, layers=1, attention="dot"),
+        seq2seq_case("seq2seq_general", seed=55, layers=2, attention="general",
+                     source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
+        seq2seq_case("seq2seq_bahdanau", seed=66, layers=1, attention="bahdanau"),
+        regularized_case("seq2seq_reg", seed=44),
+        schedule_case("lr_schedule"),
+        seq2seq_case("seq2seq_bidirectional", seed=77, layers=2, h=6, bidirectional=True,
+                     source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
+        seq2seq_case("seq2seq_bidirectional_general", seed=88, layers=1, h=6, attention="general", bidirectional=True),
     ]
     total = 0
     for doc in cases:
@@ -369,7 +657,8 @@ def main():
         size = os.path.getsize(path)
         total += size
         extra = f"  loss {doc['loss']:.6f}" if doc["kind"] == "seq2seq" else ""
-        print(f"{path}  {size / 1024:.1f} KiB{extra}  float32-vs-float64 spread {doc['float32_spread']}")
+        spread = doc["float32_spread"]
+        print(f"{path}  {size / 1024:.1f} KiB{extra}  float32-vs-float64 spread {spread}")
     print(f"total {total / 1024:.1f} KiB, torch {torch.__version__}")
     if total > 1024 * 1024:
         sys.exit("fixtures exceed 1 MiB; shrink the cases")

@@ -55,7 +55,7 @@ internal sealed class ProgressRenderer : IProgress<TrainingProgress>
         _drawnLength = 0;
     }
 
-    /// <summary>"epoch 3/20  train loss 4.1234  val loss 4.3210  val ppl 75.2  val acc 21.3%  12,345 tok/s  2.1s  *best"</summary>
+    /// <summary>"epoch 3/20  train loss 4.1234  val loss 4.3210  val ppl 75.2  val acc 21.3%  lr 1e-3  12,345 tok/s  2.1s  *best"</summary>
     internal static string FormatEpoch(int epochs, EpochMetrics m)
     {
         var s = new StringBuilder();
@@ -63,7 +63,9 @@ internal sealed class ProgressRenderer : IProgress<TrainingProgress>
         if (m.ValidationLoss is { } loss) s.Append(s_inv, $"  val loss {loss:F4}");
         if (m.ValidationPerplexity is { } ppl) s.Append(s_inv, $"  val ppl {ppl:F1}");
         if (m.ValidationAccuracy is { } acc) s.Append(s_inv, $"  val acc {acc * 100:F1}%");
+        if (double.IsFinite(m.LearningRate)) s.Append(s_inv, $"  lr {m.LearningRate:0.###e+0}");
         s.Append(s_inv, $"  {m.TokensPerSecond:N0} tok/s  {m.Duration.TotalSeconds:F1}s");
+        if (m.SkippedSteps > 0) s.Append(s_inv, $"  skipped {m.SkippedSteps} non-finite step(s)");
         if (m.IsBest && m.ValidationLoss is not null) s.Append("  *best");
         return s.ToString();
     }

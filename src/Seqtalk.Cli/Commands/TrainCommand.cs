@@ -2,13 +2,16 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Seqtalk.Data;
+using Seqtalk.IO;
+using Seqtalk.Nn;
 using Seqtalk.Text;
 using Seqtalk.Training;
 
 namespace Seqtalk.Cli.Commands;
 
 /// <summary><c>seqtalk train --data F --out DIR</c>: maps the options onto <see cref="TrainingOptions"/>,
-/// trains with a progress renderer, and saves the model (also when interrupted).</summary>
+/// trains with a progress renderer writing checkpoints to DIR/checkpoints, and saves the model (also when
+/// interrupted). <c>--resume DIR</c> continues a run from its latest checkpoint.</summary>
 internal static class TrainCommand
 {
     private static readonly TrainingOptions s_defaults = new();
@@ -21,6 +24,9 @@ internal static class TrainCommand
         [nameof(TrainingOptions.EmbeddingDim)] = "--embedding-dim",
         [nameof(TrainingOptions.HiddenDim)] = "--hidden-dim",
         [nameof(TrainingOptions.Layers)] = "--layers",
+        [nameof(TrainingOptions.Attention)] = "--attention",
+        [nameof(TrainingOptions.InputFeeding)] = "--input-feeding",
+        [nameof(TrainingOptions.BidirectionalEncoder)] = "--bidirectional",
         [nameof(TrainingOptions.Optimizer)] = "--optimizer",
         [nameof(TrainingOptions.LearningRate)] = "--learning-rate",
         [nameof(TrainingOptions.ClipNorm)] = "--clip-norm",
@@ -36,17 +42,46 @@ internal static class TrainCommand
         [nameof(TrainingOptions.MinFrequency)] = "--min-frequency",
         [nameof(TrainingOptions.BpeVocabularySize)] = "--bpe-vocab-size",
         [nameof(TrainingOptions.MaxSequenceLength)] = "--max-sequence-length",
+        [nameof(TrainingOptions.Dropout)] = "--dropout",
+        [nameof(TrainingOptions.TiedEmbeddings)] = "--tied-embeddings",
+        [nameof(TrainingOptions.LabelSmoothing)] = "--label-smoothing",
+        [nameof(TrainingOptions.WarmupSteps)] = "--warmup-steps",
+        [nameof(TrainingOptions.LearningRateDecay)] = "--lr-decay",
+        [nameof(TrainingOptions.LearningRateDecayStart)] = "--lr-decay-start",
+        [nameof(TrainingOptions.PlateauFactor)] = "--lr-plateau-factor",
+        [nameof(TrainingOptions.PlateauPatience)] = "--lr-plateau-patience",
+        [nameof(TrainingOptions.MinLearningRate)] = "--min-learning-rate",
+        [nameof(TrainingOptions.CheckpointEverySteps)] = "--checkpoint-every",
+        [nameof(TrainingOptions.CheckpointEvery)] = "--checkpoint-every",
+        [nameof(TrainingOptions.KeepCheckpoints)] = "--keep-checkpoints",
     };
+
+    /// <summary>Exit code of a run stopped by Ctrl-C (SIGINT) after writing a checkpoint: 128 + 2, as shells report it.</summary>
+    internal const int InterruptedBySigint = 130;
+    /// <summary>Exit code of a run stopped by SIGTERM after writing a checkpoint: 128 + 15.</summary>
+    internal const int InterruptedBySigterm = 143;
+
+    /// <summary>Testing aid: milliseconds to pause between the files of a checkpoint, so that a test can kill
+    /// the process while one is being written.</summary>
+    internal const string CheckpointDelayVariable = "SEQTALK_TEST_CHECKPOINT_DELAY_MS";
 
     public static Command Create()
     {
         var data = new DataOptions();
-        var output = new Option<string>("--out", "-o") { Description = "Directory to write the model to (created if missing).", HelpName = "DIR", Required = true };
+        var output = new Option<string?>("--out", "-o")
+        {
+            Description = "Directory to write the model to (created if missing); checkpoints go to DIR/checkpoints. Required unless --resume.",
+            HelpName = "DIR",
+        };
         var epochs = new Option<int>("--epochs") { Description = "Passes over the training pairs.", HelpName = "N", DefaultValueFactory = _ => s_defaults.Epochs };
         var batchSize = new Option<int>("--batch-size") { Description = "Pairs per training step.", HelpName = "N", DefaultValueFactory = _ => s_defaults.BatchSize };
         var embeddingDim = new Option<int>("--embedding-dim") { Description = "Embedding width.", HelpName = "N", DefaultValueFactory = _ => s_defaults.EmbeddingDim };
         var hiddenDim = new Option<int>("--hidden-dim") { Description = "LSTM width.", HelpName = "N", DefaultValueFactory = _ => s_defaults.HiddenDim };
         var layers = new Option<int>("--layers") { Description = "Stacked LSTM layers in the encoder and in the decoder.", HelpName = "N", DefaultValueFactory = _ => s_defaults.Layers };
+        var attention = new Option<string>("--attention") { Description = "Attention over the question: none (the tutorial's model), dot, general (Luong) or bahdanau.", HelpName = "KIND", DefaultValueFactory = _ => "none" };
+        attention.AcceptOnlyFromAmong("none", "dot", "general", "bahdanau");
+        var inputFeeding = new Option<bool>("--input-feeding") { Description = "Feed the previous attentional state into the decoder (Luong input feeding; needs --attention)." };
+        var bidirectional = new Option<bool>("--bidirectional") { Description = "Bidirectional encoder: H/2 forward and H/2 backward per layer (needs an even --hidden-dim)." };
         var optimizer = new Option<string>("--optimizer") { Description = "rmsprop, adam or sgd (momentum 0.9).", HelpName = "NAME", DefaultValueFactory = _ => "rmsprop" };
         optimizer.AcceptOnlyFromAmong("rmsprop", "adam", "sgd");
         var learningRate = new Option<float>("--learning-rate", "--lr") { Description = "Learning rate.", HelpName = "X", DefaultValueFactory = _ => s_defaults.LearningRate };
@@ -76,13 +111,41 @@ internal static class TrainCommand
             DefaultValueFactory = _ => s_defaults.BpeVocabularySize,
         };
         var maxSequence = new Option<int>("--max-sequence-length") { Description = "Cut questions and answers to N tokens.", HelpName = "N", DefaultValueFactory = _ => s_defaults.MaxSequenceLength };
+        var checkpointEvery = new Option<string?>("--checkpoint-every")
+        {
+            Description = "Also write a checkpoint every N steps, or every DURATION (30s, 10m, 2h) [default: at the end of every epoch only].",
+            HelpName = "N|DURATION",
+        };
+        var keepCheckpoints = new Option<int>("--keep-checkpoints")
+        {
+            Description = "Keep the newest N checkpoints in DIR/checkpoints, plus the best epoch's.",
+            HelpName = "N",
+            DefaultValueFactory = _ => s_defaults.KeepCheckpoints,
+        };
+        var resume = new Option<string?>("--resume")
+        {
+            Description = "Continue the run whose checkpoints DIR holds (the model directory, or one checkpoint in it) exactly where it stopped, on the same --data. Only --epochs, --early-stopping, --threads and the checkpoint options may change.",
+            HelpName = "DIR",
+        };
+
+        var dropout = new Option<float>("--dropout") { Description = "Dropout rate in [0, 1) on embeddings, between LSTM layers and before the projection (training only).", HelpName = "P", DefaultValueFactory = _ => s_defaults.Dropout };
+        var tied = new Option<bool>("--tied-embeddings") { Description = "Use the decoder's input embedding as the output projection (needs --embedding-dim = --hidden-dim)." };
+        var labelSmoothing = new Option<float>("--label-smoothing") { Description = "Label smoothing ε in [0, 1) of the training loss (reported losses stay the true cross-entropy).", HelpName = "E", DefaultValueFactory = _ => s_defaults.LabelSmoothing };
+        var warmup = new Option<int>("--warmup-steps") { Description = "Raise the learning rate linearly over the first N steps.", HelpName = "N", DefaultValueFactory = _ => s_defaults.WarmupSteps };
+        var lrDecay = new Option<double>("--lr-decay") { Description = "Multiply the learning rate by F per epoch after --lr-decay-start (1 = none).", HelpName = "F", DefaultValueFactory = _ => s_defaults.LearningRateDecay };
+        var lrDecayStart = new Option<int>("--lr-decay-start") { Description = "Last epoch at the full learning rate before --lr-decay applies.", HelpName = "E", DefaultValueFactory = _ => s_defaults.LearningRateDecayStart };
+        var plateauFactor = new Option<double?>("--lr-plateau-factor") { Description = "Multiply the learning rate by F when the validation loss stops improving [default: off].", HelpName = "F" };
+        var plateauPatience = new Option<int>("--lr-plateau-patience") { Description = "Epochs without a better validation loss before --lr-plateau-factor applies.", HelpName = "N", DefaultValueFactory = _ => s_defaults.PlateauPatience };
+        var minLearningRate = new Option<double>("--min-learning-rate") { Description = "Decay and plateau never take the learning rate below X.", HelpName = "X", DefaultValueFactory = _ => s_defaults.MinLearningRate };
 
         var command = new Command("train", "Train a model on question/answer pairs and save it.");
         data.AddTo(command);
         foreach (Option option in new Option[]
         {
-            output, epochs, batchSize, embeddingDim, hiddenDim, layers, optimizer, learningRate, clipNorm, validationSize, split, seed,
+            output, epochs, batchSize, embeddingDim, hiddenDim, layers, attention, inputFeeding, bidirectional, optimizer, learningRate, clipNorm, validationSize, split, seed,
             threads, earlyStopping, tokenizer, normalize, lowercase, maxVocab, minFrequency, bpeVocabSize, maxSequence,
+            dropout, tied, labelSmoothing, warmup, lrDecay, lrDecayStart, plateauFactor, plateauPatience, minLearningRate,
+            checkpointEvery, keepCheckpoints, resume,
         })
         {
             command.Options.Add(option);
@@ -97,6 +160,15 @@ internal static class TrainCommand
                 EmbeddingDim = parse.GetValue(embeddingDim),
                 HiddenDim = parse.GetValue(hiddenDim),
                 Layers = parse.GetValue(layers),
+                Attention = parse.GetValue(attention) switch
+                {
+                    "dot" => AttentionKind.Dot,
+                    "general" => AttentionKind.General,
+                    "bahdanau" => AttentionKind.Bahdanau,
+                    _ => AttentionKind.None,
+                },
+                InputFeeding = parse.GetValue(inputFeeding),
+                BidirectionalEncoder = parse.GetValue(bidirectional),
                 Optimizer = parse.GetValue(optimizer) switch
                 {
                     "adam" => OptimizerKind.Adam,
@@ -122,20 +194,114 @@ internal static class TrainCommand
                 MinFrequency = parse.GetValue(minFrequency),
                 BpeVocabularySize = parse.GetValue(bpeVocabSize),
                 MaxSequenceLength = parse.GetValue(maxSequence),
+                Dropout = parse.GetValue(dropout),
+                TiedEmbeddings = parse.GetValue(tied),
+                LabelSmoothing = parse.GetValue(labelSmoothing),
+                WarmupSteps = parse.GetValue(warmup),
+                LearningRateDecay = parse.GetValue(lrDecay),
+                LearningRateDecayStart = parse.GetValue(lrDecayStart),
+                PlateauFactor = parse.GetValue(plateauFactor),
+                PlateauPatience = parse.GetValue(plateauPatience),
+                MinLearningRate = parse.GetValue(minLearningRate),
+                KeepCheckpoints = parse.GetValue(keepCheckpoints),
             };
+            if (parse.GetValue(checkpointEvery) is { } every)
+            {
+                var (steps, time) = ParseCheckpointEvery(every);
+                options = options with { CheckpointEverySteps = steps, CheckpointEvery = time };
+            }
+            string? resumeFrom = parse.GetValue(resume);
+            string? outDir = parse.GetValue(output);
+            if (resumeFrom is null && outDir is null) throw new UsageException("option '--out' is required (or --resume DIR to continue a run)");
+            if (outDir is not null && File.Exists(outDir)) throw new UsageException($"--out '{outDir}' is a file; give a directory for the model.");
+            if (Environment.GetEnvironmentVariable(CheckpointDelayVariable) is { } delay && int.TryParse(delay, CultureInfo.InvariantCulture, out int ms) && ms > 0)
+                CheckpointStore.DelayBetweenFiles = TimeSpan.FromMilliseconds(ms);
+
+            string? checkpoint = null;
+            if (resumeFrom is not null)
+            {
+                checkpoint = CheckpointStore.Resolve(resumeFrom);
+                string root = CheckpointStore.RootOf(checkpoint);
+                outDir ??= Directory.Exists(Path.Combine(resumeFrom, CheckpointStore.DefaultSubdirectory)) ? resumeFrom
+                    : Path.GetFileName(root) == CheckpointStore.DefaultSubdirectory ? Path.GetDirectoryName(root)!
+                    : throw new UsageException($"'{resumeFrom}' is not inside a model directory's {CheckpointStore.DefaultSubdirectory}/; give --out DIR for the model");
+                options = ResumeOptions(parse, command, options, CheckpointStore.ReadJson(checkpoint).Options with { CheckpointDirectory = root });
+            }
+            else
+            {
+                options = options with { CheckpointDirectory = Path.Combine(outDir!, CheckpointStore.DefaultSubdirectory) };
+                ClearFinishedRun(outDir!, options.CheckpointDirectory);
+            }
             CommandRunner.Validate(options.Validate, s_optionNames);
-            string outDir = parse.GetValue(output)!;
-            if (File.Exists(outDir)) throw new UsageException($"--out '{outDir}' is a file; give a directory for the model.");
 
             // Streaming: the pairs are counted here (one pass), then the library reads the file again to train
-            // its tokenizers and to encode the pairs into a temporary file beside the model directory.
-            var pairs = data.CountPairs(parse, NearestExistingDirectory(outDir));
-            return Train(pairs, options, outDir);
+            // its tokenizers (not when resuming) and to encode the pairs into a temporary file beside the model directory.
+            var pairs = data.CountPairs(parse, NearestExistingDirectory(outDir!));
+            return Train(pairs, options, outDir!, checkpoint);
         }));
         return command;
     }
 
-    private static int Train(PairFile pairs, TrainingOptions options, string outDir)
+    /// <summary>", bidirectional encoder, general attention, input feeding" or "" for the tutorial's model.</summary>
+    internal static string ArchitectureSuffix(AttentionKind attention, bool inputFeeding, bool bidirectional) =>
+        (bidirectional ? ", bidirectional encoder" : "")
+        + (attention == AttentionKind.None ? "" : $", {attention.ToString().ToLowerInvariant()} attention")
+        + (inputFeeding ? ", input feeding" : "");
+
+    /// <summary>"500" → every 500 steps; "30s", "10m", "2h" → every that long.</summary>
+    private static (int? Steps, TimeSpan? Time) ParseCheckpointEvery(string text)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string t = text.Trim();
+        char unit = t.Length > 0 ? char.ToLowerInvariant(t[^1]) : ' ';
+        string number = unit is 's' or 'm' or 'h' ? t[..^1] : t;
+        if (!int.TryParse(number, NumberStyles.None, inv, out int n) || n < 1)
+            throw new UsageException($"invalid value '{text}' for --checkpoint-every: give a number of steps (500) or a duration (30s, 10m, 2h).");
+        return unit switch
+        {
+            's' => (null, TimeSpan.FromSeconds(n)),
+            'm' => (null, TimeSpan.FromMinutes(n)),
+            'h' => (null, TimeSpan.FromHours(n)),
+            _ => (n, null),
+        };
+    }
+
+    /// <summary>The options of a resumed run: the checkpoint's, with the options given on this command line
+    /// put in their place; refused (naming the option) when one of them would change the run's batches or updates.</summary>
+    private static TrainingOptions ResumeOptions(ParseResult parse, Command command, TrainingOptions given, TrainingOptions saved)
+    {
+        var options = saved with { };
+        foreach (var property in typeof(TrainingOptions).GetProperties())
+        {
+            if (!s_optionNames.TryGetValue(property.Name, out var name) || property.SetMethod is null) continue;
+            var option = command.Options.First(o => o.Name == name);
+            if (parse.GetResult(option) is { Implicit: false }) property.SetValue(options, property.GetValue(given));
+        }
+        if (Trainer.NonResumableDifference(saved, options) is { } changed)
+        {
+            string name = s_optionNames.GetValueOrDefault(changed.Name, changed.Name);
+            var resumable = Trainer.ResumableOptions.Select(p => s_optionNames.GetValueOrDefault(p)).OfType<string>().Distinct();
+            throw new UsageException(
+                $"{name} {Trainer.Show(changed.GetValue(options))} differs from the checkpoint's {Trainer.Show(changed.GetValue(saved))}; a resumed run keeps every option that decides its batches and updates (only {string.Join(", ", resumable)} may change)");
+        }
+        return options;
+    }
+
+    /// <summary>A new run into a directory whose checkpoints belong to a finished run replaces them with its own
+    /// (as it replaces the model); the checkpoints of an unfinished run are never thrown away.</summary>
+    private static void ClearFinishedRun(string outDir, string root)
+    {
+        if (!CheckpointStore.HasCheckpoints(root)) return;
+        var (saved, state, _, _, _) = CheckpointStore.ReadJson(CheckpointStore.Resolve(root));
+        if (state.Epoch <= saved.Epochs && !state.StoppedEarly)
+        {
+            throw new SeqtalkException(string.Create(CultureInfo.InvariantCulture,
+                $"'{outDir}' holds the checkpoints of an unfinished run (epoch {state.Epoch} of {saved.Epochs}); continue it with --resume {outDir}, or remove {root} to start afresh."));
+        }
+        Directory.Delete(root, recursive: true);
+    }
+
+    private static int Train(PairFile pairs, TrainingOptions options, string outDir, string? checkpoint)
     {
         var inv = CultureInfo.InvariantCulture;
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
@@ -145,8 +311,15 @@ internal static class TrainCommand
             : "";
         Console.WriteLine(string.Create(inv, $"data: {count:N0} pairs from {pairs.Path}{split}"));
         Console.WriteLine(string.Create(inv,
-            $"model: {TokenizerName(options)} tokens, embedding {options.EmbeddingDim}, hidden {options.HiddenDim}, {options.Layers} layer(s); " +
+            $"model: {TokenizerName(options)} tokens, embedding {options.EmbeddingDim}, hidden {options.HiddenDim}, {options.Layers} layer(s){ArchitectureSuffix(options.Attention, options.InputFeeding, options.BidirectionalEncoder)}; " +
             $"{options.Optimizer.ToString().ToLowerInvariant()} lr {options.LearningRate:G4}, batch {options.BatchSize}, {options.Epochs} epochs, {threads} thread(s)"));
+        if (Regularization(options) is { Length: > 0 } extras) Console.WriteLine("training: " + extras);
+
+        if (checkpoint is not null)
+        {
+            var state = CheckpointStore.ReadJson(checkpoint).State;
+            Console.WriteLine(string.Create(inv, $"resuming from {checkpoint}: epoch {state.Epoch}, {state.StepInEpoch} step(s) into it ({state.GlobalStep:N0} steps done)"));
+        }
 
         using var cancel = new CancellationTokenSource();
         using var interrupts = new InterruptHandler(cancel);
@@ -154,7 +327,18 @@ internal static class TrainCommand
         ChatModel model;
         try
         {
-            model = ChatModel.Train(pairs, options, progress, cancel.Token);
+            model = checkpoint is null
+                ? ChatModel.Train(pairs, options, progress, cancel.Token)
+                : ChatModel.ResumeTraining(checkpoint, pairs, options, progress, cancel.Token);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            // Stopped while the file was still being read (before the first step): nothing to save.
+            progress.Finish();
+            Console.WriteLine(checkpoint is null
+                ? $"training interrupted while reading {pairs.Path}, before the first step: nothing was trained or saved"
+                : $"training interrupted while reading {pairs.Path}, before the first step; continue with: seqtalk train --resume {outDir} --data {pairs.Path}");
+            return interrupts.ExitCode;
         }
         finally
         {
@@ -174,7 +358,9 @@ internal static class TrainCommand
             Console.WriteLine(best > 0
                 ? string.Create(inv, $"training interrupted: saved the model of epoch {best} to {outDir}")
                 : $"training interrupted before the first epoch finished: saved the partly trained model to {outDir}");
-            return ExitCodes.Ok;
+            if (summary.LastCheckpoint is { } written)
+                Console.WriteLine($"checkpoint {written} written; continue with: seqtalk train --resume {outDir} --data {pairs.Path}");
+            return interrupts.ExitCode;
         }
         var bestMetrics = summary?.Epochs.FirstOrDefault(e => e.Epoch == best);
         string loss = bestMetrics?.ValidationLoss is { } vl
@@ -203,6 +389,21 @@ internal static class TrainCommand
         return null;
     }
 
+    /// <summary>"dropout 0.2, label smoothing 0.1, ..." for the options that differ from the tutorial; empty when none do.</summary>
+    private static string Regularization(TrainingOptions o)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var parts = new List<string>();
+        if (o.Dropout > 0) parts.Add(string.Create(inv, $"dropout {o.Dropout:G3}"));
+        if (o.TiedEmbeddings) parts.Add("tied embeddings");
+        if (o.LabelSmoothing > 0) parts.Add(string.Create(inv, $"label smoothing {o.LabelSmoothing:G3} (losses shown are unsmoothed)"));
+        if (o.WarmupSteps > 0) parts.Add(string.Create(inv, $"warmup {o.WarmupSteps} steps"));
+        if (o.LearningRateDecay != 1) parts.Add(string.Create(inv, $"lr ×{o.LearningRateDecay:G4} per epoch after epoch {o.LearningRateDecayStart}"));
+        if (o.PlateauFactor is { } f) parts.Add(string.Create(inv, $"lr ×{f:G4} after {o.PlateauPatience + 1} epochs without a better validation loss"));
+        if (o.MinLearningRate > 0) parts.Add(string.Create(inv, $"min lr {o.MinLearningRate:G4}"));
+        return string.Join(", ", parts);
+    }
+
     /// <summary>The number of validation pairs the library will hold out, for the summary; null when the
     /// size is not usable (the library then says why).</summary>
     private static string TokenizerName(TrainingOptions options) => options.Tokenizer switch
@@ -225,6 +426,9 @@ internal static class TrainCommand
         private readonly CancellationTokenSource _cancel;
         private readonly PosixSignalRegistration? _sigterm;
 
+        /// <summary>The exit code for the signal that stopped the run.</summary>
+        public int ExitCode { get; private set; } = InterruptedBySigint;
+
         public InterruptHandler(CancellationTokenSource cancel)
         {
             _cancel = cancel;
@@ -234,7 +438,7 @@ internal static class TrainCommand
                 _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
                 {
                     context.Cancel = true;
-                    Request();
+                    Request(InterruptedBySigterm);
                 });
             }
         }
@@ -243,14 +447,15 @@ internal static class TrainCommand
         {
             if (_cancel.IsCancellationRequested) return;   // second Ctrl-C: let the process end
             e.Cancel = true;
-            Request();
+            Request(InterruptedBySigint);
         }
 
-        private void Request()
+        private void Request(int exitCode)
         {
             if (_cancel.IsCancellationRequested) return;
+            ExitCode = exitCode;
             if (!Console.IsOutputRedirected) Console.Error.WriteLine();
-            Console.Error.WriteLine("interrupt: stopping after the current step and saving the model (Ctrl-C again to quit without saving)");
+            Console.Error.WriteLine("interrupt: stopping after the current step, writing a checkpoint and saving the model (Ctrl-C again to quit without saving)");
             try { _cancel.Cancel(); } catch (ObjectDisposedException) { }
         }
 

@@ -84,6 +84,18 @@ internal static class Batcher
         return groups;
     }
 
+    /// <summary>Draws from <paramref name="shuffle"/> exactly what <c>MakeBatches</c> (either overload) draws for
+    /// <paramref name="pairCount"/> pairs, without building batches: resuming a run replays the shuffles of
+    /// the epochs already done, so the generator is where an unbroken run would have it.</summary>
+    internal static void AdvanceShuffle(int pairCount, int batchSize, Random shuffle)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        for (int i = pairCount - 1; i > 0; i--) shuffle.Next(i + 1);
+        int chunk = batchSize * ChunkBatches, groups = 0;
+        for (int s = 0; s < pairCount; s += chunk) groups += (Math.Min(chunk, pairCount - s) + batchSize - 1) / batchSize;
+        for (int i = groups - 1; i > 0; i--) shuffle.Next(i + 1);
+    }
+
     /// <summary>Fisher–Yates, written out so the order for a seed never depends on the runtime's
     /// <c>Random.Shuffle</c> implementation.</summary>
     internal static void Shuffle<T>(Span<T> items, Random random)

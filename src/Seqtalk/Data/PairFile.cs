@@ -57,7 +57,14 @@ public sealed class PairFile : IPairSource
 
     string IPairSource.Name => Path;
 
-    IEnumerable<QaPair> IPairSource.Read() => PairReader.Read(Path, Options);
+    IEnumerable<QaPair> IPairSource.Read(CancellationToken cancellationToken)
+    {
+        foreach (var pair in PairReader.Read(Path, Options))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return pair;
+        }
+    }
 
     IEncodedPairStore IPairSource.CreateStore(int capacity, int largestId) =>
         new TokenStore(TemporaryDirectory ?? System.IO.Path.GetTempPath(), capacity, largestId);
@@ -72,8 +79,9 @@ internal interface IPairSource
     /// <summary>The number of pairs every <see cref="Read"/> yields.</summary>
     int CountPairs();
 
-    /// <summary>One pass over the pairs, in order.</summary>
-    IEnumerable<QaPair> Read();
+    /// <summary>One pass over the pairs, in order; a file's pass throws <see cref="OperationCanceledException"/>
+    /// between rows once <paramref name="cancellationToken"/> fires (a list ignores it: it is read at once).</summary>
+    IEnumerable<QaPair> Read(CancellationToken cancellationToken);
 
     /// <summary>Somewhere to keep the encoded pairs: in memory for a list, a temporary file for a file.</summary>
     IEncodedPairStore CreateStore(int capacity, int largestId);
@@ -84,6 +92,6 @@ internal sealed class PairList(IReadOnlyList<QaPair> pairs) : IPairSource
 {
     public string Name => "the pairs";
     public int CountPairs() => pairs.Count;
-    public IEnumerable<QaPair> Read() => pairs;
+    public IEnumerable<QaPair> Read(CancellationToken cancellationToken) => pairs;
     public IEncodedPairStore CreateStore(int capacity, int largestId) => new EncodedPairList(capacity);
 }

@@ -1,14 +1,30 @@
-// InferenceSession: batched greedy decoding with the caller's own scratch; the model is shared and
-// never written. Same kernels and the same arithmetic order as TrainingWorkspace's forward pass.
+// InferenceSession: per-caller decoding state over a shared, immutable Seq2SeqModel, and the step API that
+// every decoding strategy (greedy, beam search, sampling) is built on. The model is never written. Same
+// kernels and the same arithmetic order as TrainingWorkspace's forward pass.
 //
-// Legend: B rows decoded together (≤ maxBatch), E embedding, H hidden, G = 4H, L layers, Vt target vocab.
-// Encoder: sources sorted longest first so the active rows of step t are a prefix; a row's state stops
-// changing after its last real token (an empty source leaves the zero state). Decoder: from <s>, each
-// step feeds the arg-max of the previous step (first maximum on ties); a row that emits </s> or reaches
-// maxSteps tokens leaves the batch (the last active row moves into its place), so finished rows cost nothing.
-// The output projection and arg-max of more than MatMulDotRows rows run in blocks of BlockRows rows held
-// transposed (Kernels.Output), so the [B, Vt] logits never go to memory; the logits are the same floats as
-// MatMulForward's (same per-element operations), so the replies are too.
+// Legend: B rows decoded together (≤ Capacity), E embedding, H hidden, G = 4H, L layers, Vt target vocab.
+//
+// The step API (a decoder "row" is one hypothesis: a question, a beam of it, or one sample of it):
+//   Encode(sources)              runs the encoder; decoder row i starts from the final state of sources[i]
+//                                (sources.Count ≤ Capacity). An empty source leaves the zero state.
+//   Step(inputs, rows, logits)   one decoder step for rows [0, rows): embeds inputs[r], advances the LSTM
+//                                stack and writes the logits h_r·out.wᵀ + out.b into logits [rows, Vt].
+//                                Each row's logits are the same floats whatever the other rows hold and
+//                                however many rows there are (the kernels are told of at least
+//                                MatMulDotRows + 1 rows, which keeps them on the GEMM path, where an element's
+//                                operations do not depend on the row count; Encode does the same); so a reply
+//                                never depends on its batch neighbours.
+//   ReorderRows(parents, rows)   new row r = old row parents[r] (beam search: a beam continues from its parent;
+//                                a question's encoder row is fanned out into beam or sample rows).
+//   MoveRow(from, to)            copies one row (a finished row leaves the batch: the last row moves into its place).
+// All per-row decoder state lives in RowState (h and c of every layer); ReorderRows and MoveRow are its only
+// movers, so per-row state added later (encoder outputs for attention, a coverage vector) is added there once.
+//
+// Greedy decoding keeps its fused path (GreedyDecode): encoder sorted longest first so the active rows of
+// step t are a prefix; from <s>, each step feeds the arg-max of the previous step (first maximum on ties); a
+// row that emits </s> or reaches maxSteps tokens leaves the batch. The output projection and arg-max of more
+// than MatMulDotRows rows run in blocks of BlockRows rows held transposed (Kernels.Output), so the [B, Vt]
+// logits never go to memory; they are the same floats as MatMulForward's (same per-element operations).
 
 using System.Numerics.Tensors;
 using Seqtalk.Nn;
@@ -20,18 +36,81 @@ namespace Seqtalk.Decoding;
 /// <summary>Per-caller decoding state over a shared, immutable <see cref="Seq2SeqModel"/>. Not thread-safe.</summary>
 internal sealed class InferenceSession
 {
+    /// <summary>Per-row decoder state: everything that must follow a hypothesis when rows are reordered or moved.</summary>
+    private sealed class RowState
+    {
+        public readonly float[][] H, C;   // per layer [B, H]
+        // Attention only: the row's encoder outputs (top layer h per source step), their key projection
+        // (W_a m or W_k m; unused for Dot) and the source length. Stride MemorySteps per row.
+        public float[] Memory = [], Keys = [];   // [B, S, H]
+        public int[] Lengths = [];              // [B]
+        public int MemorySteps;
+
+        public RowState(int layers, int rows, int hidden)
+        {
+            H = new float[layers][]; C = new float[layers][];
+            for (int k = 0; k < layers; k++) { H[k] = new float[rows * hidden]; C[k] = new float[rows * hidden]; }
+        }
+
+        /// <summary>Makes room for sources of <paramref name="steps"/> tokens (outside the decoding loop; contents are dropped).</summary>
+        public void EnsureMemory(int rows, int steps, int hidden, bool keys)
+        {
+            if (steps <= MemorySteps) return;
+            MemorySteps = Math.Max(steps, 2 * MemorySteps);
+            Memory = new float[checked(rows * MemorySteps * hidden)];
+            Keys = keys ? new float[Memory.Length] : [];
+            if (Lengths.Length < rows) Lengths = new int[rows];
+        }
+
+        /// <summary>Copies row <paramref name="from"/> of <paramref name="src"/> into row <paramref name="to"/> of <paramref name="dst"/>.</summary>
+        public static void CopyRow(RowState src, int from, RowState dst, int to, int hidden)
+        {
+            for (int k = 0; k < src.H.Length; k++)
+            {
+                src.H[k].AsSpan(from * hidden, hidden).CopyTo(dst.H[k].AsSpan(to * hidden, hidden));
+                src.C[k].AsSpan(from * hidden, hidden).CopyTo(dst.C[k].AsSpan(to * hidden, hidden));
+            }
+            if (src.MemorySteps == 0) return;
+            int len = src.Lengths[from], stride = src.MemorySteps * hidden;
+            dst.Lengths[to] = len;
+            src.Memory.AsSpan(from * stride, len * hidden).CopyTo(dst.Memory.AsSpan(to * stride, len * hidden));
+            if (src.Keys.Length > 0) src.Keys.AsSpan(from * stride, len * hidden).CopyTo(dst.Keys.AsSpan(to * stride, len * hidden));
+        }
+
+        public void ClearRows(int rows, int hidden)
+        {
+            for (int k = 0; k < H.Length; k++) { H[k].AsSpan(0, rows * hidden).Clear(); C[k].AsSpan(0, rows * hidden).Clear(); }
+        }
+    }
+
     private readonly Seq2SeqModel _model;
-    private readonly int _maxBatch, _e, _h, _g, _layers, _vs, _vt;
-    private readonly float[][] _hState, _cState;     // per layer [B, H]
+    private readonly int _maxBatch, _rows, _e, _h, _g, _layers, _vs, _vt;
+    private RowState _state, _spare;                 // _spare: the target of ReorderRows, then swapped in
     private readonly float[][] _bias;                // enc layers then dec layers, [G]
     private const int BlockRows = 64;
-    private readonly float[] _x, _pre, _logits;      // [B, max(E, H)], [B, G], [MatMulDotRows, Vt]
+    private const int MinKernelRows = K.MatMulDotRows + 1;
+    private readonly float[] _x, _pre, _logits;      // [B, max(E, H)], [B, G], [MinKernelRows, Vt]
     private readonly float[] _zT, _colMax;           // [Vt, BlockRows], [BlockRows] (allocated when maxBatch > MatMulDotRows)
     private readonly int[] _ids, _rowOf, _order, _next;   // [B]
     private readonly ParameterSlot _encEmbed, _decEmbed, _outW, _outB;
     private readonly ParameterSlot[] _wIh, _wHh, _bIh, _bHh;   // enc layers then dec layers
 
-    /// <summary>Creates scratch for decoding up to <paramref name="maxBatch"/> sources at once (more are done in chunks).</summary>
+    // Attention (null slots without it): see Attend.
+    private readonly AttentionKind _attention;
+    private readonly ParameterSlot? _attnWa, _attnWq, _attnWk, _attnV, _attnWc;
+    private readonly float[] _attnCtx = [], _attnQuery = [], _attnCat = [], _attnScratch = [];   // [B, H], [B, H], [B, 2H], [H]
+    private float[] _attnWeights = [], _attnU = [];                                            // [B, S], [B, S, H] (Bahdanau)
+    private readonly int[] _identity = [];                                                     // [B]: row r reads its own memory
+
+    // Bidirectional encoder (see EncodeBidirectional): reverse-direction slots and per-source scratch, grown with the source length.
+    private readonly bool _bidirectional;
+    private readonly ParameterSlot[] _wIhRev = [], _wHhRev = [], _bIhRev = [], _bHhRev = [];
+    private readonly float[][] _biasRev = [];
+    private float[] _biA = [], _biB = [], _biXr = [], _biGates = [], _biC = [], _biHF = [], _biHR = [], _biHPrev = [];
+    private int[] _biOffset = [], _biCount = [];
+    private readonly float[] _biZeros = [];
+
+    /// <summary>Creates scratch for decoding up to <paramref name="maxBatch"/> rows at once (greedy does more in chunks).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxBatch"/> is below 1.</exception>
     public InferenceSession(Seq2SeqModel model, int maxBatch = 1)
     {
@@ -39,13 +118,14 @@ internal sealed class InferenceSession
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
         _model = model;
         _maxBatch = maxBatch;
+        _rows = Math.Max(maxBatch, MinKernelRows);
         var cfg = model.Config;
         _e = cfg.EmbeddingDim; _h = cfg.HiddenDim; _g = 4 * _h; _layers = cfg.Layers;
         _vs = cfg.SourceVocabSize; _vt = cfg.TargetVocabSize;
         var layout = model.Layout;
         _encEmbed = layout[ParameterLayout.Names.EncoderEmbedding];
         _decEmbed = layout[ParameterLayout.Names.DecoderEmbedding];
-        _outW = layout[ParameterLayout.Names.OutputWeight];
+        _outW = layout.OutputWeight;   // dec.embed when the embeddings are tied
         _outB = layout[ParameterLayout.Names.OutputBias];
         _wIh = new ParameterSlot[2 * _layers]; _wHh = new ParameterSlot[2 * _layers];
         _bIh = new ParameterSlot[2 * _layers]; _bHh = new ParameterSlot[2 * _layers];
@@ -60,23 +140,146 @@ internal sealed class InferenceSession
             _bHh[i] = layout[ParameterLayout.Names.LstmBiasHh(prefix, k)];
             _bias[i] = new float[_g];
         }
-        _hState = new float[_layers][]; _cState = new float[_layers][];
-        for (int k = 0; k < _layers; k++) { _hState[k] = new float[maxBatch * _h]; _cState[k] = new float[maxBatch * _h]; }
-        _x = new float[maxBatch * Math.Max(_e, _h)];
-        _pre = new float[maxBatch * _g];
-        _logits = new float[Math.Min(maxBatch, K.MatMulDotRows) * _vt];
+        _state = new RowState(_layers, _rows, _h);
+        _spare = new RowState(_layers, _rows, _h);
+        _x = new float[_rows * Math.Max(_e, _h)];
+        _pre = new float[_rows * _g];
+        _logits = new float[MinKernelRows * _vt];
         _zT = maxBatch > K.MatMulDotRows ? new float[_vt * BlockRows] : [];
         _colMax = new float[BlockRows];
-        _ids = new int[maxBatch]; _rowOf = new int[maxBatch]; _order = new int[maxBatch]; _next = new int[maxBatch];
+        _ids = new int[_rows]; _rowOf = new int[_rows]; _order = new int[_rows]; _next = new int[_rows];
+        _bidirectional = cfg.BidirectionalEncoder;
+        if (_bidirectional)
+        {
+            _wIhRev = new ParameterSlot[_layers]; _wHhRev = new ParameterSlot[_layers];
+            _bIhRev = new ParameterSlot[_layers]; _bHhRev = new ParameterSlot[_layers];
+            _biasRev = new float[_layers][];
+            for (int k = 0; k < _layers; k++)
+            {
+                _wIhRev[k] = layout[ParameterLayout.Names.LstmReverseWeightIh(ParameterLayout.Names.Encoder, k)];
+                _wHhRev[k] = layout[ParameterLayout.Names.LstmReverseWeightHh(ParameterLayout.Names.Encoder, k)];
+                _bIhRev[k] = layout[ParameterLayout.Names.LstmReverseBiasIh(ParameterLayout.Names.Encoder, k)];
+                _bHhRev[k] = layout[ParameterLayout.Names.LstmReverseBiasHh(ParameterLayout.Names.Encoder, k)];
+                _biasRev[k] = new float[2 * _h];
+            }
+            _biZeros = new float[_h / 2];
+        }
+        _attention = cfg.Attention;
+        if (_attention != AttentionKind.None)
+        {
+            _attnWc = layout[ParameterLayout.Names.AttentionCombine];
+            if (_attention == AttentionKind.General) _attnWa = layout[ParameterLayout.Names.AttentionGeneral];
+            if (_attention == AttentionKind.Bahdanau)
+            {
+                _attnWq = layout[ParameterLayout.Names.AttentionQuery];
+                _attnWk = layout[ParameterLayout.Names.AttentionKey];
+                _attnV = layout[ParameterLayout.Names.AttentionScore];
+                _attnQuery = new float[_rows * _h];
+                _attnScratch = new float[_h];
+            }
+            _attnCtx = new float[_rows * _h];
+            _attnCat = new float[_rows * 2 * _h];
+            _identity = new int[_rows];
+            for (int r = 0; r < _rows; r++) _identity[r] = r;
+        }
     }
+
+    /// <summary>Rows that can be decoded at once (the maxBatch given to the constructor).</summary>
+    public int Capacity => _maxBatch;
+
+    /// <summary>Size of the answer vocabulary: the width of a logits row.</summary>
+    public int TargetVocabSize => _vt;
 
     /// <summary>Greedy decoding: from &lt;s&gt; until &lt;/s&gt; or <paramref name="maxSteps"/> tokens.
     /// Returns, per source, the produced ids without &lt;s&gt; and &lt;/s&gt;.</summary>
+    /// <param name="sources">Source ids; more than <see cref="Capacity"/> are decoded in chunks.</param>
+    /// <param name="maxSteps">Most tokens per reply.</param>
+    /// <param name="banUnknown">Never emit &lt;unk&gt;: the arg-max is taken over the other tokens (the
+    /// reply is the same whenever &lt;unk&gt; is not the arg-max).</param>
     /// <exception cref="SeqtalkException">A source id is outside the source vocabulary.</exception>
-    public int[][] GreedyDecode(IReadOnlyList<int[]> sources, int maxSteps)
+    public int[][] GreedyDecode(IReadOnlyList<int[]> sources, int maxSteps, bool banUnknown = false)
     {
         ArgumentNullException.ThrowIfNull(sources);
         ArgumentOutOfRangeException.ThrowIfNegative(maxSteps);
+        CheckSources(sources);
+
+        var results = new int[sources.Count][];
+        var output = new List<int>[_maxBatch];
+        for (int i = 0; i < _maxBatch; i++) output[i] = [];
+        for (int start = 0; start < sources.Count; start += _maxBatch)
+        {
+            int count = Math.Min(_maxBatch, sources.Count - start);
+            EncodeRange(sources, start, count, rowIndependent: false);
+            DecodeChunk(count, maxSteps, banUnknown && _vt > 1, output);
+            for (int i = 0; i < count; i++) { results[start + i] = [.. output[i]]; output[i].Clear(); }
+        }
+        return results;
+    }
+
+    /// <summary>Runs the encoder; afterwards decoder row i holds the initial state for <paramref name="sources"/>[i].</summary>
+    /// <exception cref="ArgumentOutOfRangeException">More sources than <see cref="Capacity"/>.</exception>
+    /// <exception cref="SeqtalkException">A source id is outside the source vocabulary.</exception>
+    public void Encode(IReadOnlyList<int[]> sources)
+    {
+        ArgumentNullException.ThrowIfNull(sources);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(sources.Count, _maxBatch, nameof(sources));
+        CheckSources(sources);
+        EncodeRange(sources, 0, sources.Count, rowIndependent: true);
+    }
+
+    /// <summary>One decoder step for rows [0, <paramref name="rows"/>): feeds <paramref name="inputTokens"/>[r]
+    /// to row r, advances its state and writes its logits into <paramref name="logits"/>[r·Vt .. (r+1)·Vt).
+    /// A row's logits do not depend on the other rows or on <paramref name="rows"/>.</summary>
+    public void Step(ReadOnlySpan<int> inputTokens, int rows, Span<float> logits)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(rows, _maxBatch);
+        if (inputTokens.Length < rows) throw new ArgumentException($"{inputTokens.Length} input tokens for {rows} rows.", nameof(inputTokens));
+        if (logits.Length < rows * _vt) throw new ArgumentException($"logits has {logits.Length} floats, expected {rows * _vt}.", nameof(logits));
+        if (rows == 0) return;
+        for (int r = 0; r < rows; r++)
+        {
+            int id = inputTokens[r];
+            if ((uint)id >= (uint)_vt) throw new ArgumentOutOfRangeException(nameof(inputTokens), id, $"Outside the target vocabulary of {_vt}.");
+            _ids[r] = id;
+        }
+        int pathRows = Math.Max(rows, MinKernelRows);
+        DecoderLayers(rows, pathRows);
+        int h = _h, vt = _vt;
+        if (pathRows == rows)
+        {
+            K.MatMulForward(_x.AsSpan(0, rows * h), Param(_outW), Param(_outB), logits[..(rows * vt)], rows, h, vt, 0, rows);
+            return;
+        }
+        K.MatMulForward(_x.AsSpan(0, pathRows * h), Param(_outW), Param(_outB), _logits, pathRows, h, vt, 0, rows);
+        _logits.AsSpan(0, rows * vt).CopyTo(logits);
+    }
+
+    /// <summary>Reorders rows: new row r = old row <paramref name="parentRows"/>[r], for r in [0, <paramref name="rows"/>).
+    /// A parent may appear many times (fan-out) or not at all (a pruned hypothesis).</summary>
+    public void ReorderRows(ReadOnlySpan<int> parentRows, int rows)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(rows, _maxBatch);
+        if (parentRows.Length < rows) throw new ArgumentException($"{parentRows.Length} parents for {rows} rows.", nameof(parentRows));
+        for (int r = 0; r < rows; r++)
+        {
+            if ((uint)parentRows[r] >= (uint)_maxBatch) throw new ArgumentOutOfRangeException(nameof(parentRows), parentRows[r], $"Outside the {_maxBatch} rows.");
+            RowState.CopyRow(_state, parentRows[r], _spare, r, _h);
+        }
+        (_state, _spare) = (_spare, _state);
+    }
+
+    /// <summary>Copies row <paramref name="from"/>'s decoder state into row <paramref name="to"/>.</summary>
+    public void MoveRow(int from, int to)
+    {
+        if ((uint)from >= (uint)_maxBatch) throw new ArgumentOutOfRangeException(nameof(from));
+        if ((uint)to >= (uint)_maxBatch) throw new ArgumentOutOfRangeException(nameof(to));
+        RowState.CopyRow(_state, from, _state, to, _h);
+    }
+
+    private void CheckSources(IReadOnlyList<int[]> sources)
+    {
         foreach (var src in sources)
         {
             ArgumentNullException.ThrowIfNull(src, nameof(sources));
@@ -86,27 +289,20 @@ internal sealed class InferenceSession
                     throw new SeqtalkException($"A source token id {id} is outside the model's vocabulary of {_vs}; the tokenizer and the model do not match.");
             }
         }
-        for (int i = 0; i < 2 * _layers; i++)
-            TensorPrimitives.Add(Param(_bIh[i]), Param(_bHh[i]), _bias[i]);
-
-        var results = new int[sources.Count][];
-        var output = new List<int>[_maxBatch];
-        for (int i = 0; i < _maxBatch; i++) output[i] = [];
-        for (int start = 0; start < sources.Count; start += _maxBatch)
-        {
-            int count = Math.Min(_maxBatch, sources.Count - start);
-            Encode(sources, start, count);
-            DecodeChunk(count, maxSteps, output);
-            for (int i = 0; i < count; i++) { results[start + i] = [.. output[i]]; output[i].Clear(); }
-        }
-        return results;
     }
 
-    /// <summary>Runs the encoder over sources[start .. start+count); leaves the final states in
-    /// _hState/_cState at row i for source start+i.</summary>
-    private void Encode(IReadOnlyList<int[]> sources, int start, int count)
+    /// <summary>Runs the encoder over sources[start .. start+count); leaves the final states at row i for source start+i.</summary>
+    /// <remarks>With <paramref name="rowIndependent"/> a row's state does not depend on the other sources (the
+    /// step API); greedy decoding passes false and keeps the kernels' fastest path for one to three rows.</remarks>
+    private void EncodeRange(IReadOnlyList<int[]> sources, int start, int count, bool rowIndependent)
     {
-        int h = _h;
+        for (int i = 0; i < 2 * _layers; i++)
+            TensorPrimitives.Add(Param(_bIh[i]), Param(_bHh[i]), _bias[i]);
+        if (_bidirectional)
+        {
+            EncodeBidirectional(sources, start, count);
+            return;
+        }
         // Rows sorted by source length, longest first (stable), so active rows are a prefix.
         for (int i = 0; i < count; i++) _order[i] = i;
         Array.Sort(_order, 0, count, Comparer<int>.Create((a, b) =>
@@ -114,49 +310,41 @@ internal sealed class InferenceSession
             int c = sources[start + b].Length.CompareTo(sources[start + a].Length);
             return c != 0 ? c : a.CompareTo(b);
         }));
-        for (int k = 0; k < _layers; k++) { _hState[k].AsSpan(0, count * h).Clear(); _cState[k].AsSpan(0, count * h).Clear(); }
+        _state.ClearRows(count, _h);
         int steps = count == 0 ? 0 : sources[start + _order[0]].Length;
+        if (_attention != AttentionKind.None) PrepareMemory(sources, start, count, steps);
         for (int t = 0; t < steps; t++)
         {
             int active = 0;
             while (active < count && sources[start + _order[active]].Length > t) active++;
             for (int r = 0; r < active; r++) _ids[r] = sources[start + _order[r]][t];
             K.EmbeddingForward(Param(_encEmbed), _ids.AsSpan(0, active), _x, _e, 0, active);
-            for (int k = 0; k < _layers; k++) Step(k, k, active);
+            int pathRows = rowIndependent ? Math.Max(active, MinKernelRows) : active;
+            for (int k = 0; k < _layers; k++) LstmStep(k, k, active, pathRows);
+            if (_attention != AttentionKind.None) KeepEncoderOutputs(t, active);
         }
-        // Undo the sort: state row r belongs to source _order[r]; move it to row _order[r].
-        for (int k = 0; k < _layers; k++)
-        {
-            Permute(_hState[k], count);
-            Permute(_cState[k], count);
-        }
+        // Undo the sort: state row r belongs to source _order[r]; row i must hold source i.
+        for (int r = 0; r < count; r++) _next[_order[r]] = r;
+        ReorderRows(_next.AsSpan(0, count), count);
+        if (_attention != AttentionKind.None) ProjectKeys(count);
     }
 
-    private void Permute(float[] state, int count)
-    {
-        int h = _h;
-        Span<float> tmp = _pre.AsSpan(0, count * h); // free at this point; [B, H] fits in [B, 4H]
-        for (int r = 0; r < count; r++) state.AsSpan(r * h, h).CopyTo(tmp.Slice(_order[r] * h, h));
-        tmp.CopyTo(state.AsSpan(0, count * h));
-    }
-
-    private void DecodeChunk(int count, int maxSteps, List<int>[] output)
+    private void DecodeChunk(int count, int maxSteps, bool banUnknown, List<int>[] output)
     {
         int active = count;
         for (int r = 0; r < count; r++) { _rowOf[r] = r; _ids[r] = SpecialTokens.StartId; }
         ReadOnlySpan<float> outW = Param(_outW), outB = Param(_outB);
         for (int step = 0; step < maxSteps && active > 0; step++)
         {
-            K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, active), _x, _e, 0, active);
-            for (int k = 0; k < _layers; k++) Step(_layers + k, k, active);
-            ProjectArgMax(active, outW, outB);
+            DecoderLayers(active, active);
+            ProjectArgMax(active, outW, outB, banUnknown);
             for (int r = 0; r < active;)
             {
                 int next = _next[r];
                 if (next == SpecialTokens.EndId)
                 {
                     active--;
-                    if (r != active) MoveRow(active, r);   // r now holds a row not yet handled this step
+                    if (r != active) MoveGreedyRow(active, r);   // r now holds a row not yet handled this step
                     else break;
                     continue;
                 }
@@ -167,52 +355,259 @@ internal sealed class InferenceSession
         }
     }
 
-    /// <summary>_next[r] = arg-max of the logits h_r·out.wᵀ + out.b (first maximum), for r in [0, active).</summary>
-    private void ProjectArgMax(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB)
+    /// <summary>Embeds _ids[0, rows) and runs the decoder LSTM stack; the top layer's h ends in _x.</summary>
+    private void DecoderLayers(int rows, int pathRows)
+    {
+        K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _x, _e, 0, rows);
+        for (int k = 0; k < _layers; k++) LstmStep(_layers + k, k, rows, pathRows);
+        if (_attention != AttentionKind.None) Attend(rows, pathRows);
+    }
+
+    /// <summary>_next[r] = arg-max of the logits h_r·out.wᵀ + out.b (first maximum), for r in [0, active);
+    /// with <paramref name="banUnknown"/> the &lt;unk&gt; logit is taken as −∞.</summary>
+    private void ProjectArgMax(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown)
     {
         int h = _h, vt = _vt;
         if (active <= K.MatMulDotRows)
         {
             // One to three rows: stream the weights once with dot products (the decode path of MatMulForward).
             K.MatMulForward(_x.AsSpan(0, active * h), outW, outB, _logits.AsSpan(0, active * vt), active, h, vt, 0, active);
-            for (int r = 0; r < active; r++) _next[r] = TensorPrimitives.IndexOfMax(_logits.AsSpan(r * vt, vt));
+            for (int r = 0; r < active; r++)
+            {
+                var row = _logits.AsSpan(r * vt, vt);
+                if (banUnknown) row[SpecialTokens.UnknownId] = float.NegativeInfinity;
+                _next[r] = TensorPrimitives.IndexOfMax(row);
+            }
             return;
         }
         for (int r0 = 0; r0 < active; r0 += BlockRows)
         {
             int rows = Math.Min(BlockRows, active - r0);
             K.OutputBlockForward(_x.AsSpan(r0 * h, rows * h), outW, outB, _zT, rows, h, vt, BlockRows);
+            if (banUnknown) _zT.AsSpan(SpecialTokens.UnknownId * BlockRows, rows).Fill(float.NegativeInfinity);
             K.ArgMaxColumns(_zT, _colMax, _next.AsSpan(r0, rows), vt, BlockRows, rows);
         }
     }
 
-    /// <summary>Moves decoder row <paramref name="from"/> (state, next token, next input, owner) into row <paramref name="to"/>.</summary>
-    private void MoveRow(int from, int to)
+    /// <summary>Moves greedy row <paramref name="from"/> (decoder state, next token, next input, owner) into row <paramref name="to"/>.</summary>
+    private void MoveGreedyRow(int from, int to)
     {
-        int h = _h;
-        for (int k = 0; k < _layers; k++)
-        {
-            _hState[k].AsSpan(from * h, h).CopyTo(_hState[k].AsSpan(to * h, h));
-            _cState[k].AsSpan(from * h, h).CopyTo(_cState[k].AsSpan(to * h, h));
-        }
+        RowState.CopyRow(_state, from, _state, to, _h);
         _next[to] = _next[from];
         _rowOf[to] = _rowOf[from];
         _ids[to] = _ids[from];
     }
 
     /// <summary>One LSTM step of layer <paramref name="lstm"/> (state layer <paramref name="k"/>) for
-    /// rows [0, active): input in _x, output h written to the state and copied into _x for the next layer.</summary>
-    private void Step(int lstm, int k, int active)
+    /// rows [0, active): input in _x, output h written to the state and copied into _x for the next layer.
+    /// The kernels are told there are <paramref name="pathRows"/> ≥ active rows (only [0, active) are computed):
+    /// that picks MatMulForward's path, so with pathRows > MatMulDotRows a row's floats do not depend on active.</summary>
+    private void LstmStep(int lstm, int k, int active, int pathRows)
     {
         int h = _h, g4 = _g, inDim = k == 0 ? _e : h;
-        Span<float> pre = _pre.AsSpan(0, active * g4);
-        Span<float> hs = _hState[k].AsSpan(0, active * h), cs = _cState[k].AsSpan(0, active * h);
+        Span<float> pre = _pre.AsSpan(0, pathRows * g4);
+        Span<float> hs = _state.H[k].AsSpan(0, pathRows * h), cs = _state.C[k].AsSpan(0, pathRows * h);
         // pre = x·W_ihᵀ + (b_ih + b_hh); pre += h·W_hhᵀ  (the training order)
-        K.MatMulForward(_x.AsSpan(0, active * inDim), Param(_wIh[lstm]), _bias[lstm], pre, active, inDim, g4, 0, active);
-        K.MatMulForward(hs, Param(_wHh[lstm]), default, pre, active, h, g4, 0, active, accumulate: true);
+        K.MatMulForward(_x.AsSpan(0, pathRows * inDim), Param(_wIh[lstm]), _bias[lstm], pre, pathRows, inDim, g4, 0, active);
+        K.MatMulForward(hs, Param(_wHh[lstm]), default, pre, pathRows, h, g4, 0, active, accumulate: true);
         K.LstmCellForward(pre, cs, pre, cs, hs, h, 0, active);
-        hs.CopyTo(_x.AsSpan(0, active * h));
+        hs[..(active * h)].CopyTo(_x.AsSpan(0, active * h));
     }
 
     private ReadOnlySpan<float> Param(ParameterSlot s) => _model.Parameters.AsSpan(s.Offset, s.Length);
+
+    // ---- Bidirectional encoder (the computation of TrainingWorkspace.Bidirectional, one source at a time) ----
+
+    /// <summary>Encodes each source on its own (so a row never depends on the others): per layer a forward and a
+    /// backward LSTM of H/2 over the source's tokens (an empty source leaves the zero state); decoder row i starts
+    /// from [fwd after the last token; bwd after the first] of each layer; with attention, the top layer's
+    /// [fwd; bwd] outputs become row i's memory.</summary>
+    private void EncodeBidirectional(IReadOnlyList<int[]> sources, int start, int count)
+    {
+        int h = _h, d = h / 2, wide = Math.Max(_e, h), maxLen = 0;
+        for (int i = 0; i < count; i++) maxLen = Math.Max(maxLen, sources[start + i].Length);
+        if (_biOffset.Length < maxLen)
+        {
+            int n = Math.Max(maxLen, 2 * _biOffset.Length);
+            _biOffset = new int[n]; _biCount = new int[n];
+            for (int t = 0; t < n; t++) { _biOffset[t] = t; _biCount[t] = 1; }
+            _biA = new float[n * wide]; _biB = new float[n * wide]; _biXr = new float[n * wide];
+            _biGates = new float[n * 4 * d]; _biC = new float[n * d]; _biHF = new float[n * d]; _biHR = new float[n * d]; _biHPrev = new float[n * d];
+        }
+        for (int k = 0; k < _layers; k++) TensorPrimitives.Add(Param(_bIhRev[k]), Param(_bHhRev[k]), _biasRev[k]);
+        _state.ClearRows(count, h);
+        if (_attention != AttentionKind.None)
+        {
+            for (int i = 0; i < count; i++) _order[i] = i;
+            PrepareMemory(sources, start, count, maxLen);
+        }
+        for (int i = 0; i < count; i++)
+        {
+            int[] src = sources[start + i];
+            int len = src.Length;
+            if (len == 0) continue;
+            ReadOnlySpan<int> offset = _biOffset.AsSpan(0, len), steps = _biCount.AsSpan(0, len);
+            K.EmbeddingForward(Param(_encEmbed), src, _biA, _e, 0, len);
+            float[] x = _biA, output = _biB;
+            int inDim = _e;
+            for (int k = 0; k < _layers; k++)
+            {
+                int last = (len - 1) * d, row = i * h;
+                Lstm.Forward(x, inDim, len, offset, steps, _biZeros, _biZeros, new LstmWeights(Param(_wIh[k]), Param(_wHh[k]), _bias[k]), d,
+                    _biGates, _biC, _biHF, _biHPrev);
+                _biHF.AsSpan(last, d).CopyTo(_state.H[k].AsSpan(row, d));
+                _biC.AsSpan(last, d).CopyTo(_state.C[k].AsSpan(row, d));
+                for (int t = 0; t < len; t++) x.AsSpan((len - 1 - t) * inDim, inDim).CopyTo(_biXr.AsSpan(t * inDim, inDim));
+                Lstm.Forward(_biXr, inDim, len, offset, steps, _biZeros, _biZeros, new LstmWeights(Param(_wIhRev[k]), Param(_wHhRev[k]), _biasRev[k]), d,
+                    _biGates, _biC, _biHR, _biHPrev);
+                _biHR.AsSpan(last, d).CopyTo(_state.H[k].AsSpan(row + d, d));
+                _biC.AsSpan(last, d).CopyTo(_state.C[k].AsSpan(row + d, d));
+                for (int t = 0; t < len; t++)
+                {
+                    _biHF.AsSpan(t * d, d).CopyTo(output.AsSpan(t * h, d));
+                    _biHR.AsSpan((len - 1 - t) * d, d).CopyTo(output.AsSpan(t * h + d, d));
+                }
+                (x, output) = (output, x);
+                inDim = h;
+            }
+            if (_attention != AttentionKind.None) x.AsSpan(0, len * h).CopyTo(_state.Memory.AsSpan(i * _state.MemorySteps * h, len * h));
+        }
+        if (_attention != AttentionKind.None) ProjectKeys(count);
+    }
+
+    // ---- Attention (Luong dot / general, Bahdanau; the same computation as TrainingWorkspace.Attention) ----
+
+    /// <summary>Attention weights of row <paramref name="row"/> at the last <see cref="Step"/> (or greedy step):
+    /// one weight per source token of that row. Empty for a model without attention.</summary>
+    public ReadOnlySpan<float> LastAttention(int row)
+    {
+        if (_attention == AttentionKind.None) return default;
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)_maxBatch, nameof(row));
+        return _attnWeights.AsSpan(row * _state.MemorySteps, _state.Lengths[row]);
+    }
+
+    /// <summary>Greedy reply to one source with the attention weights of every step: row i of the weights belongs to
+    /// reply token i, the last row to the step that produced &lt;/s&gt; (absent when the reply stopped at
+    /// <paramref name="maxSteps"/>); one column per source token. Decoded through the step API (<see cref="Step"/>),
+    /// whose logits can differ from the fused greedy path's in the last bit, so a near tie could pick another token.</summary>
+    /// <exception cref="SeqtalkException">A source id is outside the source vocabulary.</exception>
+    public (int[] Ids, float[][] Attention) GreedyDecodeWithAttention(int[] source, int maxSteps, bool banUnknown = false)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxSteps);
+        Encode([source]);
+        var ids = new List<int>();
+        var weights = new List<float[]>();
+        var logits = new float[_vt];
+        int input = SpecialTokens.StartId;
+        for (int step = 0; step < maxSteps; step++)
+        {
+            // The step API's path (the one ReplyDetailed and AttentionOf use), arg-max with the first maximum.
+            Step([input], 1, logits);
+            if (banUnknown && _vt > 1) logits[SpecialTokens.UnknownId] = float.NegativeInfinity;
+            weights.Add(LastAttention(0).ToArray());
+            input = TensorPrimitives.IndexOfMax(logits);
+            if (input == SpecialTokens.EndId) break;
+            ids.Add(input);
+        }
+        return ([.. ids], [.. weights]);
+    }
+
+    /// <summary>The attention weights of a given reply to <paramref name="source"/>, teacher-forced through the step API
+    /// (rows are independent, so they are the weights the reply was decoded with): one row per reply token, plus the
+    /// &lt;/s&gt; step when <paramref name="ended"/>; one column per source token. Null without attention.</summary>
+    public float[][]? AttentionOf(int[] source, IReadOnlyList<int> reply, bool ended)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(reply);
+        if (_attention == AttentionKind.None) return null;
+        Encode([source]);
+        var logits = new float[_vt];
+        var rows = new float[reply.Count + (ended ? 1 : 0)][];
+        int input = SpecialTokens.StartId;
+        for (int t = 0; t < rows.Length; t++)
+        {
+            Step([input], 1, logits);
+            rows[t] = LastAttention(0).ToArray();
+            if (t < reply.Count) input = reply[t];
+        }
+        return rows;
+    }
+
+    /// <summary>Sizes the per-row memory for sources of up to <paramref name="steps"/> tokens and records their lengths
+    /// (in the encoder's sorted row order, like the state).</summary>
+    private void PrepareMemory(IReadOnlyList<int[]> sources, int start, int count, int steps)
+    {
+        bool keys = _attention != AttentionKind.Dot;
+        steps = Math.Max(steps, 1);   // all sources empty: the lengths still need a home
+        _state.EnsureMemory(_rows, steps, _h, keys);
+        _spare.EnsureMemory(_rows, steps, _h, keys);
+        int s = _state.MemorySteps;
+        if (_attnWeights.Length < _rows * s)
+        {
+            _attnWeights = new float[_rows * s];
+            if (_attention == AttentionKind.Bahdanau) _attnU = new float[checked(_rows * s * _h)];
+        }
+        for (int r = 0; r < count; r++) _state.Lengths[r] = sources[start + _order[r]].Length;
+    }
+
+    /// <summary>After encoder step t: the top layer's h of the active (sorted) rows, now in _x, is memory slot t.</summary>
+    private void KeepEncoderOutputs(int t, int active)
+    {
+        int h = _h, stride = _state.MemorySteps * h;
+        for (int r = 0; r < active; r++) _x.AsSpan(r * h, h).CopyTo(_state.Memory.AsSpan(r * stride + t * h, h));
+    }
+
+    /// <summary>keys = m·W_aᵀ (general) or m·W_kᵀ (Bahdanau), row by row over its real source steps, so a row's keys
+    /// depend on that row alone.</summary>
+    private void ProjectKeys(int count)
+    {
+        if (_attention == AttentionKind.Dot) return;
+        int h = _h, stride = _state.MemorySteps * h;
+        ReadOnlySpan<float> w = Param(_attention == AttentionKind.General ? _attnWa! : _attnWk!);
+        for (int r = 0; r < count; r++)
+        {
+            int len = _state.Lengths[r];
+            if (len == 0) continue;
+            K.MatMulForward(_state.Memory.AsSpan(r * stride, len * h), w, default, _state.Keys.AsSpan(r * stride, len * h), len, h, h, 0, len);
+        }
+    }
+
+    /// <summary>Replaces the decoder's top h in _x[0, rows) with h̃ = tanh(W_c [c; h]), c the attention context over the
+    /// row's encoder outputs (an empty source gives c = 0).</summary>
+    private void Attend(int rows, int pathRows)
+    {
+        int h = _h, steps = _state.MemorySteps;
+        Span<float> query = _x.AsSpan(0, pathRows * h), ctx = _attnCtx.AsSpan(0, pathRows * h);
+        ReadOnlySpan<int> lengths = _state.Lengths;
+        if (_attention == AttentionKind.Bahdanau)
+            K.MatMulForward(query, Param(_attnWq!), default, _attnQuery.AsSpan(0, pathRows * h), pathRows, h, h, 0, rows);
+        for (int r = 0; r < rows; r++)
+        {
+            if (lengths[r] == 0) { ctx.Slice(r * h, h).Clear(); continue; }
+            switch (_attention)
+            {
+                case AttentionKind.None:
+                    return;
+                case AttentionKind.Dot:
+                    K.DotAttentionForward(query, _state.Memory, _state.Memory, _identity, lengths, _attnWeights, ctx, steps, h, r, r + 1);
+                    break;
+                case AttentionKind.General:
+                    K.DotAttentionForward(query, _state.Keys, _state.Memory, _identity, lengths, _attnWeights, ctx, steps, h, r, r + 1);
+                    break;
+                case AttentionKind.Bahdanau:
+                    K.AdditiveAttentionForward(_attnQuery, _state.Keys, Param(_attnV!), _state.Memory, _identity, lengths, _attnU, _attnWeights, ctx,
+                        steps, h, r, r + 1);
+                    break;
+            }
+        }
+        Span<float> cat = _attnCat.AsSpan(0, pathRows * 2 * h);
+        for (int r = 0; r < rows; r++)
+        {
+            ctx.Slice(r * h, h).CopyTo(cat.Slice(2 * r * h, h));
+            query.Slice(r * h, h).CopyTo(cat.Slice((2 * r + 1) * h, h));
+        }
+        K.MatMulForward(cat, Param(_attnWc!), default, query, pathRows, 2 * h, h, 0, rows);
+        TensorPrimitives.Tanh(query[..(rows * h)], query[..(rows * h)]);
+    }
 }

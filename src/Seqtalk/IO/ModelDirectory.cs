@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Seqtalk.Data;
 using Seqtalk.Nn;
+using Seqtalk.Reporting;
 using Seqtalk.Text;
 using Seqtalk.Training;
 
@@ -23,13 +24,20 @@ internal static class ModelDirectory
     public const string TargetVocabularyFile = "target.vocab.txt";
     public const string SourceMergesFile = "source.merges.txt";
     public const string TargetMergesFile = "target.merges.txt";
+    public const string MetricsFile = "metrics.csv";
+    public const string LearningCurvesFile = "learning-curves.svg";
     public const string Format = "seqtalk-model";
     public const int FormatVersion = 1;
 
     private static readonly JsonSerializerOptions s_json = new() { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
 
-    public static void Save(ChatModel model, string directory)
+    public static void Save(ChatModel model, string directory) => SaveReturningChecksum(model, directory);
+
+    /// <summary><see cref="Save"/>, returning the SHA-256 written into <c>weights.safetensors</c>.</summary>
+    internal static string SaveReturningChecksum(ChatModel model, string directory)
     {
+        if (FirstNonFinite(model.Network.Layout, model.Network.Parameters) is { } bad)
+            throw new SeqtalkException($"Not saving the model to '{directory}': tensor '{bad}' holds a non-finite value (training diverged). Try a lower --learning-rate or --clip-norm 5.");
         try
         {
             Directory.CreateDirectory(directory);
@@ -38,10 +46,17 @@ internal static class ModelDirectory
             if (model.SourceTokenizer is BpeTokenizer sourceBpe) WriteAtomic(Path.Combine(directory, SourceMergesFile), sourceBpe.SaveMerges);
             if (model.TargetTokenizer is BpeTokenizer targetBpe) WriteAtomic(Path.Combine(directory, TargetMergesFile), targetBpe.SaveMerges);
             var tensors = Safetensors.FromLayout(model.Network.Layout, model.Network.Parameters);
-            Safetensors.WriteAtomic(Path.Combine(directory, WeightsFile), tensors,
+            string checksum = Safetensors.WriteAtomic(Path.Combine(directory, WeightsFile), tensors,
                 new Dictionary<string, string> { ["format"] = Format, ["seqtalk.format_version"] = FormatVersion.ToString(CultureInfo.InvariantCulture) });
+            if (model.Training is { Epochs.Count: > 0 } summary)
+            {
+                // For people and plotting tools; Load reads the history from config.json, not from these.
+                WriteAtomic(Path.Combine(directory, MetricsFile), w => LearningCurves.WriteCsv(w, summary.Epochs));
+                WriteAtomic(Path.Combine(directory, LearningCurvesFile), w => w.Write(LearningCurves.RenderSvg(summary.Epochs, summary.BestEpoch)));
+            }
             // config.json last: a directory with a config has all its files.
             WriteAtomic(Path.Combine(directory, ConfigFile), w => w.Write(BuildConfig(model).ToJsonString(s_json)));
+            return checksum;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -88,6 +103,11 @@ internal static class ModelDirectory
             EmbeddingDim = c.Int("architecture.embeddingDim"),
             HiddenDim = c.Int("architecture.hiddenDim"),
             Layers = c.Int("architecture.layers"),
+            // Added with attention; absent in older models, which are the tutorial architecture.
+            Attention = c.Node("architecture.attention") is null ? AttentionKind.None : c.Enum<AttentionKind>("architecture.attention"),
+            InputFeeding = c.OptionalBool("architecture.inputFeeding") ?? false,
+            BidirectionalEncoder = c.OptionalBool("architecture.bidirectionalEncoder") ?? false,
+            TiedEmbeddings = c.OptionalBool("architecture.tiedEmbeddings") ?? false,   // absent in models saved before it existed
         };
         try { config.Validate(); }
         catch (ArgumentOutOfRangeException e) { throw new SeqtalkException($"{configPath}: architecture.{e.ParamName} is out of range: {FirstLine(e.Message)}", e); }
@@ -161,7 +181,7 @@ internal static class ModelDirectory
                     c.Int(k + ".epoch"), c.OptionalDouble(k + ".trainLoss") ?? double.NaN, c.OptionalDouble(k + ".trainAccuracy") ?? double.NaN,
                     validationLoss, validationLoss is { } v ? Math.Exp(v) : null, c.OptionalDouble(k + ".validationAccuracy"),
                     c.OptionalSeconds(k + ".seconds"), c.OptionalDouble(k + ".tokensPerSecond") ?? 0,
-                    c.OptionalBool(k + ".isBest") ?? false));
+                    c.OptionalBool(k + ".isBest") ?? false, c.OptionalDouble(k + ".learningRate") ?? double.NaN));
             }
         }
         return new TrainingSummary
@@ -226,6 +246,10 @@ internal static class ModelDirectory
                 ["embeddingDim"] = config.EmbeddingDim,
                 ["hiddenDim"] = config.HiddenDim,
                 ["layers"] = config.Layers,
+                ["attention"] = config.Attention.ToString(),
+                ["inputFeeding"] = config.InputFeeding,
+                ["bidirectionalEncoder"] = config.BidirectionalEncoder,
+                ["tiedEmbeddings"] = config.TiedEmbeddings,
             },
             ["tokenizer"] = new JsonObject
             {
@@ -282,6 +306,7 @@ internal static class ModelDirectory
                     ["seconds"] = Math.Round(e.Duration.TotalSeconds, 3),
                     ["tokensPerSecond"] = Math.Round(e.TokensPerSecond),
                     ["isBest"] = e.IsBest,
+                    ["learningRate"] = double.IsFinite(e.LearningRate) ? JsonValue.Create(e.LearningRate) : null,
                 });
             }
             training["epochs"] = epochs;
@@ -292,7 +317,22 @@ internal static class ModelDirectory
 
     private static JsonValue? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(Math.Round(x, 6)) : null;
 
-    private static void WriteAtomic(string path, Action<TextWriter> write)
+    /// <summary>The name of the first tensor holding NaN or ±∞, or null when every value is finite.</summary>
+    internal static string? FirstNonFinite(Nn.ParameterLayout layout, ReadOnlySpan<float> parameters)
+    {
+        foreach (var slot in layout.Slots)
+        {
+            var values = parameters.Slice(slot.Offset, slot.Length);
+            // x − x is 0 for every finite x and NaN for NaN and ±∞, so one sum finds them all.
+            float sum = 0;
+            for (int i = 0; i < values.Length; i++) sum += values[i] - values[i];
+            if (!float.IsFinite(sum)) return slot.Name;
+        }
+        return null;
+    }
+
+    /// <summary>Writes a text file to a temporary name, flushes it to disk and renames it over <paramref name="path"/>.</summary>
+    internal static void WriteAtomic(string path, Action<TextWriter> write)
     {
         string temp = path + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         try

@@ -39,19 +39,15 @@ internal static partial class Safetensors
     /// <remarks>The tensor list is enumerated twice: once to hash the data, once to write it.</remarks>
     /// <exception cref="ArgumentException">A name is empty, reserved or repeated, or a shape does not match its data.</exception>
     /// <exception cref="PlatformNotSupportedException">The machine is big-endian.</exception>
-    public static void Write(Stream stream, IReadOnlyList<TensorEntry> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <returns>The checksum written under <see cref="ChecksumKey"/>.</returns>
+    public static string Write(Stream stream, IReadOnlyList<TensorEntry> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(tensors);
         EnsureLittleEndian();
         ValidateForWrite(tensors);
 
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        for (int i = 0; i < tensors.Count; i++)
-        {
-            sha.AppendData(MemoryMarshal.AsBytes(tensors[i].Data.AsSpan()));
-        }
-        string checksum = Convert.ToHexStringLower(sha.GetHashAndReset());
+        string checksum = DataChecksum(tensors);
 
         byte[] header = BuildHeader(tensors, metadata, checksum);
         Span<byte> length = stackalloc byte[8];
@@ -62,6 +58,19 @@ internal static partial class Safetensors
         {
             stream.Write(MemoryMarshal.AsBytes(tensors[i].Data.AsSpan()));
         }
+        return checksum;
+    }
+
+    /// <summary>The value <see cref="Write"/> stores under <see cref="ChecksumKey"/>: the lowercase hex SHA-256
+    /// of the tensors' data back to back, in the given order.</summary>
+    private static string DataChecksum(IReadOnlyList<TensorEntry> tensors)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            sha.AppendData(MemoryMarshal.AsBytes(tensors[i].Data.AsSpan()));
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 
     /// <summary>
@@ -73,7 +82,8 @@ internal static partial class Safetensors
     /// <exception cref="PlatformNotSupportedException">The machine is big-endian.</exception>
     /// <exception cref="IOException">The file could not be written or renamed.</exception>
     /// <exception cref="UnauthorizedAccessException">The directory or the target is not writable.</exception>
-    public static void WriteAtomic(string path, IReadOnlyList<TensorEntry> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <returns>The checksum written under <see cref="ChecksumKey"/>.</returns>
+    public static string WriteAtomic(string path, IReadOnlyList<TensorEntry> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string fullPath = Path.GetFullPath(path);
@@ -81,12 +91,14 @@ internal static partial class Safetensors
         string temp = Path.Combine(directory, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
         try
         {
+            string checksum;
             using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
             {
-                Write(file, tensors, metadata);
+                checksum = Write(file, tensors, metadata);
                 file.Flush(flushToDisk: true);
             }
             File.Move(temp, fullPath, overwrite: true);
+            return checksum;
         }
         catch
         {

@@ -4,7 +4,8 @@
 // Forward:  p = exp(z − max z) / Σ exp(z − max z);  loss = log Σ exp(z − max z) − (z_y − max z).
 // The row max is subtracted first (never TensorPrimitives.SoftMax: it does not, and overflows near 89);
 // the denominator and the loss are accumulated in double.
-// Backward: dLogits = (p − onehot(y))·scale. dLogits is WRITTEN, not accumulated, and may be the same
+// Backward: dLogits = (p − onehot(y))·scale, or with label smoothing ε (PyTorch's label_smoothing: target
+// q = (1−ε)·onehot(y) + ε/V) dLogits = (p − q)·scale. dLogits is WRITTEN, not accumulated, and may be the same
 // memory as probs (one producer; see docs/conventions.md).
 // Reference: llm.c crossentropy_softmax_backward; derivation in docs/kernels.md.
 
@@ -63,6 +64,32 @@ internal static partial class Kernels
         }
     }
 
+    /// <summary>dLogits = (probs − (1−ε)·onehot(targets) − ε/V)·scale for rows [rowStart, rowEnd); written, may alias probs.</summary>
+    /// <remarks>The gradient of the label-smoothed cross-entropy −Σ_v q_v·log p_v; with ε = 0 it is the overload without ε.</remarks>
+    public static void SoftmaxCrossEntropyBackward(
+        ReadOnlySpan<float> probs,      // [N, V]
+        ReadOnlySpan<int> targets,      // [N]
+        Span<float> dLogits,            // [N, V]
+        float scale, float smoothing, int vocab, int rowStart, int rowEnd)
+    {
+        if (smoothing == 0f)
+        {
+            SoftmaxCrossEntropyBackward(probs, targets, dLogits, scale, vocab, rowStart, rowEnd);
+            return;
+        }
+        Debug.Assert(probs.Length >= rowEnd * vocab && dLogits.Length >= rowEnd * vocab && smoothing is > 0f and < 1f);
+        float uniform = smoothing / vocab, onTarget = 1f - smoothing;
+        for (int r = rowStart; r < rowEnd; r++)
+        {
+            Span<float> d = dLogits.Slice(r * vocab, vocab);
+            int y = targets[r];
+            float py = probs[r * vocab + y];
+            TensorPrimitives.Subtract(probs.Slice(r * vocab, vocab), uniform, d);
+            TensorPrimitives.Multiply(d, scale, d);
+            d[y] = (py - onTarget - uniform) * scale;
+        }
+    }
+
     /// <summary>Σ x accumulated in double (vectorised by widening).</summary>
     internal static double SumToDouble(ReadOnlySpan<float> x)
     {
@@ -100,6 +127,20 @@ internal static partial class Kernels
             for (int v = 0; v < vocab; v++) probs[o + v] *= inv;
             losses[r] = Math.Log(sum) - ((double)zy - max);
             predicted[r] = arg;
+        }
+    }
+
+    internal static void SoftmaxCrossEntropyBackwardScalar(ReadOnlySpan<float> probs, ReadOnlySpan<int> targets,
+        Span<float> dLogits, float scale, float smoothing, int vocab, int rowStart, int rowEnd)
+    {
+        float uniform = smoothing / vocab, onTarget = 1f - smoothing;
+        for (int r = rowStart; r < rowEnd; r++)
+        {
+            for (int v = 0; v < vocab; v++)
+            {
+                float p = probs[r * vocab + v];
+                dLogits[r * vocab + v] = (v == targets[r] ? p - onTarget - uniform : p - uniform) * scale;
+            }
         }
     }
 

@@ -6,7 +6,8 @@
 // GEMMs read their big operand in place (W rows, zT rows) and pack only the small x block, and the
 // softmax runs down the columns with one vector lane per row:
 //   OutputBlockForward          zT[o, r]  = b[o] + Σ_i W[o, i]·x[r, i]
-//   SoftmaxCrossEntropyColumns  loss[r]   = log Σ_o exp(z[o, r] − m_r) − (z[y_r, r] − m_r);  zT ← (p − onehot(y))·scale
+//   SoftmaxCrossEntropyColumns  loss[r]   = log Σ_o exp(z[o, r] − m_r) − (z[y_r, r] − m_r);  zT ← (p − q)·scale,
+//                               q = onehot(y), or (1−ε)·onehot(y) + ε/V with label smoothing ε
 //   OutputBlockBackwardInput    dx[r, i] += Σ_o dzT[o, r]·W[o, i]
 //   OutputBlockBackwardWeight   dW[o, i] += Σ_r dzT[o, r]·x[r, i];   db[o] += Σ_r dzT[o, r]
 // The caller walks the N rows block by block; each block stays in cache from its GEMM to its gradients.
@@ -106,8 +107,27 @@ internal static partial class Kernels
         Span<int> predicted,            // [cols]
         Span<float> colMax,             // [cols] scratch
         Span<double> colSum,            // [cols] scratch
-        int vocab, int ld, int cols, float scale, bool backward)
+        int vocab, int ld, int cols, float scale, bool backward) =>
+        SoftmaxCrossEntropyColumns(zT, targets, losses, default, predicted, colMax, colSum, vocab, ld, cols, scale, backward, 0f);
+
+    /// <summary>Softmax cross-entropy with label smoothing ε down the columns of a transposed logits block.</summary>
+    /// <remarks>As the overload without ε for <paramref name="losses"/> (the true NLL, −log p_y) and
+    /// <paramref name="predicted"/>. The target distribution is q = (1−ε)·onehot(y) + ε/V (PyTorch's
+    /// <c>CrossEntropyLoss(label_smoothing=ε)</c>), so with <paramref name="backward"/> the column becomes
+    /// dLogits = (p − q)·scale, and <paramref name="smoothedLosses"/> (optional; empty to skip) receives
+    /// −Σ_o q_o·log p_o = (1−ε)·NLL + ε·(lse − Σ_o z_o / V), lse = log Σ_o exp z_o. With ε = 0 it is the
+    /// overload without ε, operation for operation.</remarks>
+    public static void SoftmaxCrossEntropyColumns(
+        Span<float> zT,                 // [V, ld]
+        ReadOnlySpan<int> targets,      // [cols]
+        Span<double> losses,            // [cols]  true NLL
+        Span<double> smoothedLosses,    // [cols] or empty
+        Span<int> predicted,            // [cols]
+        Span<float> colMax,             // [cols] scratch
+        Span<double> colSum,            // [cols] scratch
+        int vocab, int ld, int cols, float scale, bool backward, float smoothing)
     {
+        Debug.Assert(smoothing is >= 0f and < 1f && (smoothedLosses.IsEmpty || smoothedLosses.Length >= cols));
         Debug.Assert(cols <= ld && zT.Length >= (long)vocab * ld && targets.Length >= cols && losses.Length >= cols && predicted.Length >= cols);
         Debug.Assert(colMax.Length >= cols && colSum.Length >= cols && vocab > 0);
         if (cols == 0) return;
@@ -121,18 +141,71 @@ internal static partial class Kernels
         for (int o = 1; o < vocab; o++) MaxStep(zT.Slice(o * ld, cols), max, arg, o);
         for (int c = 0; c < cols; c++) losses[c] = zT[targets[c] * ld + c];   // z_y, before exp overwrites it
 
+        // With smoothing: Σ_o z per column in double, before exp overwrites z (smoothedLosses is the accumulator).
+        bool smoothed = !smoothedLosses.IsEmpty;
+        if (smoothed)
+        {
+            Span<double> zsum = smoothedLosses[..cols];
+            zsum.Clear();
+            for (int o = 0; o < vocab; o++) AddToDouble(zT.Slice(o * ld, cols), zsum);
+        }
+
         // Pass 2: e = exp(z − m) in place, Σ e per column in double, in one sweep.
         sum.Clear();
         for (int o = 0; o < vocab; o++) ExpShiftedAddToDouble(zT.Slice(o * ld, cols), max, sum);
 
         for (int c = 0; c < cols; c++) losses[c] = Math.Log(sum[c]) - (losses[c] - max[c]);
+        if (smoothed)
+        {
+            // lse − mean z = log S + m − Σz/V; then (1−ε)·NLL + ε·that.
+            for (int c = 0; c < cols; c++)
+                smoothedLosses[c] = (1.0 - smoothing) * losses[c] + smoothing * (Math.Log(sum[c]) + max[c] - smoothedLosses[c] / vocab);
+        }
         if (!backward) return;
 
         // Pass 3: p = e·(1/S), then dLogits = p·scale, and (p_y − 1)·scale at the target (Kernels.CrossEntropy's order).
+        // With smoothing, u = ε/V: (p − u)·scale, and (p_y − (1−ε) − u)·scale at the target.
         for (int c = 0; c < cols; c++) max[c] = (float)(1.0 / sum[c]);   // colMax now holds 1/S
         for (int c = 0; c < cols; c++) sum[c] = zT[targets[c] * ld + c] * max[c];   // colSum now holds p_y
-        for (int o = 0; o < vocab; o++) ScaleRow(zT.Slice(o * ld, cols), max, scale);
-        for (int c = 0; c < cols; c++) zT[targets[c] * ld + c] = ((float)sum[c] - 1f) * scale;
+        if (smoothing == 0f)
+        {
+            for (int o = 0; o < vocab; o++) ScaleRow(zT.Slice(o * ld, cols), max, scale);
+            for (int c = 0; c < cols; c++) zT[targets[c] * ld + c] = ((float)sum[c] - 1f) * scale;
+            return;
+        }
+        float uniform = smoothing / vocab, onTarget = 1f - smoothing;
+        for (int o = 0; o < vocab; o++) ScaleRowSmoothed(zT.Slice(o * ld, cols), max, uniform, scale);
+        for (int c = 0; c < cols; c++) zT[targets[c] * ld + c] = ((float)sum[c] - onTarget - uniform) * scale;
+    }
+
+    // row[c] = (row[c]·inv[c] − uniform)·scale: p = e·(1/S), then (p − ε/V)·scale.
+    private static void ScaleRowSmoothed(Span<float> row, ReadOnlySpan<float> inv, float uniform, float scale)
+    {
+        int c = 0;
+        if (Vector.IsHardwareAccelerated && row.Length >= Vector<float>.Count)
+        {
+            var vs = new Vector<float>(scale);
+            var vu = new Vector<float>(uniform);
+            for (; c <= row.Length - Vector<float>.Count; c += Vector<float>.Count)
+                ((new Vector<float>(row[c..]) * new Vector<float>(inv[c..]) - vu) * vs).CopyTo(row[c..]);
+        }
+        for (; c < row.Length; c++) row[c] = (row[c] * inv[c] - uniform) * scale;
+    }
+
+    // sum[c] += row[c] in double (widening).
+    private static void AddToDouble(ReadOnlySpan<float> row, Span<double> sum)
+    {
+        int c = 0;
+        if (Vector.IsHardwareAccelerated && row.Length >= Vector<float>.Count)
+        {
+            for (; c <= row.Length - Vector<float>.Count; c += Vector<float>.Count)
+            {
+                Vector.Widen(new Vector<float>(row[c..]), out Vector<double> lo, out Vector<double> hi);
+                (new Vector<double>(sum[c..]) + lo).CopyTo(sum[c..]);
+                (new Vector<double>(sum[(c + Vector<double>.Count)..]) + hi).CopyTo(sum[(c + Vector<double>.Count)..]);
+            }
+        }
+        for (; c < row.Length; c++) sum[c] += row[c];
     }
 
     // row[c] = (row[c]·inv[c])·scale: two roundings, as p = e·(1/S) then dLogits = p·scale.
@@ -290,24 +363,33 @@ internal static partial class Kernels
     }
 
     internal static void SoftmaxCrossEntropyColumnsScalar(Span<float> zT, ReadOnlySpan<int> targets, Span<double> losses, Span<int> predicted,
-        int vocab, int ld, int cols, float scale, bool backward)
+        int vocab, int ld, int cols, float scale, bool backward) =>
+        SoftmaxCrossEntropyColumnsScalar(zT, targets, losses, default, predicted, vocab, ld, cols, scale, backward, 0f);
+
+    internal static void SoftmaxCrossEntropyColumnsScalar(Span<float> zT, ReadOnlySpan<int> targets, Span<double> losses, Span<double> smoothedLosses,
+        Span<int> predicted, int vocab, int ld, int cols, float scale, bool backward, float smoothing)
     {
+        float uniform = smoothing / vocab, onTarget = 1f - smoothing;
         for (int c = 0; c < cols; c++)
         {
             float max = float.NegativeInfinity;
             int arg = 0;
-            for (int o = 0; o < vocab; o++) if (zT[o * ld + c] > max) { max = zT[o * ld + c]; arg = o; }
+            double zsum = 0;
+            for (int o = 0; o < vocab; o++) { if (zT[o * ld + c] > max) { max = zT[o * ld + c]; arg = o; } zsum += zT[o * ld + c]; }
             float zy = zT[targets[c] * ld + c];
             double sum = 0;
             for (int o = 0; o < vocab; o++) { float e = MathF.Exp(zT[o * ld + c] - max); zT[o * ld + c] = e; sum += e; }
             losses[c] = Math.Log(sum) - ((double)zy - max);
+            if (!smoothedLosses.IsEmpty) smoothedLosses[c] = (1.0 - smoothing) * losses[c] + smoothing * (Math.Log(sum) + max - zsum / vocab);
             predicted[c] = arg;
             if (!backward) continue;
             float inv = (float)(1.0 / sum);
             for (int o = 0; o < vocab; o++)
             {
                 float p = zT[o * ld + c] * inv;
-                zT[o * ld + c] = (o == targets[c] ? p - 1f : p) * scale;
+                zT[o * ld + c] = smoothing == 0f
+                    ? (o == targets[c] ? p - 1f : p) * scale
+                    : (o == targets[c] ? p - onTarget - uniform : p - uniform) * scale;
             }
         }
     }

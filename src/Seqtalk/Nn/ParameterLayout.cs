@@ -45,20 +45,31 @@ internal sealed class ParameterLayout
     /// <summary>The seq2seq layout, in this order:
     /// <c>enc.embed [Vs, E]</c>; per encoder layer k: <c>enc.l{k}.w_ih [4H, in]</c>, <c>enc.l{k}.w_hh [4H, H]</c>,
     /// <c>enc.l{k}.b_ih [4H]</c>, <c>enc.l{k}.b_hh [4H]</c> (in = E for k = 0, else H);
+    /// (bidirectional encoder: see <see cref="AddBidirectionalLstm"/>);
     /// <c>dec.embed [Vt, E]</c>; the same four per decoder layer under <c>dec.l{k}</c>;
-    /// <c>out.w [Vt, H]</c>, <c>out.b [Vt]</c>.</summary>
+    /// then, with attention only: <c>attn.w_a [H, H]</c> (General) or <c>attn.w_q [H, H]</c>, <c>attn.w_k [H, H]</c>,
+    /// <c>attn.v [H]</c> (Bahdanau), then <c>attn.w_c [H, 2H]</c> (columns: context, then decoder h; no bias);
+    /// <c>out.w [Vt, H]</c>, <c>out.b [Vt]</c>. Without attention the layout is the tutorial model's, unchanged.
+    /// With <see cref="ModelConfig.TiedEmbeddings"/> there is no <c>out.w</c>:
+    /// the projection reads <c>dec.embed</c> (see <see cref="OutputWeight"/>).</summary>
     public static ParameterLayout ForSeq2Seq(ModelConfig config)
     {
         config.Validate();
         int e = config.EmbeddingDim, h = config.HiddenDim;
         var entries = new List<(string, int[])> { (Names.EncoderEmbedding, [config.SourceVocabSize, e]) };
-        AddLstm(entries, "enc", config.Layers, e, h);
+        if (config.BidirectionalEncoder) AddBidirectionalLstm(entries, config.Layers, e, h);
+        else AddLstm(entries, "enc", config.Layers, e, h);
         entries.Add((Names.DecoderEmbedding, [config.TargetVocabSize, e]));
         AddLstm(entries, "dec", config.Layers, e, h);
-        entries.Add((Names.OutputWeight, [config.TargetVocabSize, h]));
+        AddAttention(entries, config.Attention, h);
+        if (!config.TiedEmbeddings) entries.Add((Names.OutputWeight, [config.TargetVocabSize, h]));
         entries.Add((Names.OutputBias, [config.TargetVocabSize]));
         return new ParameterLayout(entries);
     }
+
+    /// <summary>The weight of the output projection, [Vt, H]: <c>out.w</c>, or <c>dec.embed</c> when the embeddings are
+    /// tied. Gradients of both uses of a tied weight add up in its one gradient slice.</summary>
+    public ParameterSlot OutputWeight => _byName.TryGetValue(Names.OutputWeight, out var w) ? w : this[Names.DecoderEmbedding];
 
     private static void AddLstm(List<(string, int[])> entries, string prefix, int layers, int input, int hidden)
     {
@@ -72,6 +83,45 @@ internal sealed class ParameterLayout
         }
     }
 
+    /// <summary>Bidirectional encoder: per layer k the forward LSTM (<c>enc.l{k}.*</c>) then the backward one
+    /// (<c>enc.l{k}_reverse.*</c>, PyTorch's suffix), each H/2 wide; layer k &gt; 0 reads both directions' outputs (H).</summary>
+    private static void AddBidirectionalLstm(List<(string, int[])> entries, int layers, int input, int hidden)
+    {
+        int half = hidden / 2;
+        for (int k = 0; k < layers; k++)
+        {
+            int inDim = k == 0 ? input : hidden;
+            entries.Add((Names.LstmWeightIh(Names.Encoder, k), [4 * half, inDim]));
+            entries.Add((Names.LstmWeightHh(Names.Encoder, k), [4 * half, half]));
+            entries.Add((Names.LstmBiasIh(Names.Encoder, k), [4 * half]));
+            entries.Add((Names.LstmBiasHh(Names.Encoder, k), [4 * half]));
+            entries.Add((Names.LstmReverseWeightIh(Names.Encoder, k), [4 * half, inDim]));
+            entries.Add((Names.LstmReverseWeightHh(Names.Encoder, k), [4 * half, half]));
+            entries.Add((Names.LstmReverseBiasIh(Names.Encoder, k), [4 * half]));
+            entries.Add((Names.LstmReverseBiasHh(Names.Encoder, k), [4 * half]));
+        }
+    }
+
+    private static void AddAttention(List<(string, int[])> entries, AttentionKind kind, int hidden)
+    {
+        switch (kind)
+        {
+            case AttentionKind.None:
+                return;
+            case AttentionKind.Dot:
+                break;
+            case AttentionKind.General:
+                entries.Add((Names.AttentionGeneral, [hidden, hidden]));
+                break;
+            case AttentionKind.Bahdanau:
+                entries.Add((Names.AttentionQuery, [hidden, hidden]));
+                entries.Add((Names.AttentionKey, [hidden, hidden]));
+                entries.Add((Names.AttentionScore, [hidden]));
+                break;
+        }
+        entries.Add((Names.AttentionCombine, [hidden, 2 * hidden]));
+    }
+
     /// <summary>Serialized tensor names. Changing one breaks every saved model: a golden test pins them.</summary>
     internal static class Names
     {
@@ -79,11 +129,25 @@ internal sealed class ParameterLayout
         public const string DecoderEmbedding = "dec.embed";
         public const string OutputWeight = "out.w";
         public const string OutputBias = "out.b";
+        /// <summary>Luong general: keys = W_a s.</summary>
+        public const string AttentionGeneral = "attn.w_a";
+        /// <summary>Bahdanau: query projection W_q (applied to the decoder output h_t).</summary>
+        public const string AttentionQuery = "attn.w_q";
+        /// <summary>Bahdanau: key projection W_k (applied to every encoder output s).</summary>
+        public const string AttentionKey = "attn.w_k";
+        /// <summary>Bahdanau: score vector v.</summary>
+        public const string AttentionScore = "attn.v";
+        /// <summary>Attentional state h̃ = tanh(W_c [c; h]).</summary>
+        public const string AttentionCombine = "attn.w_c";
         public const string Encoder = "enc";
         public const string Decoder = "dec";
         public static string LstmWeightIh(string prefix, int layer) => $"{prefix}.l{layer}.w_ih";
         public static string LstmWeightHh(string prefix, int layer) => $"{prefix}.l{layer}.w_hh";
         public static string LstmBiasIh(string prefix, int layer) => $"{prefix}.l{layer}.b_ih";
         public static string LstmBiasHh(string prefix, int layer) => $"{prefix}.l{layer}.b_hh";
+        public static string LstmReverseWeightIh(string prefix, int layer) => $"{prefix}.l{layer}_reverse.w_ih";
+        public static string LstmReverseWeightHh(string prefix, int layer) => $"{prefix}.l{layer}_reverse.w_hh";
+        public static string LstmReverseBiasIh(string prefix, int layer) => $"{prefix}.l{layer}_reverse.b_ih";
+        public static string LstmReverseBiasHh(string prefix, int layer) => $"{prefix}.l{layer}_reverse.b_hh";
     }
 }

@@ -23,7 +23,8 @@ internal sealed class Seq2SeqModel
     /// <summary>A new model with the Keras tutorial's initialisation, reproducible from <paramref name="seed"/>.</summary>
     /// <remarks>Embeddings uniform(−0.05, 0.05); W_ih Glorot-uniform (limit sqrt(6/(in+4H))); W_hh orthogonal
     /// (Keras Orthogonal on the [H, 4H] recurrent kernel, stored transposed as [4H, H]); b_ih forget slice 1
-    /// (unit_forget_bias), the rest 0; b_hh 0; out.w Glorot-uniform (limit sqrt(6/(H+Vt))); out.b 0.</remarks>
+    /// (unit_forget_bias), the rest 0; b_hh 0; attention matrices Glorot-uniform (limit sqrt(6/(out+in))), attn.v as a
+    /// [1, H] matrix (limit sqrt(6/(1+H))); out.w Glorot-uniform (limit sqrt(6/(H+Vt))); out.b 0.</remarks>
     public static Seq2SeqModel Create(ModelConfig config, int seed)
     {
         var layout = ParameterLayout.ForSeq2Seq(config);
@@ -40,6 +41,8 @@ internal sealed class Seq2SeqModel
                 FillUniform(s, rng, Math.Sqrt(6.0 / (h + config.TargetVocabSize)));
             else if (name == ParameterLayout.Names.OutputBias)
                 s.Clear();
+            else if (name.StartsWith("attn.", StringComparison.Ordinal))
+                FillUniform(s, rng, slot.Shape.Length == 1 ? Math.Sqrt(6.0 / (1 + slot.Shape[0])) : Math.Sqrt(6.0 / (slot.Shape[0] + slot.Shape[1])));
             else if (name.EndsWith(".w_ih", StringComparison.Ordinal))
                 FillUniform(s, rng, Math.Sqrt(6.0 / (slot.Shape[1] + slot.Shape[0])));
             else if (name.EndsWith(".w_hh", StringComparison.Ordinal))
@@ -47,7 +50,8 @@ internal sealed class Seq2SeqModel
             else if (name.EndsWith(".b_ih", StringComparison.Ordinal))
             {
                 s.Clear();
-                s.Slice(h, h).Fill(1f); // unit_forget_bias: gate order i, f, g, o
+                int width = slot.Shape[0] / 4;   // H, or H/2 for a bidirectional encoder's directions
+                s.Slice(width, width).Fill(1f); // unit_forget_bias: gate order i, f, g, o
             }
             else if (name.EndsWith(".b_hh", StringComparison.Ordinal))
                 s.Clear();

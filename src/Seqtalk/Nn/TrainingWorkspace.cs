@@ -11,6 +11,8 @@
 //   gather the top h of the N real target positions, ordered by (b, t), into one [N, H] matrix →
 //   logits = h·out.wᵀ + out.b → softmax cross-entropy (LossSum in double) → with backward, dLogits →
 //   dh and dW of the projection, all fused per block of rows (Kernels.Output), so [N, Vt] never exists.
+// Optional sections in their own files: attention after the decoder (TrainingWorkspace.Attention.cs) and the
+// bidirectional encoder (TrainingWorkspace.Bidirectional.cs); with neither, the model is the tutorial's.
 // Backward: the same calls in exact reverse order. Parameter gradients are ADDED (lossScale·dLossSum/dθ)
 // into the caller's buffer; the arena is cleared here, once per call, where the rule needs zeros.
 // The output rows are cut into blocks and the blocks into at most MaxStrands strands, both fixed by N
@@ -24,10 +26,14 @@ using K = Seqtalk.Kernels.Kernels;
 namespace Seqtalk.Nn;
 
 /// <summary>Loss sum, real target tokens and arg-max hits of one batch.</summary>
-internal readonly record struct BatchStats(double LossSum, int Tokens, int Correct);
+internal readonly record struct BatchStats(double LossSum, int Tokens, int Correct)
+{
+    /// <summary>The label-smoothed loss sum that was differentiated; equals <see cref="LossSum"/> without smoothing.</summary>
+    public double SmoothedLossSum { get; init; } = LossSum;
+}
 
 /// <summary>Activation arena for training; not thread-safe; reused across batches.</summary>
-internal sealed class TrainingWorkspace
+internal sealed partial class TrainingWorkspace
 {
     /// <summary>Most strands the output rows are cut into (each has its own dW, [Vt, H]).</summary>
     internal const int MaxStrands = 4;
@@ -84,7 +90,7 @@ internal sealed class TrainingWorkspace
         var layout = model.Layout;
         _encEmbed = layout[ParameterLayout.Names.EncoderEmbedding];
         _decEmbed = layout[ParameterLayout.Names.DecoderEmbedding];
-        _outW = layout[ParameterLayout.Names.OutputWeight];
+        _outW = layout.OutputWeight;   // dec.embed when the embeddings are tied
         _outB = layout[ParameterLayout.Names.OutputBias];
         _encSlots = new LayerSlots[_layers];
         _decSlots = new LayerSlots[_layers];
@@ -123,6 +129,8 @@ internal sealed class TrainingWorkspace
         _dC = new float[rMax * _h];
         _strandBody = RunStrand;
         _parallelOptions = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        InitAttention(maxBatch, maxSourceSteps, rDec);
+        InitBidirectional(rEnc);
     }
 
     /// <summary>Logits [N, Vt] of the real target tokens of the last call, rows ordered by (b, t).</summary>
@@ -141,6 +149,9 @@ internal sealed class TrainingWorkspace
             return _lastLogits.AsSpan(0, len);
         }
     }
+
+    /// <summary>Cross-entropy (nats) of each real target token of the last call, rows ordered by (b, t).</summary>
+    public ReadOnlySpan<double> LastTokenLosses => _losses.AsSpan(0, _tokens);
 
     /// <summary>Forward only (evaluation).</summary>
     /// <exception cref="SeqtalkException">The batch exceeds the capacity of this workspace.</exception>
@@ -195,13 +206,17 @@ internal sealed class TrainingWorkspace
             TensorPrimitives.Add(Param(_encSlots[k].BIh), Param(_encSlots[k].BHh), _bias[k]);
             TensorPrimitives.Add(Param(_decSlots[k].BIh), Param(_decSlots[k].BHh), _bias[_layers + k]);
         }
+        PrepareDropout(bsz, ts, tt, backward);
         ReadOnlySpan<int> encOffset = _encOffset.AsSpan(0, ts), encCount = _encCount.AsSpan(0, ts);
         ReadOnlySpan<int> decOffset = _decOffset.AsSpan(0, tt), decCount = _decCount.AsSpan(0, tt);
 
         // ---- Encoder forward ----
         K.EmbeddingForward(Param(_encEmbed), _encIds.AsSpan(0, rows), _encX, e, 0, rows);
-        for (int k = 0; k < _layers; k++)
+        DropForward(DropoutTensor.EncoderEmbedding, _encX, rows, e, bsz);   // a no-op unless dropping (never with a bidirectional encoder)
+        if (_bidirectional) BidirectionalEncoderForward(batch, rows, encOffset, encCount);   // TrainingWorkspace.Bidirectional.cs
+        for (int k = 0; k < _layers && !_bidirectional; k++)
         {
+            if (k > 0) DropForward(DropoutTensor.EncoderLayer(k - 1), _encH[k - 1], rows, h, bsz);   // after its state seeded the decoder
             Lstm.Forward(k == 0 ? _encX : _encH[k - 1], k == 0 ? e : h, rows, encOffset, encCount, _zeros, _zeros,
                 Weights(_encSlots[k], _bias[k]), h, _encGates[k], _encC[k], _encH[k], _encHPrev[k]);
             // The state after row b's last real token seeds decoder layer k (in b's decoder slot).
@@ -215,8 +230,10 @@ internal sealed class TrainingWorkspace
 
         // ---- Decoder forward ----
         K.EmbeddingForward(Param(_decEmbed), _decIds.AsSpan(0, rowsDec), _decX, e, 0, rowsDec);
+        DropForward(DropoutTensor.DecoderEmbedding, _decX, rowsDec, e, bsz);
         for (int k = 0; k < _layers; k++)
         {
+            if (k > 0) DropForward(DropoutTensor.DecoderLayer(k - 1), _decH[k - 1], rowsDec, h, bsz);
             Lstm.Forward(k == 0 ? _decX : _decH[k - 1], k == 0 ? e : h, rowsDec, decOffset, decCount, _h0[k], _c0[k],
                 Weights(_decSlots[k], _bias[_layers + k]), h, _decGates[k], _decC[k], _decH[k], _decHPrev[k]);
         }
@@ -235,6 +252,9 @@ internal sealed class TrainingWorkspace
             }
         }
         _tokens = n;
+        PrepareOutputKeys(n);
+        DropForward(DropoutTensor.DecoderOutput, _hOut, n, h, bsz);   // dropout on the top h, before attention reads it
+        if (_attention != AttentionKind.None) AttentionForward(batch, n);   // _hOut: h → h̃ (TrainingWorkspace.Attention.cs)
         _lossScale = lossScale;
         _backward = backward;
         // Projection, softmax-CE and (with backward) dh and the strands' dW, block by block.
@@ -247,7 +267,7 @@ internal sealed class TrainingWorkspace
             lossSum += _losses[i];
             if (_predicted[i] == _targets[i]) correct++;
         }
-        var stats = new BatchStats(lossSum, n, correct);
+        var stats = new BatchStats(lossSum, n, correct) { SmoothedLossSum = SmoothedLossSum(n, lossSum) };
         if (!backward) return stats;
 
         // ==== Backward: the forward calls in exact reverse order ====
@@ -257,6 +277,9 @@ internal sealed class TrainingWorkspace
             TensorPrimitives.Add(Grad(gradients, _outW), _strandDW[s], Grad(gradients, _outW));
             TensorPrimitives.Add(Grad(gradients, _outB), _strandDB[s], Grad(gradients, _outB));
         }
+
+        if (_attention != AttentionKind.None) AttentionBackward(batch, n, gradients);   // _dHOut: dh̃ → dh; d memory kept
+        DropBackward(DropoutTensor.DecoderOutput, _dHOut, n, h);
 
         // Decoder: scatter dh of the real positions back into the top layer's packed gradient.
         Span<float> dH = _dA.AsSpan(0, rowsDec * h);
@@ -276,12 +299,16 @@ internal sealed class TrainingWorkspace
                 Weights(_decSlots[k], _bias[_layers + k]), h, _decGates[k], _decC[k], _decHPrev[k],
                 _dA, _dC, _dPre, _dB, _dH0[k], _dC0[k], _discard, Grads(gradients, _decSlots[k]));
             (_dA, _dB) = (_dB, _dA);
+            if (k > 0) DropBackward(DropoutTensor.DecoderLayer(k - 1), _dA, rowsDec, h);
         }
+        DropBackward(DropoutTensor.DecoderEmbedding, _dA, rowsDec, e);
         K.EmbeddingBackward(_decIds.AsSpan(0, rowsDec), _dA, Grad(gradients, _decEmbed), e, 0, rowsDec);
 
         // Encoder: the decoder's initial-state gradients enter at each row's last real step.
         _dA.AsSpan(0, rows * h).Clear();
-        for (int k = _layers - 1; k >= 0; k--)
+        if (_attention != AttentionKind.None) AddMemoryGradient(batch, _dA);   // attention read the top layer's every h
+        if (_bidirectional) BidirectionalEncoderBackward(batch, rows, encOffset, encCount, gradients);
+        for (int k = _layers - 1; k >= 0 && !_bidirectional; k--)
         {
             int inDim = k == 0 ? e : h;
             _dC.AsSpan(0, rows * h).Clear();
@@ -297,7 +324,9 @@ internal sealed class TrainingWorkspace
                 Weights(_encSlots[k], _bias[k]), h, _encGates[k], _encC[k], _encHPrev[k],
                 _dA, _dC, _dPre, _dB, default, default, _discard, Grads(gradients, _encSlots[k]));
             (_dA, _dB) = (_dB, _dA);
+            if (k > 0) DropBackward(DropoutTensor.EncoderLayer(k - 1), _dA, rows, h);
         }
+        DropBackward(DropoutTensor.EncoderEmbedding, _dA, rows, e);
         K.EmbeddingBackward(_encIds.AsSpan(0, rows), _dA, Grad(gradients, _encEmbed), e, 0, rows);
         return stats;
     }
@@ -333,8 +362,8 @@ internal sealed class TrainingWorkspace
             int r0 = blk * rb, rows = Math.Min(rb, n - r0);
             ReadOnlySpan<float> x = _hOut.AsSpan(r0 * h, rows * h);
             K.OutputBlockForward(x, w, bias, z, rows, h, vt, rb);
-            K.SoftmaxCrossEntropyColumns(z, _targets.AsSpan(r0, rows), _losses.AsSpan(r0, rows), _predicted.AsSpan(r0, rows),
-                _blockMax[strand], _blockSum[strand], vt, rb, rows, _lossScale, _backward);
+            K.SoftmaxCrossEntropyColumns(z, _targets.AsSpan(r0, rows), _losses.AsSpan(r0, rows), SmoothedLosses(r0, rows), _predicted.AsSpan(r0, rows),
+                _blockMax[strand], _blockSum[strand], vt, rb, rows, _lossScale, _backward, _labelSmoothing);
             if (!_backward) continue;
             K.OutputBlockBackwardInput(z, w, _dHOut.AsSpan(r0 * h, rows * h), rows, h, vt, rb);
             K.OutputBlockBackwardWeight(z, x, _strandDW[strand], _strandDB[strand], rows, h, vt, rb);

@@ -29,6 +29,23 @@ internal sealed class Optimizer
 
     public int Step => _step;
 
+    /// <summary>The first state buffer (RMSprop mean square, Adam first moment, SGD velocity), for checkpoints.</summary>
+    public float[] State1 => _state1;
+
+    /// <summary>The second state buffer (Adam second moment; empty for the others), for checkpoints.</summary>
+    public float[] State2 => _state2;
+
+    /// <summary>Puts back the state a checkpoint saved, so the next update is the one an unbroken run makes.</summary>
+    public void Restore(ReadOnlySpan<float> state1, ReadOnlySpan<float> state2, int step)
+    {
+        if (state1.Length != _state1.Length || state2.Length != _state2.Length)
+            throw new SeqtalkException($"The optimizer state has {state1.Length} + {state2.Length} values but {_kind} needs {_state1.Length} + {_state2.Length}.");
+        ArgumentOutOfRangeException.ThrowIfNegative(step);
+        state1.CopyTo(_state1);
+        state2.CopyTo(_state2);
+        _step = step;
+    }
+
     public void Update(Span<float> parameters, ReadOnlySpan<float> gradients, float learningRate)
     {
         _step++;

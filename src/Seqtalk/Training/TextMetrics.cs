@@ -10,44 +10,9 @@ internal static class TextMetrics
     /// </summary>
     public static double CorpusBleu(IReadOnlyList<IReadOnlyList<string>> hypotheses, IReadOnlyList<IReadOnlyList<string>> references)
     {
-        const int maxOrder = 4;
-        var matches = new long[maxOrder];
-        var totals = new long[maxOrder];
-        long hypLength = 0, refLength = 0;
-        for (int s = 0; s < hypotheses.Count; s++)
-        {
-            var hyp = hypotheses[s];
-            var reference = references[s];
-            hypLength += hyp.Count;
-            refLength += reference.Count;
-            for (int n = 1; n <= maxOrder; n++)
-            {
-                var refCounts = NGrams(reference, n);
-                foreach (var (gram, count) in NGrams(hyp, n))
-                    matches[n - 1] += Math.Min(count, refCounts.GetValueOrDefault(gram));
-                totals[n - 1] += Math.Max(0, hyp.Count - n + 1);
-            }
-        }
-        if (hypLength == 0) return 0;
-        double logSum = 0;
-        int zeros = 0;
-        for (int n = 0; n < maxOrder; n++)
-        {
-            if (totals[n] == 0) return 0;
-            double precision;
-            if (matches[n] == 0)
-            {
-                zeros++;
-                precision = 1.0 / (Math.Pow(2, zeros) * totals[n]);
-            }
-            else
-            {
-                precision = (double)matches[n] / totals[n];
-            }
-            logSum += Math.Log(precision);
-        }
-        double brevity = hypLength >= refLength ? 1 : Math.Exp(1 - (double)refLength / hypLength);
-        return 100 * brevity * Math.Exp(logSum / maxOrder);
+        var statistics = new BleuStatistics();
+        for (int s = 0; s < hypotheses.Count; s++) statistics.Add(hypotheses[s], [references[s]]);
+        return statistics.Score();
     }
 
     /// <summary>Mean over pairs of the token-level F1 (bag of tokens, as in SQuAD); two empty sequences score 1.</summary>
@@ -78,14 +43,34 @@ internal static class TextMetrics
         return 2 * precision * recall / (precision + recall);
     }
 
-    private static Dictionary<string, int> NGrams(IReadOnlyList<string> tokens, int n)
+    /// <summary>Distinct-n (Li et al. 2016): distinct n-grams over all replies divided by the n-grams in them
+    /// (0 when there are none).</summary>
+    public static double Distinct(IReadOnlyList<IReadOnlyList<string>> replies, int n)
     {
-        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i + n <= tokens.Count; i++)
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        long total = 0;
+        foreach (var reply in replies)
         {
-            string gram = string.Join('\u0001', tokens.Skip(i).Take(n));
-            counts[gram] = counts.GetValueOrDefault(gram) + 1;
+            foreach (var (gram, count) in NGrams.Count(reply, n))
+            {
+                seen.Add(gram);
+                total += count;
+            }
         }
-        return counts;
+        return total == 0 ? 0 : (double)seen.Count / total;
+    }
+
+    /// <summary>Share of the replies that equal one of the <paramref name="top"/> most frequent distinct replies
+    /// (exact text): the sum of their counts divided by the number of replies. Which of several equally frequent
+    /// replies fill the last places does not change the sum.</summary>
+    public static double TopRepliesShare(IReadOnlyList<string> replies, int top = 10)
+    {
+        if (replies.Count == 0) return 0;
+        long covered = replies.GroupBy(r => r, StringComparer.Ordinal)
+            .Select(g => g.Count())
+            .OrderByDescending(c => c)
+            .Take(top)
+            .Sum();
+        return (double)covered / replies.Count;
     }
 }

@@ -14,12 +14,19 @@ namespace Seqtalk.Training;
 /// the same tokenizers, the same encoded pairs and therefore the same batches. What stays in memory:
 /// the validation row numbers (4 bytes each) while encoding, the tokenizers' counts (bounded by the
 /// distinct words), and what the stores keep (see <see cref="TokenStore"/>).
+/// <para>A resumed run (a <see cref="Checkpoint"/>) skips passes 2 and 3 (it keeps the checkpoint's tokenizers)
+/// and has its data checked against the checkpoint's <see cref="DataFingerprint"/>: the count right after
+/// pass 1, the SHA-256 during pass 4, so other data is refused before the first step and without ever holding
+/// the pairs. A new run that writes checkpoints computes its fingerprint during pass 4 the same way.</para>
+/// <para>Reading a <see cref="PairFile"/> stops between rows when the cancellation token fires
+/// (<see cref="OperationCanceledException"/>: nothing was trained yet); a list is read at once.</para>
 /// </remarks>
 internal sealed class TrainingData : IDisposable
 {
-    private TrainingData(int rows, Tokenizer source, Tokenizer target, IEncodedPairStore train, IEncodedPairStore validation)
+    private TrainingData(int rows, Tokenizer source, Tokenizer target, IEncodedPairStore train, IEncodedPairStore validation, DataFingerprint? fingerprint)
     {
         Rows = rows;
+        Fingerprint = fingerprint;
         SourceTokenizer = source;
         TargetTokenizer = target;
         Train = train;
@@ -33,11 +40,24 @@ internal sealed class TrainingData : IDisposable
     public IEncodedPairStore Train { get; }
     public IEncodedPairStore Validation { get; }
 
-    /// <exception cref="SeqtalkException">There are no pairs, the split is not possible, or the file changed between passes.</exception>
-    public static TrainingData Prepare(IPairSource source, TrainingOptions options)
+    /// <summary>The source's fingerprint, when it was asked for or a checkpoint was resumed; else null.</summary>
+    public DataFingerprint? Fingerprint { get; }
+
+    /// <param name="source">The pairs.</param>
+    /// <param name="options">The run's options (split, tokenizers, cut).</param>
+    /// <param name="resume">The checkpoint a resumed run continues: its tokenizers are used and its data
+    /// fingerprint must match; null for a new run.</param>
+    /// <param name="fingerprint">Compute the source's <see cref="DataFingerprint"/> (always done when resuming).</param>
+    /// <param name="cancellationToken">Stops reading a file between rows.</param>
+    /// <exception cref="SeqtalkException">There are no pairs, the split is not possible, the file changed between
+    /// passes, or the data differs from the resumed checkpoint's.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled while a file was read.</exception>
+    public static TrainingData Prepare(IPairSource source, TrainingOptions options, Checkpoint? resume = null, bool fingerprint = false,
+        CancellationToken cancellationToken = default)
     {
         int rows = source.CountPairs();
         if (rows == 0) throw new SeqtalkException("There are no question/answer pairs to train on.");
+        if (resume is not null && rows != resume.Data.Rows) throw Trainer.DataDiffers(resume, rows, null);
 
         var (trainIndices, validationIndices) = DataSplit.Split(rows, options.ValidationSize, options.Split, options.Seed);
         int trainCount = trainIndices.Count;
@@ -46,17 +66,20 @@ internal sealed class TrainingData : IDisposable
         trainIndices.TrimExcess();
 
         var normalizer = new TextNormalizerOptions { Mode = options.Normalization, Lowercase = options.Lowercase };
-        var sourceTokenizer = Trainer.TrainTokenizer(options, normalizer, TrainingRows(source, rows, validationRows).Select(p => p.Question));
-        var targetTokenizer = Trainer.TrainTokenizer(options, Trainer.AnswerNormalizer(normalizer), TrainingRows(source, rows, validationRows).Select(p => p.Answer));
+        var sourceTokenizer = resume?.Model.SourceTokenizer
+            ?? Trainer.TrainTokenizer(options, normalizer, TrainingRows(source, rows, validationRows, cancellationToken).Select(p => p.Question));
+        var targetTokenizer = resume?.Model.TargetTokenizer
+            ?? Trainer.TrainTokenizer(options, Trainer.AnswerNormalizer(normalizer), TrainingRows(source, rows, validationRows, cancellationToken).Select(p => p.Answer));
 
         int largestId = Math.Max(sourceTokenizer.Vocabulary.Count, targetTokenizer.Vocabulary.Count) - 1;
+        using var hash = fingerprint || resume is not null ? new DataFingerprint.Builder() : null;
         var train = source.CreateStore(trainCount, largestId);
         IEncodedPairStore? validation = null;
         try
         {
             validation = source.CreateStore(validationRows.Length, largestId);
             int next = 0;   // the next validation row
-            foreach (var (pair, row) in Checked(source, rows))
+            foreach (var (pair, row) in Checked(source, rows, cancellationToken))
             {
                 bool isValidation = next < validationRows.Length && validationRows[next] == row;
                 if (isValidation) next++;
@@ -64,8 +87,11 @@ internal sealed class TrainingData : IDisposable
                     Trainer.Cut(sourceTokenizer.EncodeToIds(pair.Question), options.MaxSequenceLength),
                     Trainer.Cut(targetTokenizer.EncodeToIds(pair.Answer), options.MaxSequenceLength));
                 (isValidation ? validation : train).Add(encoded);
+                hash?.Add(pair);
             }
-            return new TrainingData(rows, sourceTokenizer, targetTokenizer, train, validation);
+            var data = hash?.Finish();
+            if (resume is not null && data != resume.Data) throw Trainer.DataDiffers(resume, data!.Rows, data.Sha256);
+            return new TrainingData(rows, sourceTokenizer, targetTokenizer, train, validation, data);
         }
         catch
         {
@@ -82,10 +108,10 @@ internal sealed class TrainingData : IDisposable
     }
 
     /// <summary>The training rows (those not in <paramref name="validationRows"/>, ascending), in order.</summary>
-    private static IEnumerable<QaPair> TrainingRows(IPairSource source, int rows, int[] validationRows)
+    private static IEnumerable<QaPair> TrainingRows(IPairSource source, int rows, int[] validationRows, CancellationToken cancellationToken)
     {
         int next = 0;
-        foreach (var (pair, row) in Checked(source, rows))
+        foreach (var (pair, row) in Checked(source, rows, cancellationToken))
         {
             if (next < validationRows.Length && validationRows[next] == row) next++;
             else yield return pair;
@@ -93,10 +119,10 @@ internal sealed class TrainingData : IDisposable
     }
 
     /// <summary>One pass with row numbers, checking that it has exactly the <paramref name="rows"/> pairs the first pass counted.</summary>
-    private static IEnumerable<(QaPair Pair, int Row)> Checked(IPairSource source, int rows)
+    private static IEnumerable<(QaPair Pair, int Row)> Checked(IPairSource source, int rows, CancellationToken cancellationToken)
     {
         int row = 0;
-        foreach (var pair in source.Read())
+        foreach (var pair in source.Read(cancellationToken))
         {
             if (row == rows) throw Changed(source, rows, "more");
             yield return (pair, row++);

@@ -11,7 +11,8 @@ public sealed record TrainingProgress
     public required int Step { get; init; }
     /// <summary>Steps in one epoch.</summary>
     public required int StepsPerEpoch { get; init; }
-    /// <summary>Mean loss per real target token so far in this epoch.</summary>
+    /// <summary>Mean loss per real target token so far in this epoch: the true cross-entropy (without label smoothing),
+    /// measured with dropout on.</summary>
     public required double TrainLoss { get; init; }
     /// <summary>Real target tokens per second so far in this epoch.</summary>
     public required double TokensPerSecond { get; init; }
@@ -19,6 +20,10 @@ public sealed record TrainingProgress
     public required TimeSpan Elapsed { get; init; }
     /// <summary>Global gradient norm of the last step (before clipping).</summary>
     public required double GradientNorm { get; init; }
+    /// <summary>Learning rate of the last step (after warmup, decay and reduce-on-plateau).</summary>
+    public double LearningRate { get; init; }
+    /// <summary>Steps of this epoch skipped so far because their loss or gradient norm was not finite.</summary>
+    public int SkippedSteps { get; init; }
     /// <summary>Set at the end of an epoch, after validation; null during the epoch.</summary>
     public EpochMetrics? EpochEnd { get; init; }
 }
@@ -33,9 +38,14 @@ public sealed record TrainingProgress
 /// <param name="Duration">Wall time of the epoch, validation included.</param>
 /// <param name="TokensPerSecond">Real training target tokens per second.</param>
 /// <param name="IsBest">True when this epoch has the lowest validation loss so far (or, without validation, is the last).</param>
+/// <param name="LearningRate">Learning rate of the epoch's last step (NaN when unknown, e.g. in models saved before it was recorded).</param>
 public sealed record EpochMetrics(
     int Epoch, double TrainLoss, double TrainAccuracy, double? ValidationLoss, double? ValidationPerplexity,
-    double? ValidationAccuracy, TimeSpan Duration, double TokensPerSecond, bool IsBest);
+    double? ValidationAccuracy, TimeSpan Duration, double TokensPerSecond, bool IsBest, double LearningRate = double.NaN)
+{
+    /// <summary>Steps skipped in this epoch because their loss or gradient norm was not finite (their update was not applied).</summary>
+    public int SkippedSteps { get; init; }
+}
 
 /// <summary>How a training run went.</summary>
 public sealed record TrainingSummary
@@ -52,4 +62,8 @@ public sealed record TrainingSummary
     public required int TrainingPairs { get; init; }
     /// <summary>Validation rows held out.</summary>
     public required int ValidationPairs { get; init; }
+    /// <summary>Steps skipped in the whole run because their loss or gradient norm was not finite.</summary>
+    public long SkippedSteps { get; init; }
+    /// <summary>The last checkpoint this run wrote (<see cref="TrainingOptions.CheckpointDirectory"/>); null when none.</summary>
+    public string? LastCheckpoint { get; init; }
 }

@@ -7,20 +7,22 @@ namespace Seqtalk.Tests.Decoding;
 
 public class InferenceSessionTests
 {
-    private static Seq2SeqModel RandomModel(int layers, float endBias = 0f)
+    private static Seq2SeqModel RandomModel(int layers, float endBias = 0f, AttentionKind attention = AttentionKind.None, bool bidirectional = false)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 15, TargetVocabSize = 12, EmbeddingDim = 6, HiddenDim = 7, Layers = layers };
-        var model = Seq2SeqModel.Create(cfg, 9);
-        var rng = new Random(17);
-        for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] = (float)((rng.NextDouble() * 2 - 1) * 0.8);
+        var model = TestBatches.RandomDecodingModel(layers, parameterSeed: 17, attention, bidirectional);
         model.Parameters[model.Layout["out.b"].Offset + SpecialTokens.EndId] += endBias;  // some replies end early
         return model;
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void Greedy_AgreesWithTeacherForcedArgmaxOfTheTrainingForward(int layers)
+    [InlineData(1, AttentionKind.None)]
+    [InlineData(2, AttentionKind.None)]
+    [InlineData(1, AttentionKind.Dot)]
+    [InlineData(2, AttentionKind.General)]
+    [InlineData(1, AttentionKind.Bahdanau)]
+    [InlineData(2, AttentionKind.None, true)]
+    [InlineData(1, AttentionKind.General, true)]
+    public void Greedy_AgreesWithTeacherForcedArgmaxOfTheTrainingForward(int layers, AttentionKind attention, bool bidirectional = false)
     {
         const int maxSteps = 6;
         int ended = 0, truncated = 0;
@@ -28,7 +30,7 @@ public class InferenceSessionTests
         // used: one where replies stop early and one where they run to maxSteps.
         foreach (float endBias in new[] { 0f, 1.5f })
         {
-            var model = RandomModel(layers, endBias);
+            var model = RandomModel(layers, endBias, attention, bidirectional);
             var sources = TestBatches.RandomPairs(new Random(5), 9, 15, 12, 6, 1).Select(p => p.Source).ToArray();
             var replies = new InferenceSession(model, maxBatch: 4).GreedyDecode(sources, maxSteps);
             var ws = new TrainingWorkspace(model, 1, 6, maxSteps + 1, 1);
@@ -53,10 +55,15 @@ public class InferenceSessionTests
         Assert.True(ended > 0 && truncated > 0, $"the sample must contain both finished and truncated replies; {ended} finished, {truncated} truncated");
     }
 
-    [Fact]
-    public void BatchSizeAndOrder_DoNotChangeReplies_AndEmptySourcesWork()
+    [Theory]
+    [InlineData(AttentionKind.None)]
+    [InlineData(AttentionKind.Dot)]
+    [InlineData(AttentionKind.General)]
+    [InlineData(AttentionKind.Bahdanau)]
+    [InlineData(AttentionKind.General, true)]
+    public void BatchSizeAndOrder_DoNotChangeReplies_AndEmptySourcesWork(AttentionKind attention, bool bidirectional = false)
     {
-        var model = RandomModel(2);
+        var model = RandomModel(2, attention: attention, bidirectional: bidirectional);
         var sources = TestBatches.RandomPairs(new Random(6), 7, 15, 12, 5, 1).Select(p => p.Source).Append([]).ToArray();
         var one = new InferenceSession(model, 1).GreedyDecode(sources, 8);
         var many = new InferenceSession(model, 16).GreedyDecode(sources, 8);
@@ -64,6 +71,41 @@ public class InferenceSessionTests
         Assert.Equal(sources.Length, many.Length);
         Assert.Empty(new InferenceSession(model).GreedyDecode(sources, 0).SelectMany(r => r));
         Assert.Throws<SeqtalkException>(() => new InferenceSession(model).GreedyDecode([[99]], 3));
+    }
+
+    [Theory]
+    [InlineData(AttentionKind.Dot)]
+    [InlineData(AttentionKind.General)]
+    [InlineData(AttentionKind.Bahdanau)]
+    [InlineData(AttentionKind.Dot, true)]
+    public void GreedyWithAttention_GivesTheGreedyReply_AndTheTrainingForwardsWeights(AttentionKind attention, bool bidirectional = false)
+    {
+        const int maxSteps = 6;
+        var model = RandomModel(1, 2f, attention, bidirectional);   // a </s> bias so that some replies end before maxSteps
+        var sources = TestBatches.RandomPairs(new Random(12), 6, 15, 12, 6, 1).Select(p => p.Source).ToArray();
+        var greedy = new InferenceSession(model, 4).GreedyDecode(sources, maxSteps);
+        var session = new InferenceSession(model);
+        var ws = new TrainingWorkspace(model, 1, 6, maxSteps + 1, 1);
+        bool sawEnd = false;
+        foreach (var (source, i) in sources.Select((s, i) => (s, i)))
+        {
+            var (ids, weights) = session.GreedyDecodeWithAttention(source, maxSteps);
+            Assert.Equal(greedy[i], ids);
+            bool ended = ids.Length < maxSteps;
+            sawEnd |= ended;
+            Assert.Equal(ids.Length + (ended ? 1 : 0), weights.Length);   // one row per reply token, plus the </s> step
+            // The training forward on (source, reply) attends with the same weights (rows past the reply: none).
+            ws.Forward(TestBatches.Make([(source, ids)]));
+            var expected = ws.LastAttentionWeights;
+            int ts = source.Length;
+            for (int t = 0; t < weights.Length; t++)
+            {
+                Assert.Equal(ts, weights[t].Length);
+                Assert.Equal(1.0, weights[t].Sum(x => (double)x), 5);
+                for (int s = 0; s < ts; s++) Assert.Equal(expected[t * ts + s], weights[t][s], 1e-5f);
+            }
+        }
+        Assert.True(sawEnd);
     }
 
     private static int ArgMax(ReadOnlySpan<float> x)

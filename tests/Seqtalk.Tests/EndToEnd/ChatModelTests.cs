@@ -35,11 +35,17 @@ public class ChatModelTests
         Threads = 1,
     };
 
-    [Fact]
-    public void SaveThenLoad_GivesBitIdenticalLogitsAndReplies()
+    [Theory]
+    [InlineData(AttentionKind.None)]
+    [InlineData(AttentionKind.General)]
+    [InlineData(AttentionKind.Bahdanau)]
+    [InlineData(AttentionKind.General, true)]
+    public void SaveThenLoad_GivesBitIdenticalLogitsAndReplies(AttentionKind attention, bool bidirectional = false)
     {
         var pairs = SyntheticPairs(32);
-        var model = ChatModel.Train(pairs, Small());
+        var model = ChatModel.Train(pairs, Small() with { Attention = attention, BidirectionalEncoder = bidirectional });
+        Assert.Equal(attention, model.Config.Attention);
+        Assert.Equal(bidirectional, model.Config.BidirectionalEncoder);
         string dir = Path.Combine(Path.GetTempPath(), "seqtalk-test-" + Guid.NewGuid().ToString("N"));
         try
         {
@@ -70,6 +76,27 @@ public class ChatModelTests
 
             var questions = pairs.Select(p => p.Question).Append("처음 보는 말이에요 <s> </s>").ToList();
             Assert.Equal(model.ReplyBatch(questions), loaded.ReplyBatch(questions));
+
+            // ReplyDetailed carries the attention weights: one row per reply token plus the </s> step, one column
+            // per source token, each row a distribution; identical after save → load; null without attention.
+            int maxLength = model.DefaultMaxReplyLength;
+            foreach (string question in questions.Take(4))
+            {
+                var detailed = model.ReplyDetailed(question);
+                if (attention == AttentionKind.None)
+                {
+                    Assert.Null(detailed.Attention);
+                    continue;
+                }
+                var weights = Assert.IsType<float[][]>(detailed.Attention);
+                Assert.Equal(detailed.Tokens.Count + (detailed.Tokens.Count < maxLength ? 1 : 0), weights.Length);
+                Assert.All(weights, row => Assert.Equal(detailed.SourceTokens.Count, row.Length));
+                Assert.All(weights, row => Assert.Equal(1.0, row.Sum(x => (double)x), 5));
+                Assert.Equal(weights, loaded.ReplyDetailed(question).Attention);
+                var session = new InferenceSession(model.Network);
+                var source = model.SourceTokenizer.EncodeToIds(question);
+                Assert.Equal(session.GreedyDecodeWithAttention([.. source], maxLength).Attention, weights);
+            }
         }
         finally
         {

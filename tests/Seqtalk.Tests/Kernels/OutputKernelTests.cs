@@ -128,4 +128,70 @@ public class OutputKernelTests
         Assert.All(pred, p => Assert.Equal(5, p));
         Assert.All(losses, l => Assert.InRange(l, -1e-6, 1e-6));
     }
+
+    [Theory]
+    [MemberData(nameof(BlockShapes))]
+    public void SoftmaxColumns_LabelSmoothing_MatchesScalarTwinAndPytorchFormula(int rows, int hidden, int vocab, int ld)
+    {
+        _ = hidden;
+        var rng = new Random(11 + rows * 7 + vocab);
+        var zT = Random(rng, vocab * ld, 5f);
+        var targets = Enumerable.Range(0, rows).Select(_ => rng.Next(vocab)).ToArray();
+        const float scale = 0.61f, eps = 0.1f;
+        foreach (bool backward in new[] { false, true })
+        {
+            var a = (float[])zT.Clone(); var s = (float[])zT.Clone();
+            var la = new double[rows]; var ls = new double[rows]; var sa = new double[rows]; var ss = new double[rows];
+            var pa = new int[rows]; var ps = new int[rows];
+            K.SoftmaxCrossEntropyColumns(a.AsSpan(0, vocab * ld), targets, la, sa, pa, new float[rows], new double[rows], vocab, ld, rows, scale, backward, eps);
+            K.SoftmaxCrossEntropyColumnsScalar(s, targets, ls, ss, ps, vocab, ld, rows, scale, backward, eps);
+            AssertTail(a, vocab * ld, "zT");
+            Assert.Equal(ps, pa);
+            for (int c = 0; c < rows; c++)
+            {
+                Assert.Equal(ls[c], la[c], 1e-5);
+                Assert.Equal(ss[c], sa[c], 1e-5);
+                // In double from the logits: NLL = lse − z_y; smoothed = −Σ_o q_o·log p_o with q = (1−ε)·onehot + ε/V.
+                var z = Enumerable.Range(0, vocab).Select(o => (double)zT[o * ld + c]).ToArray();
+                double lse = z.Max() + Math.Log(z.Sum(v => Math.Exp(v - z.Max())));
+                Assert.Equal(lse - z[targets[c]], la[c], 1e-5);
+                double smoothed = Enumerable.Range(0, vocab).Sum(o => -((o == targets[c] ? 1 - eps : 0) + (double)eps / vocab) * (z[o] - lse));
+                Assert.Equal(smoothed, sa[c], 1e-5);
+                if (!backward) continue;
+                // The row-major kernel (the unfused path) and its scalar twin give the same gradient.
+                var zr = z.Select(v => (float)v).ToArray();
+                var probs = new float[vocab]; var row = new float[vocab]; var rowScalar = new float[vocab];
+                K.SoftmaxCrossEntropyForward(zr, targets.AsSpan(c, 1), probs, new double[1], new int[1], vocab, 0, 1);
+                K.SoftmaxCrossEntropyBackward(probs, targets.AsSpan(c, 1), row, scale, eps, vocab, 0, 1);
+                K.SoftmaxCrossEntropyBackwardScalar(probs, targets.AsSpan(c, 1), rowScalar, scale, eps, vocab, 0, 1);
+                for (int o = 0; o < vocab; o++)
+                {
+                    Assert.True(MathF.Abs(row[o] - a[o * ld + c]) <= 1e-6f, $"row-major dLogits ({c}, {o})");
+                    Assert.True(MathF.Abs(rowScalar[o] - row[o]) <= 1e-7f, $"row-major scalar twin ({c}, {o})");
+                }
+                for (int o = 0; o < vocab; o++)
+                {
+                    double d = (Math.Exp(z[o] - lse) - ((o == targets[c] ? 1 - eps : 0) + (double)eps / vocab)) * scale;
+                    Assert.True(Math.Abs(d - a[o * ld + c]) <= 1e-6, $"dLogits ({c}, {o}): expected {d}, actual {a[o * ld + c]}");
+                    Assert.True(MathF.Abs(s[o * ld + c] - a[o * ld + c]) <= 1e-6f, $"dLogits ({c}, {o}) vs the scalar twin");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void SoftmaxColumns_ZeroSmoothing_IsThePlainKernelBitForBit()
+    {
+        const int rows = 37, vocab = 300, ld = 40;
+        var rng = new Random(5);
+        var zT = Random(rng, vocab * ld, 4f);
+        var targets = Enumerable.Range(0, rows).Select(_ => rng.Next(vocab)).ToArray();
+        var a = (float[])zT.Clone(); var b = (float[])zT.Clone();
+        var la = new double[rows]; var lb = new double[rows]; var smoothed = new double[rows];
+        K.SoftmaxCrossEntropyColumns(a, targets, la, new int[rows], new float[rows], new double[rows], vocab, ld, rows, 0.5f, true);
+        K.SoftmaxCrossEntropyColumns(b, targets, lb, smoothed, new int[rows], new float[rows], new double[rows], vocab, ld, rows, 0.5f, true, 0f);
+        Assert.Equal(a, b);
+        Assert.Equal(la, lb);
+        Assert.Equal(la, smoothed);   // ε = 0: the smoothed loss is the NLL
+    }
 }

@@ -7,12 +7,30 @@ namespace Seqtalk.Tests.Nn;
 public class EngineVsReferenceTests
 {
     [Theory]
-    [InlineData(1, 3, 1)]
-    [InlineData(2, 3, 1)]
-    [InlineData(2, 4, 2)]
-    public void ForwardBackward_MatchesDoubleReference(int layers, int batchSize, int threads)
+    [InlineData(1, 3, 1, AttentionKind.None)]
+    [InlineData(2, 3, 1, AttentionKind.None)]
+    [InlineData(2, 4, 2, AttentionKind.None)]
+    [InlineData(1, 3, 1, AttentionKind.Dot)]
+    [InlineData(1, 4, 1, AttentionKind.General)]
+    [InlineData(1, 4, 1, AttentionKind.Bahdanau)]
+    [InlineData(2, 5, 2, AttentionKind.General)]
+    [InlineData(2, 5, 2, AttentionKind.Bahdanau)]
+    [InlineData(1, 4, 1, AttentionKind.None, true)]
+    [InlineData(2, 5, 1, AttentionKind.None, true)]
+    [InlineData(2, 5, 2, AttentionKind.General, true)]
+    [InlineData(1, 5, 1, AttentionKind.Dot, true)]
+    public void ForwardBackward_MatchesDoubleReference(int layers, int batchSize, int threads, AttentionKind attention, bool bidirectional = false)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 9, TargetVocabSize = 7, EmbeddingDim = 4, HiddenDim = 5, Layers = layers };
+        var cfg = new ModelConfig
+        {
+            SourceVocabSize = 9,
+            TargetVocabSize = 7,
+            EmbeddingDim = 4,
+            HiddenDim = bidirectional ? 6 : 5,
+            Layers = layers,
+            Attention = attention,
+            BidirectionalEncoder = bidirectional,
+        };
         var rng = new Random(7 + layers + batchSize);
         var batch = TestBatches.Make(TestBatches.RandomPairs(rng, batchSize, 9, 7, 4, 3));
         var model = Seq2SeqModel.Create(cfg, seed: 3);

@@ -85,10 +85,16 @@ public class Seq2SeqModelTests
         Assert.Contains("vocabulary", Assert.Throws<SeqtalkException>(() => ws.Forward(badId)).Message);
     }
 
-    [Fact]
-    public void Padding_NeverLeaks_BatchLossIsTheSumOfSingleRowLosses()
+    [Theory]
+    [InlineData(AttentionKind.None, false)]
+    [InlineData(AttentionKind.Dot, false)]
+    [InlineData(AttentionKind.General, false)]
+    [InlineData(AttentionKind.Bahdanau, false)]
+    [InlineData(AttentionKind.None, true)]
+    [InlineData(AttentionKind.Bahdanau, true)]
+    public void Padding_NeverLeaks_BatchLossIsTheSumOfSingleRowLosses(AttentionKind attention, bool bidirectional)
     {
-        var model = Seq2SeqModel.Create(SmallConfig, 2);
+        var model = Seq2SeqModel.Create(SmallConfig with { Attention = attention, BidirectionalEncoder = bidirectional }, 2);
         var rng = new Random(99);
         for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] += (float)((rng.NextDouble() - 0.5) * 0.4);
         var pairs = TestBatches.RandomPairs(rng, 5, 13, 11, 6, 5);
@@ -108,10 +114,16 @@ public class Seq2SeqModelTests
         for (int i = 0; i < gSum.Length; i++) Assert.Equal(gSum[i], gBatch[i], 1e-5f);
     }
 
-    [Fact]
-    public void ThreadCount_DoesNotChangeAnyBit()
+    [Theory]
+    [InlineData(AttentionKind.None, false)]
+    [InlineData(AttentionKind.Dot, false)]
+    [InlineData(AttentionKind.General, false)]
+    [InlineData(AttentionKind.Bahdanau, false)]
+    [InlineData(AttentionKind.None, true)]
+    [InlineData(AttentionKind.Bahdanau, true)]
+    public void ThreadCount_DoesNotChangeAnyBit(AttentionKind attention, bool bidirectional)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 50, TargetVocabSize = 211, EmbeddingDim = 8, HiddenDim = 12, Layers = 2 };
+        var cfg = new ModelConfig { SourceVocabSize = 50, TargetVocabSize = 211, EmbeddingDim = 8, HiddenDim = 12, Layers = 2, Attention = attention, BidirectionalEncoder = bidirectional };
         var model = Seq2SeqModel.Create(cfg, 11);
         var batch = TestBatches.Make(TestBatches.RandomPairs(new Random(3), 32, 50, 211, 7, 9));
         Assert.True(batch.RealTargetTokens > 2 * 64, "the batch must span several output strands (blocks of 64 rows) to be split across threads");
@@ -131,10 +143,16 @@ public class Seq2SeqModelTests
         }
     }
 
-    [Fact]
-    public void FloatModel_GradientsMatchFiniteDifferences_Smoke()
+    [Theory]
+    [InlineData(AttentionKind.None, false)]
+    [InlineData(AttentionKind.Dot, false)]
+    [InlineData(AttentionKind.General, false)]
+    [InlineData(AttentionKind.Bahdanau, false)]
+    [InlineData(AttentionKind.None, true)]
+    [InlineData(AttentionKind.Bahdanau, true)]
+    public void FloatModel_GradientsMatchFiniteDifferences_Smoke(AttentionKind attention, bool bidirectional)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 9, TargetVocabSize = 8, EmbeddingDim = 4, HiddenDim = 5, Layers = 2 };
+        var cfg = new ModelConfig { SourceVocabSize = 9, TargetVocabSize = 8, EmbeddingDim = 4, HiddenDim = bidirectional ? 6 : 5, Layers = 2, Attention = attention, BidirectionalEncoder = bidirectional };
         var model = Seq2SeqModel.Create(cfg, 4);
         var rng = new Random(8);
         for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] += (float)((rng.NextDouble() - 0.5) * 0.6);
@@ -162,10 +180,16 @@ public class Seq2SeqModelTests
         Assert.Contains(g, v => Math.Abs(v) > 0.1f);
     }
 
-    [Fact]
-    public void ForwardBackward_AllocatesNothingAfterTheFirstCall()
+    [Theory]
+    [InlineData(AttentionKind.None, false)]
+    [InlineData(AttentionKind.Dot, false)]
+    [InlineData(AttentionKind.General, false)]
+    [InlineData(AttentionKind.Bahdanau, false)]
+    [InlineData(AttentionKind.None, true)]
+    [InlineData(AttentionKind.Bahdanau, true)]
+    public void ForwardBackward_AllocatesNothingAfterTheFirstCall(AttentionKind attention, bool bidirectional)
     {
-        var model = Seq2SeqModel.Create(SmallConfig, 3);
+        var model = Seq2SeqModel.Create(SmallConfig with { Attention = attention, BidirectionalEncoder = bidirectional }, 3);
         var batch = TestBatches.Make(TestBatches.RandomPairs(new Random(4), 6, 13, 11, 5, 4));
         var ws = new TrainingWorkspace(model, 6, batch.SourceSteps, batch.TargetSteps, threads: 1);
         var g = new float[model.Layout.TotalLength];

@@ -1,4 +1,5 @@
 using Seqtalk.Data;
+using Seqtalk.Nn;
 using Seqtalk.Text;
 
 namespace Seqtalk.Tests.Nn;
@@ -47,5 +48,25 @@ internal static class TestBatches
             pairs[i] = (s, t);
         }
         return pairs;
+    }
+
+    /// <summary>A small model (Vs 15, Vt 12, E 6, H 7 or 8 when bidirectional) with weights uniform in ±0.8 from
+    /// <paramref name="parameterSeed"/>: large enough to give varied replies, small enough for exact checks.</summary>
+    public static Seq2SeqModel RandomDecodingModel(int layers, int parameterSeed, AttentionKind attention = AttentionKind.None, bool bidirectional = false)
+    {
+        var cfg = new ModelConfig
+        {
+            SourceVocabSize = 15,
+            TargetVocabSize = 12,
+            EmbeddingDim = 6,
+            HiddenDim = bidirectional ? 8 : 7,
+            Layers = layers,
+            Attention = attention,
+            BidirectionalEncoder = bidirectional,
+        };
+        var model = Seq2SeqModel.Create(cfg, 9);
+        var rng = new Random(parameterSeed);
+        for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] = (float)((rng.NextDouble() * 2 - 1) * 0.8);
+        return model;
     }
 }

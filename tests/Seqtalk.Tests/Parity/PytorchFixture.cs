@@ -39,7 +39,8 @@ internal static class PytorchFixture
     public const int Version = 1;
 
     /// <summary>The seq2seq cases make_fixtures.py writes.</summary>
-    public static readonly string[] Seq2SeqCases = ["seq2seq_l1", "seq2seq_l2"];
+    public static readonly string[] Seq2SeqCases = ["seq2seq_l1", "seq2seq_l2", "seq2seq_dot", "seq2seq_general", "seq2seq_bahdanau",
+        "seq2seq_bidirectional", "seq2seq_bidirectional_general"];
 
     public static string PathOf(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", $"pytorch_{name}.json");
 
@@ -56,6 +57,10 @@ internal static class PytorchFixture
             EmbeddingDim = c.GetProperty("embedding_dim").GetInt32(),
             HiddenDim = c.GetProperty("hidden_dim").GetInt32(),
             Layers = c.GetProperty("layers").GetInt32(),
+            // Optional, like in config.json: absent means the tutorial model.
+            Attention = c.TryGetProperty("attention", out var a) ? Enum.Parse<AttentionKind>(a.GetString()!, ignoreCase: true) : AttentionKind.None,
+            TiedEmbeddings = c.TryGetProperty("tied_embeddings", out var tied) && tied.GetBoolean(),
+            BidirectionalEncoder = c.TryGetProperty("bidirectional_encoder", out var bi) && bi.GetBoolean(),
         };
         var layout = root.GetProperty("layout").EnumerateArray()
             .Select(e => (e.GetProperty("name").GetString()!, Ints(e.GetProperty("shape")), e.GetProperty("offset").GetInt32()))
@@ -106,7 +111,7 @@ internal static class PytorchFixture
             root.GetProperty("gradients").EnumerateObject().ToDictionary(p => p.Name, p => Doubles(p.Value)));
     }
 
-    private static JsonDocument Open(string name, string kind)
+    internal static JsonDocument Open(string name, string kind)
     {
         string path = PathOf(name);
         if (!File.Exists(path))

@@ -137,7 +137,8 @@ public class PytorchParityTests
             .Select(p => Path.GetFileNameWithoutExtension(p)["pytorch_".Length..])
             .Order(StringComparer.Ordinal)
             .ToArray();
-        var covered = PytorchFixture.Seq2SeqCases.Append(LstmLayerFixtureTests.CaseName).Order(StringComparer.Ordinal).ToArray();
+        var covered = PytorchFixture.Seq2SeqCases.Append(LstmLayerFixtureTests.CaseName)
+            .Append(RegularizedParityTests.CaseName).Append(Training.LearningRateScheduleTests.FixtureName).Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(covered, files);
     }
 

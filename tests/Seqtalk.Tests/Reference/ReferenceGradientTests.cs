@@ -69,6 +69,43 @@ public class ReferenceGradientTests
         CheckAgainstFd("all parameters", p, analytic, Loss);
     }
 
+    [Theory]
+    [InlineData(AttentionKind.Dot, 1, false)]
+    [InlineData(AttentionKind.General, 1, false)]
+    [InlineData(AttentionKind.Bahdanau, 1, false)]
+    [InlineData(AttentionKind.General, 2, false)]
+    [InlineData(AttentionKind.None, 2, true)]
+    [InlineData(AttentionKind.General, 1, true)]
+    [InlineData(AttentionKind.Bahdanau, 2, true)]
+    public void Seq2Seq_WithAttention_AllParameters_MatchFiniteDifferences(AttentionKind attention, int layers, bool bidirectional)
+    {
+        // A bidirectional encoder needs an even H (H/2 per direction).
+        var cfg = new ModelConfig
+        {
+            SourceVocabSize = 7,
+            TargetVocabSize = 7,
+            EmbeddingDim = 4,
+            HiddenDim = bidirectional ? 6 : 5,
+            Layers = layers,
+            Attention = attention,
+            BidirectionalEncoder = bidirectional,
+        };
+        var rng = new Random(42 + layers + (int)attention);
+        // Three rows with different source lengths, so the mask over padded source steps matters.
+        var batch = TestBatches.Make([([4, 5, 6], [4, 5]), ([6, 4], [5]), ([5], [6, 4])]);
+        var layout = ParameterLayout.ForSeq2Seq(cfg);
+        var p = RandomVector(rng, layout.TotalLength, 0.5);
+        // Larger attention and encoder weights give scores far from uniform, so the score gradients are not tiny.
+        foreach (var slot in layout.Slots.Where(s => s.Name.StartsWith("attn.", StringComparison.Ordinal) || s.Name.StartsWith("enc.", StringComparison.Ordinal)))
+            RandomVector(rng, slot.Length, 2.0).CopyTo(p, slot.Offset);
+        var analytic = ScalarReference.Seq2Seq(cfg, p, batch, gradients: true).Gradients;
+        double Loss() => ScalarReference.Seq2Seq(cfg, p, batch, gradients: false).LossSum;
+        CheckAgainstFd("all parameters", p, analytic, Loss);
+        // Every attention tensor gets a gradient that the relative check above really measures.
+        foreach (var slot in layout.Slots.Where(s => s.Name.StartsWith("attn.", StringComparison.Ordinal)))
+            Assert.Contains(analytic.AsSpan(slot.Offset, slot.Length).ToArray(), v => Math.Abs(v) > 1e-4);
+    }
+
     private static void CheckAgainstFd(string name, double[] param, double[] analytic, Func<double> loss)
     {
         var numeric = new double[param.Length];

@@ -22,7 +22,17 @@ internal sealed class LstmCache
 
 internal sealed record LstmGrads(double[][] DX, double[] DH0, double[] DC0, double[] DWIh, double[] DWHh, double[] DBIh, double[] DBHh);
 
-internal sealed record ReferenceResult(double LossSum, double[][] Logits, double[] Gradients);
+/// <summary>LossSum is the loss that was differentiated (label-smoothed when smoothing is on); NllSum the true cross-entropy.</summary>
+internal sealed record ReferenceResult(double LossSum, double[][] Logits, double[] Gradients)
+{
+    public double NllSum { get; init; } = LossSum;
+}
+
+/// <summary>Training-time extras: fixed dropout masks and label smoothing ε (PyTorch semantics: target (1−ε)·onehot + ε/V).</summary>
+/// <param name="Mask">Mask value (0 or 1/(1−p), or anything else) of element j of tensor id (TrainingWorkspace.DropoutTensor) at
+/// logical row key t·B + b; null for no dropout.</param>
+/// <param name="Smoothing">ε.</param>
+internal sealed record ReferenceRegularization(Func<int, int, int, double>? Mask, double Smoothing);
 
 internal static class ScalarReference
 {
@@ -84,6 +94,9 @@ internal static class ScalarReference
         };
     }
 
+    /// <summary>The four weights of one LSTM direction, for <see cref="ReferenceBiLayer"/>.</summary>
+    public static (double[] WIh, double[] WHh, double[] BIh, double[] BHh) LstmForwardWith(double[] wIh, double[] wHh, double[] bIh, double[] bHh) => (wIh, wHh, bIh, bHh);
+
     /// <summary>Backward of <see cref="LstmForward"/>. dHOut[t] (may be null) is the gradient reaching
     /// h_t from outside; dHT, dCT reach the final state.</summary>
     public static LstmGrads LstmBackward(LstmCache k, double[]?[] dHOut, double[] dHT, double[] dCT)
@@ -137,10 +150,25 @@ internal static class ScalarReference
 
     /// <summary>Loss sum Σ −log softmax(z)[y] over the real target positions, the logits of those positions
     /// ordered by (b, t), and (optionally) d(LossSum)/dθ in the flat layout.</summary>
-    public static ReferenceResult Seq2Seq(ModelConfig cfg, double[] p, Batch batch, bool gradients)
+    public static ReferenceResult Seq2Seq(ModelConfig cfg, double[] p, Batch batch, bool gradients, ReferenceRegularization? reg = null)
     {
         var layout = ParameterLayout.ForSeq2Seq(cfg);
         int bsz = batch.Size, ts = batch.SourceSteps, tt = batch.TargetSteps, e = cfg.EmbeddingDim, h = cfg.HiddenDim, vt = cfg.TargetVocabSize;
+        double eps = reg?.Smoothing ?? 0;
+        var maskOf = reg?.Mask;
+        // x ⊙ mask for a [T][B·W] time-major tensor (a new array: the caches keep the undropped values).
+        // The same function scales gradients on the way back (the mask is its own derivative).
+        double[][] Drop(int tensor, double[][] x, int width)
+        {
+            if (maskOf is null) return x;
+            var y = new double[x.Length][];
+            for (int t = 0; t < x.Length; t++)
+            {
+                y[t] = new double[x[t].Length];
+                for (int b = 0; b < bsz; b++) for (int j = 0; j < width; j++) y[t][b * width + j] = x[t][b * width + j] * maskOf(tensor, t * bsz + b, j);
+            }
+            return y;
+        }
         double[] P(string name) { var s = layout[name]; return p.AsSpan(s.Offset, s.Length).ToArray(); }
         double[][] Embed(double[] table, int[] ids, int steps)
         {
@@ -159,52 +187,82 @@ internal static class ScalarReference
         var decMask = new bool[tt][];
         for (int t = 0; t < tt; t++) { decMask[t] = new bool[bsz]; Array.Fill(decMask[t], true); }
         var encCaches = new LstmCache[cfg.Layers]; var decCaches = new LstmCache[cfg.Layers];
-        double[][] input = Embed(P("enc.embed"), batch.Source, ts);
+        var encBi = new ReferenceBiLayer[cfg.Layers];
+        var encOut = new double[cfg.Layers][][]; var encH = new double[cfg.Layers][]; var encC = new double[cfg.Layers][];
+        double[][] input = Drop(TrainingWorkspace.DropoutTensor.EncoderEmbedding, Embed(P("enc.embed"), batch.Source, ts), e);
         for (int k = 0; k < cfg.Layers; k++)
         {
-            string n = $"enc.l{k}";
-            encCaches[k] = LstmForward(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh"), k == 0 ? e : h, h,
-                input, encMask, new double[bsz * h], new double[bsz * h], bsz);
-            input = encCaches[k].H;
+            string n = $"enc.l{k}", r = $"enc.l{k}_reverse";
+            if (cfg.BidirectionalEncoder)
+            {
+                encBi[k] = ReferenceBiLayer.Forward(
+                    LstmForwardWith(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh")),
+                    LstmForwardWith(P(r + ".w_ih"), P(r + ".w_hh"), P(r + ".b_ih"), P(r + ".b_hh")),
+                    k == 0 ? e : h, h / 2, input, batch.SourceLengths, bsz);
+                (encOut[k], encH[k], encC[k]) = (encBi[k].Out, encBi[k].FinalH, encBi[k].FinalC);
+            }
+            else
+            {
+                if (k > 0) input = Drop(TrainingWorkspace.DropoutTensor.EncoderLayer(k - 1), input, h);
+                encCaches[k] = LstmForward(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh"), k == 0 ? e : h, h,
+                    input, encMask, new double[bsz * h], new double[bsz * h], bsz);
+                (encOut[k], encH[k], encC[k]) = (encCaches[k].H, encCaches[k].H[ts - 1], encCaches[k].C[ts - 1]);
+            }
+            input = encOut[k];
         }
-        input = Embed(P("dec.embed"), batch.DecoderInput, tt);
+        input = Drop(TrainingWorkspace.DropoutTensor.DecoderEmbedding, Embed(P("dec.embed"), batch.DecoderInput, tt), e);
         for (int k = 0; k < cfg.Layers; k++)
         {
+            if (k > 0) input = Drop(TrainingWorkspace.DropoutTensor.DecoderLayer(k - 1), input, h);
             string n = $"dec.l{k}";
             decCaches[k] = LstmForward(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh"), k == 0 ? e : h, h,
-                input, decMask, encCaches[k].H[ts - 1], encCaches[k].C[ts - 1], bsz);
+                input, decMask, encH[k], encC[k], bsz);
             input = decCaches[k].H;
         }
 
         // Projection and softmax cross-entropy over real positions, (b, t) order.
-        double[] outW = P("out.w"), outB = P("out.b");
+        // Tied embeddings: the projection weight is dec.embed itself ([Vt, E] with E = H), and its gradient lands there.
+        string outName = cfg.TiedEmbeddings ? "dec.embed" : "out.w";
+        double[] outW = P(outName), outB = P("out.b");
+        input = Drop(TrainingWorkspace.DropoutTensor.DecoderOutput, input, h);
         var logits = new List<double[]>();
         var grad = new double[layout.TotalLength];
         var dTop = new double[tt][];
         for (int t = 0; t < tt; t++) dTop[t] = new double[bsz * h];
-        double loss = 0;
-        var gw = layout["out.w"]; var gb = layout["out.b"];
+        double loss = 0, nll = 0;
+        var gw = layout[outName]; var gb = layout["out.b"];
+        var attention = cfg.Attention == AttentionKind.None ? null : new ReferenceAttention(cfg, p, layout, encOut[cfg.Layers - 1], batch.SourceLengths);
+        var dMem = new double[ts][];
+        for (int t = 0; t < ts; t++) dMem[t] = new double[bsz * h];
         for (int b = 0; b < bsz; b++)
         {
             for (int t = 0; t < batch.TargetLengths[b]; t++)
             {
-                var hv = input[t].AsSpan(b * h, h);
+                double[] hDec = input[t].AsSpan(b * h, h).ToArray();
+                var step = attention?.Forward(b, hDec);
+                var hv = step?.HTilde ?? hDec;
+                var dHv = new double[h];
                 var z = new double[vt];
                 for (int v = 0; v < vt; v++) { double s = outB[v]; for (int j = 0; j < h; j++) s += outW[v * h + j] * hv[j]; z[v] = s; }
                 logits.Add(z);
                 int y = batch.DecoderTarget[b * tt + t];
                 double max = z.Max(), sum = 0;
                 foreach (double zv in z) sum += Math.Exp(zv - max);
-                loss += Math.Log(sum) + max - z[y];
+                double lse = Math.Log(sum) + max;
+                nll += lse - z[y];
+                loss += (1 - eps) * (lse - z[y]) + eps * (lse - z.Average());   // −Σ q·log p, q = (1−ε)·onehot + ε/V
                 for (int v = 0; v < vt; v++)
                 {
-                    double dz = Math.Exp(z[v] - max) / sum - (v == y ? 1 : 0);
+                    double dz = Math.Exp(z[v] - max) / sum - ((v == y ? 1 - eps : 0) + eps / vt);
                     grad[gb.Offset + v] += dz;
-                    for (int j = 0; j < h; j++) { grad[gw.Offset + v * h + j] += dz * hv[j]; dTop[t][b * h + j] += dz * outW[v * h + j]; }
+                    for (int j = 0; j < h; j++) { grad[gw.Offset + v * h + j] += dz * hv[j]; dHv[j] += dz * outW[v * h + j]; }
                 }
+                if (step is not null) dHv = attention!.Backward(step, dHv, grad, dMem);
+                for (int j = 0; j < h; j++) dTop[t][b * h + j] += dHv[j];
             }
         }
-        if (!gradients) return new ReferenceResult(loss, [.. logits], grad);
+        if (!gradients) return new ReferenceResult(loss, [.. logits], grad) { NllSum = nll };
+        dTop = Drop(TrainingWorkspace.DropoutTensor.DecoderOutput, dTop, h);
 
         void AddTo(string name, double[] g) { var s = layout[name]; for (int i = 0; i < g.Length; i++) grad[s.Offset + i] += g[i]; }
         void ScatterEmbed(string name, int[] ids, int steps, double[][] dX)
@@ -222,18 +280,254 @@ internal static class ScalarReference
             var g = LstmBackward(decCaches[k], dOut, new double[bsz * h], new double[bsz * h]);
             string n = $"dec.l{k}";
             AddTo(n + ".w_ih", g.DWIh); AddTo(n + ".w_hh", g.DWHh); AddTo(n + ".b_ih", g.DBIh); AddTo(n + ".b_hh", g.DBHh);
-            dH0[k] = g.DH0; dC0[k] = g.DC0; dOut = g.DX;
+            dH0[k] = g.DH0; dC0[k] = g.DC0;
+            dOut = Drop(k > 0 ? TrainingWorkspace.DropoutTensor.DecoderLayer(k - 1) : TrainingWorkspace.DropoutTensor.DecoderEmbedding, g.DX, k > 0 ? h : e);
         }
         ScatterEmbed("dec.embed", batch.DecoderInput, tt, dOut.Select(a => a!).ToArray());
-        dOut = new double[ts][];
+        dOut = attention is null ? new double[ts][] : dMem;
         for (int k = cfg.Layers - 1; k >= 0; k--)
         {
-            var g = LstmBackward(encCaches[k], dOut, dH0[k], dC0[k]);
             string n = $"enc.l{k}";
+            if (cfg.BidirectionalEncoder)
+            {
+                var (dx, gf, gr) = encBi[k].Backward(dOut, dH0[k], dC0[k]);
+                string r = $"enc.l{k}_reverse";
+                AddTo(n + ".w_ih", gf.DWIh); AddTo(n + ".w_hh", gf.DWHh); AddTo(n + ".b_ih", gf.DBIh); AddTo(n + ".b_hh", gf.DBHh);
+                AddTo(r + ".w_ih", gr.DWIh); AddTo(r + ".w_hh", gr.DWHh); AddTo(r + ".b_ih", gr.DBIh); AddTo(r + ".b_hh", gr.DBHh);
+                dOut = dx;
+                continue;
+            }
+            var g = LstmBackward(encCaches[k], dOut, dH0[k], dC0[k]);
             AddTo(n + ".w_ih", g.DWIh); AddTo(n + ".w_hh", g.DWHh); AddTo(n + ".b_ih", g.DBIh); AddTo(n + ".b_hh", g.DBHh);
-            dOut = g.DX;
+            dOut = Drop(k > 0 ? TrainingWorkspace.DropoutTensor.EncoderLayer(k - 1) : TrainingWorkspace.DropoutTensor.EncoderEmbedding, g.DX, k > 0 ? h : e);
         }
         ScatterEmbed("enc.embed", batch.Source, ts, dOut.Select(a => a!).ToArray());
-        return new ReferenceResult(loss, [.. logits], grad);
+        return new ReferenceResult(loss, [.. logits], grad) { NllSum = nll };
+    }
+}
+
+/// <summary>Attention of one decoder position, plainly: scores over the row's real source steps, softmax, context,
+/// h̃ = tanh(W_c [c; h]). Keeps what its backward needs.</summary>
+internal sealed class ReferenceAttention(ModelConfig cfg, double[] p, ParameterLayout layout, double[][] memory, int[] sourceLengths)
+{
+    private readonly int _h = cfg.HiddenDim;
+    private double[] P(string name) => layout.TryGetSlot(name, out var s) ? p.AsSpan(s.Offset, s.Length).ToArray() : [];
+    private readonly double[] _wc = layout.TryGetSlot(ParameterLayout.Names.AttentionCombine, out var c) ? p.AsSpan(c.Offset, c.Length).ToArray() : [];
+
+    internal sealed record Step(int Row, double[] HDec, double[][] Keys, double[] QueryProj, double[][] U, double[] Weights, double[] Context, double[] HTilde);
+
+    private double[] Mem(int b, int s) => memory[s].AsSpan(b * _h, _h).ToArray();
+
+    private static double[] MatVec(double[] w, double[] x, int rows, int cols)
+    {
+        var y = new double[rows];
+        for (int r = 0; r < rows; r++) { double sum = 0; for (int i = 0; i < cols; i++) sum += w[r * cols + i] * x[i]; y[r] = sum; }
+        return y;
+    }
+
+    public Step Forward(int b, double[] hDec)
+    {
+        int h = _h, len = sourceLengths[b];
+        var keys = new double[len][]; var u = new double[len][]; var scores = new double[len];
+        double[] qp = [];
+        if (cfg.Attention == AttentionKind.Bahdanau) qp = MatVec(P(ParameterLayout.Names.AttentionQuery), hDec, h, h);
+        for (int s = 0; s < len; s++)
+        {
+            double[] m = Mem(b, s);
+            switch (cfg.Attention)
+            {
+                case AttentionKind.Dot: keys[s] = m; break;
+                case AttentionKind.General: keys[s] = MatVec(P(ParameterLayout.Names.AttentionGeneral), m, h, h); break;
+                case AttentionKind.Bahdanau:
+                    keys[s] = MatVec(P(ParameterLayout.Names.AttentionKey), m, h, h);
+                    u[s] = new double[h];
+                    for (int j = 0; j < h; j++) u[s][j] = Math.Tanh(qp[j] + keys[s][j]);
+                    break;
+                case AttentionKind.None: throw new InvalidOperationException();
+            }
+            double[] v = P(ParameterLayout.Names.AttentionScore);
+            double sc = 0;
+            for (int j = 0; j < h; j++) sc += cfg.Attention == AttentionKind.Bahdanau ? v[j] * u[s][j] : hDec[j] * keys[s][j];
+            scores[s] = sc;
+        }
+        double max = scores.Max(), sum = 0;
+        var a = new double[len];
+        for (int s = 0; s < len; s++) { a[s] = Math.Exp(scores[s] - max); sum += a[s]; }
+        for (int s = 0; s < len; s++) a[s] /= sum;
+        var ctx = new double[h];
+        for (int s = 0; s < len; s++) { double[] m = Mem(b, s); for (int j = 0; j < h; j++) ctx[j] += a[s] * m[j]; }
+        var ht = new double[h];
+        for (int r = 0; r < h; r++)
+        {
+            double pre = 0;
+            for (int j = 0; j < h; j++) pre += _wc[r * 2 * h + j] * ctx[j] + _wc[r * 2 * h + h + j] * hDec[j];
+            ht[r] = Math.Tanh(pre);
+        }
+        return new Step(b, hDec, keys, qp, u, a, ctx, ht);
+    }
+
+    /// <summary>Adds the attention parameters' gradients into grad and d memory into dMem[s][b·H]; returns dh_t.</summary>
+    public double[] Backward(Step st, double[] dHTilde, double[] grad, double[][] dMem)
+    {
+        int h = _h, b = st.Row, len = st.Weights.Length;
+        var wcSlot = layout[ParameterLayout.Names.AttentionCombine];
+        var dCtx = new double[h]; var dh = new double[h];
+        for (int r = 0; r < h; r++)
+        {
+            double dPre = dHTilde[r] * (1 - st.HTilde[r] * st.HTilde[r]);
+            for (int j = 0; j < h; j++)
+            {
+                grad[wcSlot.Offset + r * 2 * h + j] += dPre * st.Context[j];
+                grad[wcSlot.Offset + r * 2 * h + h + j] += dPre * st.HDec[j];
+                dCtx[j] += dPre * _wc[r * 2 * h + j];
+                dh[j] += dPre * _wc[r * 2 * h + h + j];
+            }
+        }
+        var dA = new double[len];
+        double dot = 0;
+        for (int s = 0; s < len; s++)
+        {
+            double[] m = Mem(b, s);
+            for (int j = 0; j < h; j++) { dA[s] += dCtx[j] * m[j]; dMem[s][b * h + j] += st.Weights[s] * dCtx[j]; }
+            dot += st.Weights[s] * dA[s];
+        }
+        var dqp = new double[h];
+        for (int s = 0; s < len; s++)
+        {
+            double dScore = st.Weights[s] * (dA[s] - dot);
+            var dKey = new double[h];
+            switch (cfg.Attention)
+            {
+                case AttentionKind.Dot:
+                case AttentionKind.General:
+                    for (int j = 0; j < h; j++) { dh[j] += dScore * st.Keys[s][j]; dKey[j] = dScore * st.HDec[j]; }
+                    break;
+                case AttentionKind.Bahdanau:
+                    {
+                        var vSlot = layout[ParameterLayout.Names.AttentionScore];
+                        double[] v = P(ParameterLayout.Names.AttentionScore);
+                        for (int j = 0; j < h; j++)
+                        {
+                            grad[vSlot.Offset + j] += dScore * st.U[s][j];
+                            double dPre = dScore * v[j] * (1 - st.U[s][j] * st.U[s][j]);
+                            dqp[j] += dPre; dKey[j] = dPre;
+                        }
+                        break;
+                    }
+                case AttentionKind.None: throw new InvalidOperationException();
+            }
+            double[] m = Mem(b, s);
+            if (cfg.Attention == AttentionKind.Dot)
+            {
+                for (int j = 0; j < h; j++) dMem[s][b * h + j] += dKey[j];
+                continue;
+            }
+            // keys = W m (W_a or W_k): dW += dKey ⊗ m; dm += Wᵀ dKey.
+            string wName = cfg.Attention == AttentionKind.General ? ParameterLayout.Names.AttentionGeneral : ParameterLayout.Names.AttentionKey;
+            var wSlot = layout[wName]; double[] w = P(wName);
+            for (int r = 0; r < h; r++)
+            {
+                for (int j = 0; j < h; j++) { grad[wSlot.Offset + r * h + j] += dKey[r] * m[j]; dMem[s][b * h + j] += w[r * h + j] * dKey[r]; }
+            }
+        }
+        if (cfg.Attention == AttentionKind.Bahdanau)
+        {
+            var qSlot = layout[ParameterLayout.Names.AttentionQuery]; double[] wq = P(ParameterLayout.Names.AttentionQuery);
+            for (int r = 0; r < h; r++)
+            {
+                for (int j = 0; j < h; j++) { grad[qSlot.Offset + r * h + j] += dqp[r] * st.HDec[j]; dh[j] += wq[r * h + j] * dqp[r]; }
+            }
+        }
+        return dh;
+    }
+}
+
+/// <summary>One bidirectional encoder layer, plainly: the forward LSTM over each row's real tokens, the backward
+/// LSTM over them in reverse (its own masked sequence, so padding is never seen), outputs [fwd; bwd] per real
+/// position (0 at padding), final states [fwd after the last token; bwd after the first].</summary>
+internal sealed class ReferenceBiLayer
+{
+    private LstmCache _fwd = null!, _rev = null!;
+    private int[] _lengths = [];
+    private int _d, _batch, _steps, _inDim;
+    public double[][] Out { get; private set; } = [];
+    public double[] FinalH { get; private set; } = [];
+    public double[] FinalC { get; private set; } = [];
+
+    public static ReferenceBiLayer Forward((double[] WIh, double[] WHh, double[] BIh, double[] BHh) f, (double[] WIh, double[] WHh, double[] BIh, double[] BHh) r,
+        int inDim, int d, double[][] x, int[] lengths, int batch)
+    {
+        int steps = x.Length;
+        var mask = new bool[steps][];
+        var xr = new double[steps][];
+        for (int t = 0; t < steps; t++)
+        {
+            mask[t] = new bool[batch]; xr[t] = new double[batch * inDim];
+            for (int b = 0; b < batch; b++)
+            {
+                mask[t][b] = t < lengths[b];
+                if (t < lengths[b]) Array.Copy(x[lengths[b] - 1 - t], b * inDim, xr[t], b * inDim, inDim);
+            }
+        }
+        var layer = new ReferenceBiLayer { _lengths = lengths, _d = d, _batch = batch, _steps = steps, _inDim = inDim };
+        layer._fwd = ScalarReference.LstmForward(f.WIh, f.WHh, f.BIh, f.BHh, inDim, d, x, mask, new double[batch * d], new double[batch * d], batch);
+        layer._rev = ScalarReference.LstmForward(r.WIh, r.WHh, r.BIh, r.BHh, inDim, d, xr, mask, new double[batch * d], new double[batch * d], batch);
+        layer.Out = new double[steps][];
+        for (int s = 0; s < steps; s++)
+        {
+            layer.Out[s] = new double[batch * 2 * d];
+            for (int b = 0; b < batch; b++)
+            {
+                if (s >= lengths[b]) continue;
+                Array.Copy(layer._fwd.H[s], b * d, layer.Out[s], b * 2 * d, d);
+                Array.Copy(layer._rev.H[lengths[b] - 1 - s], b * d, layer.Out[s], b * 2 * d + d, d);
+            }
+        }
+        layer.FinalH = new double[batch * 2 * d]; layer.FinalC = new double[batch * 2 * d];
+        for (int b = 0; b < batch; b++)
+        {
+            Array.Copy(layer._fwd.H[steps - 1], b * d, layer.FinalH, b * 2 * d, d);
+            Array.Copy(layer._rev.H[steps - 1], b * d, layer.FinalH, b * 2 * d + d, d);
+            Array.Copy(layer._fwd.C[steps - 1], b * d, layer.FinalC, b * 2 * d, d);
+            Array.Copy(layer._rev.C[steps - 1], b * d, layer.FinalC, b * 2 * d + d, d);
+        }
+        return layer;
+    }
+
+    /// <summary>dOut [T][B·2D] (entries may be null), dH/dC of the final states [B·2D]; returns dX and both directions' gradients.</summary>
+    public (double[][] DX, LstmGrads Forward, LstmGrads Reverse) Backward(double[]?[] dOut, double[] dFinalH, double[] dFinalC)
+    {
+        int d = _d, batch = _batch, steps = _steps, inDim = _inDim;
+        var dF = new double[steps][]; var dR = new double[steps][];
+        for (int t = 0; t < steps; t++) { dF[t] = new double[batch * d]; dR[t] = new double[batch * d]; }
+        for (int s = 0; s < steps; s++)
+        {
+            if (dOut[s] is not { } g) continue;
+            for (int b = 0; b < batch; b++)
+            {
+                if (s >= _lengths[b]) continue;
+                Array.Copy(g, b * 2 * d, dF[s], b * d, d);
+                Array.Copy(g, b * 2 * d + d, dR[_lengths[b] - 1 - s], b * d, d);
+            }
+        }
+        double[] Half(double[] v, int offset)
+        {
+            var o = new double[batch * d];
+            for (int b = 0; b < batch; b++) Array.Copy(v, b * 2 * d + offset, o, b * d, d);
+            return o;
+        }
+        var gf = ScalarReference.LstmBackward(_fwd, dF, Half(dFinalH, 0), Half(dFinalC, 0));
+        var gr = ScalarReference.LstmBackward(_rev, dR, Half(dFinalH, d), Half(dFinalC, d));
+        var dx = new double[steps][];
+        for (int s = 0; s < steps; s++)
+        {
+            dx[s] = (double[])gf.DX[s].Clone();
+            for (int b = 0; b < batch; b++)
+            {
+                if (s >= _lengths[b]) continue;
+                for (int i = 0; i < inDim; i++) dx[s][b * inDim + i] += gr.DX[_lengths[b] - 1 - s][b * inDim + i];
+            }
+        }
+        return (dx, gf, gr);
     }
 }

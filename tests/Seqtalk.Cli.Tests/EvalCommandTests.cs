@@ -1,0 +1,95 @@
+using System.Text.Json;
+
+namespace Seqtalk.Cli.Tests;
+
+/// <summary><c>seqtalk eval</c>: every metric in --json, the --examples file, --validation-only.</summary>
+public sealed class EvalCommandTests : IClassFixture<TinyModel>, IDisposable
+{
+    private readonly TinyModel _model;
+    private readonly TempDirectory _dir = new();
+
+    public EvalCommandTests(TinyModel model) => _model = model;
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void Json_HoldsEveryMetric_AndExamplesHoldOneLinePerPair()
+    {
+        var r = CliRunner.Run(_dir.Path, "eval", "--model", _model.ModelDirectory, "--data", _model.DataFile, "--json", "--examples", "ex.jsonl");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Single(r.StdoutLines);
+        using var json = JsonDocument.Parse(r.Stdout);
+        var root = json.RootElement;
+        Assert.Equal(20, root.GetProperty("pairs").GetInt32());
+        foreach (var name in new[] { "tokenAccuracy", "tokenF1", "exactMatch", "unknownShare", "distinct1", "distinct2", "top10ReplyShare" })
+            Assert.InRange(root.GetProperty(name).GetDouble(), 0, 1);
+        foreach (var name in new[] { "bleu", "charBleu", "chrf" })
+            Assert.InRange(root.GetProperty(name).GetDouble(), 0, 100);
+        foreach (var name in new[] { "bitsPerCharacter", "meanReplyLength", "meanReplyCharacters", "meanReferenceLength", "perplexity" })
+            Assert.True(root.GetProperty(name).GetDouble() >= 0, name);
+        long characters = root.GetProperty("referenceCharacters").GetInt64();
+        Assert.True(characters > 100);
+
+        var lines = File.ReadAllLines(_dir.File("ex.jsonl"));
+        Assert.Equal(20, lines.Length);
+        double bits = 0;
+        var pairs = TinyModel.Pairs(20);
+        for (int i = 0; i < lines.Length; i++)
+        {
+            using var line = JsonDocument.Parse(lines[i]);
+            var e = line.RootElement;
+            Assert.Equal(pairs[i].Question, e.GetProperty("question").GetString());
+            Assert.Equal(pairs[i].Answer, e.GetProperty("reference").GetString());
+            Assert.NotNull(e.GetProperty("reply").GetString());
+            Assert.InRange(e.GetProperty("chrf").GetDouble(), 0, 100);
+            Assert.True(e.GetProperty("bitsPerCharacter").GetDouble() > 0);
+            bits += e.GetProperty("bits").GetDouble();
+        }
+        Assert.Contains("님", lines[0]);   // written as UTF-8, not \u escapes
+        // The examples' bits add up to the corpus figure.
+        Assert.Equal(root.GetProperty("bitsPerCharacter").GetDouble(), bits / characters, 9);
+    }
+
+    [Fact]
+    public void ValidationOnly_EvaluatesTheHeldOutRows()
+    {
+        var r = CliRunner.Run(_dir.Path, "eval", "--model", _model.ModelDirectory, "--data", _model.DataFile, "--json", "--validation-only");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        using var json = JsonDocument.Parse(r.Stdout);
+        Assert.Equal(4, json.RootElement.GetProperty("pairs").GetInt32());   // --validation-size 4
+    }
+
+    [Fact]
+    public void ValidationOnly_OnAnotherFile_FailsInOneLine()
+    {
+        TinyModel.WriteCsv(_dir.File("other.csv"), TinyModel.Pairs(12));
+        var r = CliRunner.Run(_dir.Path, "eval", "--model", _model.ModelDirectory, "--data", "other.csv", "--validation-only");
+        CliAssert.OneLineError(r, 1, "12 usable rows", "20", "--validation-only");
+    }
+
+    [Fact]
+    public void Table_ShowsTheNewMetrics()
+    {
+        var r = CliRunner.Run(_dir.Path, "eval", "--model", _model.ModelDirectory, "--data", _model.DataFile);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        foreach (var word in new[] { "bits/char", "char BLEU", "chrF", "distinct-1/2", "reply length", "top-10 replies" })
+            Assert.Contains(r.StdoutLines, l => l.StartsWith(word, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ReplyShowAttention_OnAModelWithoutAttention_FailsInOneLine()
+    {
+        var r = CliRunner.Run(_dir.Path, "reply", "--model", _model.ModelDirectory, "--show-attention", "민수는 오늘 행복해");
+        CliAssert.OneLineError(r, 1, "this model has no attention", "--attention");
+        var image = CliRunner.Run(_dir.Path, "reply", "--model", _model.ModelDirectory, "--attention-image", "a.svg", "민수는 오늘 행복해");
+        CliAssert.OneLineError(image, 1, "no attention");
+        Assert.False(File.Exists(_dir.File("a.svg")));
+    }
+
+    [Fact]
+    public void ReplyAttentionImage_TakesOneQuestion()
+    {
+        var r = CliRunner.Run(_dir.Path, "reply", "--model", _model.ModelDirectory, "--attention-image", "a.svg", "하나", "둘");
+        CliAssert.OneLineError(r, 2, "--attention-image", "one reply", "2 questions");
+    }
+}
