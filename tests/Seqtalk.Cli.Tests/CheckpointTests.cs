@@ -117,6 +117,8 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(Path.GetFileName(written), File.ReadAllText(_dir.File("m/checkpoints/latest")).Trim());
         VerifyCheckpoint(_dir.File(written));
 
+        Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp", SearchOption.AllDirectories));   // no token file left behind
+
         var resumed = CliRunner.Run(_dir.Path, ["train", "--data", "pairs.csv", "--resume", "m"]);
         Assert.True(resumed.ExitCode == 0, resumed.ToString());
         Assert.Contains(resumed.StdoutLines, l => l.StartsWith("resuming from m/checkpoints/step-", StringComparison.Ordinal));

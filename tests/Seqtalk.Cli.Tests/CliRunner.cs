@@ -23,7 +23,8 @@ internal static class CliRunner
     private static readonly string s_dll = FindDll();
 
     public static CliResult Run(string workingDirectory, IEnumerable<string> args, string? stdin = null,
-        TimeSpan? timeout = null, Action<Process, string>? onStdoutLine = null, IReadOnlyDictionary<string, string>? environment = null)
+        TimeSpan? timeout = null, Action<Process, string>? onStdoutLine = null, IReadOnlyDictionary<string, string>? environment = null,
+        Action<Process, string>? onStderrLine = null)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -56,6 +57,7 @@ internal static class CliRunner
         {
             if (e.Data is null) { stderrDone.TrySetResult(); return; }
             lock (stderr) stderr.Append(e.Data).Append('\n');
+            onStderrLine?.Invoke(process, e.Data);
         };
         process.Start();
         process.BeginOutputReadLine();

@@ -303,6 +303,9 @@ internal static class TrainCommand
 
     private static int Train(PairFile pairs, TrainingOptions options, string outDir, string? checkpoint)
     {
+        // From here on Ctrl-C and SIGTERM stop the run cleanly, also while the file is still being read.
+        using var cancel = new CancellationTokenSource();
+        using var interrupts = new InterruptHandler(cancel);
         var inv = CultureInfo.InvariantCulture;
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
         int count = pairs.CountPairs();
@@ -321,8 +324,6 @@ internal static class TrainCommand
             Console.WriteLine(string.Create(inv, $"resuming from {checkpoint}: epoch {state.Epoch}, {state.StepInEpoch} step(s) into it ({state.GlobalStep:N0} steps done)"));
         }
 
-        using var cancel = new CancellationTokenSource();
-        using var interrupts = new InterruptHandler(cancel);
         var progress = new ProgressRenderer();
         ChatModel model;
         try
@@ -454,9 +455,10 @@ internal static class TrainCommand
         {
             if (_cancel.IsCancellationRequested) return;
             ExitCode = exitCode;
+            // Cancel first: whoever sees the message may rely on the run being cancelled already.
+            try { _cancel.Cancel(); } catch (ObjectDisposedException) { }
             if (!Console.IsOutputRedirected) Console.Error.WriteLine();
             Console.Error.WriteLine("interrupt: stopping after the current step, writing a checkpoint and saving the model (Ctrl-C again to quit without saving)");
-            try { _cancel.Cancel(); } catch (ObjectDisposedException) { }
         }
 
         public void Dispose()
