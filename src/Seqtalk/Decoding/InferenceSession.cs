@@ -24,7 +24,9 @@
 // step t are a prefix; from <s>, each step feeds the arg-max of the previous step (first maximum on ties); a
 // row that emits </s> or reaches maxSteps tokens leaves the batch. The output projection and arg-max of more
 // than MatMulDotRows rows run in blocks of BlockRows rows held transposed (Kernels.Output), so the [B, Vt]
-// logits never go to memory; they are the same floats as MatMulForward's (same per-element operations).
+// logits never go to memory; they are the same floats as MatMulForward's (same per-element operations). One to
+// three rows take the arg-max through GreedyScreen: an int8 copy of out.w rules out all but a few tokens, whose
+// logits are then computed exactly as MatMulForward's dot-product path does (the same arg-max, a quarter of the bytes).
 
 using System.Numerics.Tensors;
 using Seqtalk.Nn;
@@ -92,6 +94,9 @@ internal sealed class InferenceSession
     private readonly float[] _x, _pre, _logits;      // [B, max(E, H)], [B, G], [MinKernelRows, Vt]
     private readonly float[] _zT, _colMax;           // [Vt, BlockRows], [BlockRows] (allocated when maxBatch > MatMulDotRows)
     private readonly int[] _ids, _rowOf, _order, _next;   // [B]
+    private GreedyScreen? _screen;                          // built on the first greedy step of one to three rows
+    private float[] _approx = [], _candidateValues = [];    // [blocks·16], [Vt]
+    private int[] _candidates = [];                         // [Vt]
     private readonly ParameterSlot _encEmbed, _decEmbed, _outW, _outB;
     private readonly ParameterSlot[] _wIh, _wHh, _bIh, _bHh;   // enc layers then dec layers
 
@@ -183,6 +188,16 @@ internal sealed class InferenceSession
             for (int r = 0; r < _rows; r++) _identity[r] = r;
         }
     }
+
+    /// <summary>Greedy decoding of one to three rows takes the arg-max through the int8 screen of the output
+    /// projection (<see cref="GreedyScreen"/>; the same tokens). False computes every logit in fp32 (tests, A/B).</summary>
+    internal bool UseScreen { get; set; } = true;
+
+    /// <summary>Rows decided by the screen, and the fp32 logits it computed for them (measurements).</summary>
+    internal long ScreenedRows { get; private set; }
+
+    /// <inheritdoc cref="ScreenedRows"/>
+    internal long ScreenedLogits { get; private set; }
 
     /// <summary>Rows that can be decoded at once (the maxBatch given to the constructor).</summary>
     public int Capacity => _maxBatch;
@@ -370,7 +385,9 @@ internal sealed class InferenceSession
         int h = _h, vt = _vt;
         if (active <= K.MatMulDotRows)
         {
-            // One to three rows: stream the weights once with dot products (the decode path of MatMulForward).
+            // One to three rows: the int8 screen and an fp32 re-score of its candidates (the same arg-max; see GreedyScreen).
+            if (UseScreen && ScreenArgMax(active, outW, outB, banUnknown)) return;
+            // Otherwise stream the fp32 weights once with dot products (the decode path of MatMulForward).
             K.MatMulForward(_x.AsSpan(0, active * h), outW, outB, _logits.AsSpan(0, active * vt), active, h, vt, 0, active);
             for (int r = 0; r < active; r++)
             {
@@ -387,6 +404,31 @@ internal sealed class InferenceSession
             if (banUnknown) _zT.AsSpan(SpecialTokens.UnknownId * BlockRows, rows).Fill(float.NegativeInfinity);
             K.ArgMaxColumns(_zT, _colMax, _next.AsSpan(r0, rows), vt, BlockRows, rows);
         }
+    }
+
+    /// <summary>_next[r] for r in [0, active) through the int8 screen; false (nothing decided) when the model's weights
+    /// or a row's h are not finite.</summary>
+    private bool ScreenArgMax(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown)
+    {
+        var screen = _screen ??= GreedyScreen.For(_model);
+        if (!screen.Usable) return false;
+        if (_approx.Length < screen.ApproxLength)
+        {
+            _approx = new float[screen.ApproxLength];
+            _candidates = new int[_vt];
+            _candidateValues = new float[_vt];
+        }
+        int h = _h;
+        for (int r = 0; r < active; r++)
+        {
+            int next = screen.ArgMax(_x.AsSpan(r * h, h), outW, outB, banUnknown ? SpecialTokens.UnknownId : -1,
+                _approx, _candidates, _candidateValues, out int count);
+            if (next < 0) return false;
+            _next[r] = next;
+            ScreenedLogits += count;
+            ScreenedRows++;
+        }
+        return true;
     }
 
     /// <summary>Moves greedy row <paramref name="from"/> (decoder state, next token, next input, owner) into row <paramref name="to"/>.</summary>
