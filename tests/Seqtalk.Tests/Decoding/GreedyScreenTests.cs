@@ -152,4 +152,24 @@ public class GreedyScreenTests
         Assert.True(fast.ScreenedRows > 0, "the screen was not used");
         Assert.Equal(0, exact.ScreenedRows);
     }
+
+    [Fact]
+    public void Session_BatchReplies_AreTheSameOnAnyThreadCount()
+    {
+        var cfg = new ModelConfig { SourceVocabSize = 15, TargetVocabSize = 203, EmbeddingDim = 8, HiddenDim = 16, Layers = 1 };
+        var model = Seq2SeqModel.Create(cfg, 4);
+        var rng = new Random(31);
+        for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] = (float)((rng.NextDouble() * 2 - 1) * 0.9);
+        model.Parameters[model.Layout["out.b"].Offset + SpecialTokens.EndId] += 1.2f;   // some replies end early
+        var sources = TestBatches.RandomPairs(new Random(9), 150, 15, 12, 6, 1).Select(p => p.Source).ToArray();
+        var session = new InferenceSession(model, maxBatch: 70);   // two row blocks, the second short
+        foreach (bool ban in new[] { true, false })
+        {
+            var one = session.GreedyDecode(sources, 10, ban, threads: 1);
+            Assert.Contains(one, r => r.Length < 10);
+            Assert.Contains(one, r => r.Length == 10);
+            Assert.True(one.Select(r => string.Join(',', r)).Distinct().Count() > 20, "replies should differ from question to question");
+            foreach (int threads in new[] { 2, 3, 5 }) Assert.Equal(one, session.GreedyDecode(sources, 10, ban, threads));
+        }
+    }
 }
