@@ -2,11 +2,12 @@
 # Issue 3's side-by-side benchmark: our engine (bench/Seqtalk.Bench) and PyTorch (bench/baseline/workloads.py)
 # on the same workloads, the same machine, alternating, then a table of medians and ratios.
 #
-#   bench/run.sh [--repeat R] [--threads "1 2"] [--quick] [--data PATH]
+#   bench/run.sh [--repeat R] [--threads "1 2"] [--quick] [--data PATH] [--only reply]
 #   bench/run.sh --table DIR        print the table again from the JSON files in DIR
 #
 # For each thread count: C#, PyTorch, C#, PyTorch, … (R times each, default 2; --quick: once, tiny slices).
 # JSON and logs go to bench/results/<date-time>/. Ratios: >1 always means Seqtalk is faster.
+# --only reply: both sides skip train_large (the tutorial model is still trained for the replies).
 # Installs python3-torch and libopenblas0-openmp with apt when missing (never pip).
 set -euo pipefail
 
@@ -18,8 +19,9 @@ THREADS="1 2"
 QUICK=""
 DATA=""
 TABLE_ONLY=""
+ONLY=""
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
         --threads) THREADS=${2:?--threads needs a list such as \"1 2\"}; shift 2 ;;
         --quick) QUICK=1; shift ;;
         --data) DATA=${2:?--data needs a path}; shift 2 ;;
+        --only) ONLY=${2:?--only needs a value (reply)}; shift 2 ;;
         --table) TABLE_ONLY=${2:?--table needs a directory}; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -124,6 +127,8 @@ dotnet build -c Release bench/Seqtalk.Bench -v quiet -nologo > "$OUT/build.log" 
 extra=()
 [ -n "$QUICK" ] && extra+=(--quick)
 [ -n "$DATA" ] && extra+=(--data "$DATA")
+case "$ONLY" in ''|reply) ;; *) echo "error: --only takes 'reply', not '$ONLY'" >&2; exit 2 ;; esac
+[ -n "$ONLY" ] && extra+=(--only "$ONLY")
 
 for t in $THREADS; do
     for r in $(seq 1 "$REPEAT"); do

@@ -3,8 +3,10 @@ using Seqtalk.Bench;
 // Seqtalk benchmarks. Modes:
 //   gemm [filter]   MatMul kernels at the issue-3 shapes: naive check, GFLOP/s, fraction of the FMA peak.
 //   serve [--seconds S] [--model DIR] [--quick]   HTTP replies/s with dynamic batching on vs off (issue 5).
+//   reply-profile MODEL_DIR DATA   where a greedy reply's time goes; fp32 vs screened and fused paths (ReplyProfile.cs).
 //   workloads [--threads N] [--json FILE] [--quick] [--data PATH] [--reply-epochs N]   issue 3's five workloads (Workloads.cs).
 //   large-pairs [--rows N] [--seed S] [--out FILE] [--data PATH]   writes an N-row pairs file for the large-input procedure (LargePairs.cs).
+if (args.Length > 0 && args[0] == "reply-profile") return ReplyProfile.Run(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "gemm") return GemmBench.Run(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "serve") return ServeBench.Run(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "workloads") return Workloads.Run(args.Skip(1).ToArray());

@@ -401,6 +401,8 @@ def main():
     ap.add_argument("--reply-epochs", type=int, default=0,
                     help="untimed epochs after train_tutorial's, before the reply workloads (as the C# bench's --reply-epochs)")
     ap.add_argument("--data", default=os.path.join(repo, "..", "shared", "data", "ChatbotData.csv"))
+    ap.add_argument("--only", choices=["reply"],
+                    help="reply: skip train_large (the tutorial model is still trained: the replies decode it); for iterating on decoding")
     args = ap.parse_args()
     if args.threads < 1:
         ap.error("--threads must be at least 1")
@@ -432,8 +434,9 @@ def main():
 
     r1, replier = train_workload("train_tutorial", rows, train_idx, 50, 50, 1, None, steps, args.reply_epochs)
     show(r1)
-    r2, _ = train_workload("train_large", rows, train_idx, 256, 512, 2, 8000, steps)
-    show(r2)
+    if args.only != "reply":
+        r2, _ = train_workload("train_large", rows, train_idx, 256, 512, 2, 8000, steps)
+        show(r2)
 
     questions = [rows[i][0] for i in val_idx]
     if args.quick:

@@ -295,7 +295,7 @@ public sealed class ChatModel
             for (int start = 0; start < sources.Length; start += SessionRows)
             {
                 int count = Math.Min(SessionRows, sources.Length - start);
-                var part = session.GreedyDecode(new ArraySegment<int[]>(sources, start, count), maxSteps, banUnknown);
+                var part = session.GreedyDecode(new ArraySegment<int[]>(sources, start, count), maxSteps, banUnknown, options?.Threads ?? 1);
                 Array.Copy(part, 0, result, start, count);
             }
         }

@@ -66,6 +66,11 @@ public sealed record DecodeOptions
     /// next most likely token is taken instead, so replies where <c>&lt;unk&gt;</c> never wins are unchanged).</summary>
     public bool AllowUnknown { get; init; }
 
+    /// <summary>Threads that share the output projection of plain greedy decoding of four or more questions at once
+    /// (each takes a slice of the vocabulary; the replies do not depend on it). Default 1: the calling thread only.
+    /// Beam search, sampling and single replies ignore it.</summary>
+    public int Threads { get; init; } = 1;
+
     /// <summary>True when the reply is sampled (<see cref="Temperature"/> above 0).</summary>
     internal bool Samples => Temperature > 0;
 
@@ -91,6 +96,7 @@ public sealed record DecodeOptions
         if (NoRepeatNgramSize is < 0 or > 100) throw new ArgumentOutOfRangeException(nameof(NoRepeatNgramSize), NoRepeatNgramSize, "Must be between 0 (off) and 100.");
         if (!double.IsFinite(RepetitionPenalty) || RepetitionPenalty is <= 0 or > 100)
             throw new ArgumentOutOfRangeException(nameof(RepetitionPenalty), RepetitionPenalty, "Must be above 0 and at most 100 (1 is off).");
+        if (Threads is < 1 or > 256) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "Must be between 1 and 256.");
         if (NBest is < 1 or > MaxBeamSize) throw new ArgumentOutOfRangeException(nameof(NBest), NBest, $"Must be between 1 and {MaxBeamSize}.");
         if (Samples && BeamSize > 1)
             throw new ArgumentOutOfRangeException(nameof(BeamSize), BeamSize, "Beam search and sampling do not go together: use BeamSize 1 with a Temperature above 0, or Temperature 0.");

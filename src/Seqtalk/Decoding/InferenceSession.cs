@@ -24,7 +24,9 @@
 // step t are a prefix; from <s>, each step feeds the arg-max of the previous step (first maximum on ties); a
 // row that emits </s> or reaches maxSteps tokens leaves the batch. The output projection and arg-max of more
 // than MatMulDotRows rows run in blocks of BlockRows rows held transposed (Kernels.Output), so the [B, Vt]
-// logits never go to memory; they are the same floats as MatMulForward's (same per-element operations).
+// logits never go to memory; they are the same floats as MatMulForward's (same per-element operations). One to
+// three rows take the arg-max through GreedyScreen: an int8 copy of out.w rules out all but a few tokens, whose
+// logits are then computed exactly as MatMulForward's dot-product path does (the same arg-max, a quarter of the bytes).
 
 using System.Numerics.Tensors;
 using Seqtalk.Nn;
@@ -92,6 +94,9 @@ internal sealed class InferenceSession
     private readonly float[] _x, _pre, _logits;      // [B, max(E, H)], [B, G], [MinKernelRows, Vt]
     private readonly float[] _zT, _colMax;           // [Vt, BlockRows], [BlockRows] (allocated when maxBatch > MatMulDotRows)
     private readonly int[] _ids, _rowOf, _order, _next;   // [B]
+    private GreedyScreen? _screen;                          // built on the first greedy step of one to three rows
+    private float[] _approx = [], _candidateValues = [];    // [blocks·16], [Vt]
+    private int[] _candidates = [];                         // [Vt]
     private readonly ParameterSlot _encEmbed, _decEmbed, _outW, _outB;
     private readonly ParameterSlot[] _wIh, _wHh, _bIh, _bHh;   // enc layers then dec layers
 
@@ -147,6 +152,7 @@ internal sealed class InferenceSession
         _logits = new float[MinKernelRows * _vt];
         _zT = maxBatch > K.MatMulDotRows ? new float[_vt * BlockRows] : [];
         _colMax = new float[BlockRows];
+        _partBody = ProjectPart;
         _ids = new int[_rows]; _rowOf = new int[_rows]; _order = new int[_rows]; _next = new int[_rows];
         _bidirectional = cfg.BidirectionalEncoder;
         if (_bidirectional)
@@ -184,6 +190,20 @@ internal sealed class InferenceSession
         }
     }
 
+    /// <summary>Greedy decoding of one to three rows takes the arg-max through the int8 screen of the output
+    /// projection (<see cref="GreedyScreen"/>; the same tokens). False computes every logit in fp32 (tests, A/B).</summary>
+    internal bool UseScreen { get; set; } = true;
+
+    /// <summary>Greedy decoding of four or more rows runs the projection fused with the arg-max (<see cref="K.OutputBlockArgMax"/>;
+    /// the same tokens). False writes the logits block and scans it (A/B measurements).</summary>
+    internal bool UseFusedArgMax { get; set; } = true;
+
+    /// <summary>Rows decided by the screen, and the fp32 logits it computed for them (measurements).</summary>
+    internal long ScreenedRows { get; private set; }
+
+    /// <inheritdoc cref="ScreenedRows"/>
+    internal long ScreenedLogits { get; private set; }
+
     /// <summary>Rows that can be decoded at once (the maxBatch given to the constructor).</summary>
     public int Capacity => _maxBatch;
 
@@ -196,12 +216,16 @@ internal sealed class InferenceSession
     /// <param name="maxSteps">Most tokens per reply.</param>
     /// <param name="banUnknown">Never emit &lt;unk&gt;: the arg-max is taken over the other tokens (the
     /// reply is the same whenever &lt;unk&gt; is not the arg-max).</param>
+    /// <param name="threads">Threads sharing the output projection of four or more rows, each over a slice of the
+    /// vocabulary (the same tokens for any count).</param>
     /// <exception cref="SeqtalkException">A source id is outside the source vocabulary.</exception>
-    public int[][] GreedyDecode(IReadOnlyList<int[]> sources, int maxSteps, bool banUnknown = false)
+    public int[][] GreedyDecode(IReadOnlyList<int[]> sources, int maxSteps, bool banUnknown = false, int threads = 1)
     {
         ArgumentNullException.ThrowIfNull(sources);
         ArgumentOutOfRangeException.ThrowIfNegative(maxSteps);
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         CheckSources(sources);
+        _parts = Math.Min(threads, MaxParts);
 
         var results = new int[sources.Count][];
         var output = new List<int>[_maxBatch];
@@ -370,7 +394,9 @@ internal sealed class InferenceSession
         int h = _h, vt = _vt;
         if (active <= K.MatMulDotRows)
         {
-            // One to three rows: stream the weights once with dot products (the decode path of MatMulForward).
+            // One to three rows: the int8 screen and an fp32 re-score of its candidates (the same arg-max; see GreedyScreen).
+            if (UseScreen && ScreenArgMax(active, outW, outB, banUnknown)) return;
+            // Otherwise stream the fp32 weights once with dot products (the decode path of MatMulForward).
             K.MatMulForward(_x.AsSpan(0, active * h), outW, outB, _logits.AsSpan(0, active * vt), active, h, vt, 0, active);
             for (int r = 0; r < active; r++)
             {
@@ -383,10 +409,110 @@ internal sealed class InferenceSession
         for (int r0 = 0; r0 < active; r0 += BlockRows)
         {
             int rows = Math.Min(BlockRows, active - r0);
+            if (_parts > 1 && vt >= _parts * PartAlign)
+            {
+                _blockStart = r0; _blockRows = rows; _blockBan = banUnknown;
+                if (_partMax.Length == 0) { _partMax = new float[MaxParts * BlockRows]; _partArg = new int[MaxParts * BlockRows]; }
+                if (_packed.Length < MaxParts * K.OutputBlockArgMaxScratch(h)) _packed = new float[MaxParts * K.OutputBlockArgMaxScratch(h)];
+                Parallel.For(0, _parts, _partBody);
+                MergeParts(r0, rows);
+                continue;
+            }
+            if (UseFusedArgMax && K.OutputBlockArgMaxIsVectorized)
+            {
+                if (_packed.Length < K.OutputBlockArgMaxScratch(h)) _packed = new float[K.OutputBlockArgMaxScratch(h)];
+                // The projection fused with the arg-max: the same tokens, no [Vt, rows] block in memory.
+                K.OutputBlockArgMax(_x.AsSpan(r0 * h, rows * h), outW, outB, Packed(0), _colMax, _next.AsSpan(r0, rows), rows, h, vt,
+                    banUnknown ? SpecialTokens.UnknownId : -1);
+                continue;
+            }
             K.OutputBlockForward(_x.AsSpan(r0 * h, rows * h), outW, outB, _zT, rows, h, vt, BlockRows);
             if (banUnknown) _zT.AsSpan(SpecialTokens.UnknownId * BlockRows, rows).Fill(float.NegativeInfinity);
             K.ArgMaxColumns(_zT, _colMax, _next.AsSpan(r0, rows), vt, BlockRows, rows);
         }
+    }
+
+    /// <summary>Part <paramref name="p"/>'s scratch for <see cref="K.OutputBlockArgMax"/> (grown outside the parallel section).</summary>
+    private Span<float> Packed(int p)
+    {
+        int n = K.OutputBlockArgMaxScratch(_h);
+        return _packed.AsSpan(p * n, n);
+    }
+
+    // ---- The projection of a row block split over threads by vocabulary slices ----
+    // Part p computes zT rows [o0, o1) (OutputBlockForward on the slices of W, b and zT: every element gets the same
+    // operations as in one call, see Kernels.Gemm) and the first maximum of each column over its slice; the merge
+    // keeps the lower part unless a higher one is strictly greater, which is the first maximum of the whole column.
+
+    private const int MaxParts = 8, PartAlign = 16;
+    private int _parts = 1, _blockStart, _blockRows;
+    private bool _blockBan;
+    private float[] _partMax = [];   // [MaxParts, BlockRows]
+    private float[] _packed = [];    // [MaxParts, OutputBlockArgMaxScratch(H)]
+    private int[] _partArg = [];     // [MaxParts, BlockRows]
+    private readonly Action<int> _partBody;
+
+    private (int Start, int End) PartRange(int p) =>
+        (p == 0 ? 0 : _vt * p / _parts / PartAlign * PartAlign, p == _parts - 1 ? _vt : _vt * (p + 1) / _parts / PartAlign * PartAlign);
+
+    private void ProjectPart(int p)
+    {
+        int h = _h, rows = _blockRows;
+        var (o0, o1) = PartRange(p);
+        Span<int> arg = _partArg.AsSpan(p * BlockRows, rows);
+        if (UseFusedArgMax && K.OutputBlockArgMaxIsVectorized)
+        {
+            int banned = _blockBan && SpecialTokens.UnknownId >= o0 && SpecialTokens.UnknownId < o1 ? SpecialTokens.UnknownId - o0 : -1;
+            K.OutputBlockArgMax(_x.AsSpan(_blockStart * h, rows * h), Param(_outW).Slice(o0 * h, (o1 - o0) * h), Param(_outB)[o0..o1], Packed(p),
+                _partMax.AsSpan(p * BlockRows, rows), arg, rows, h, o1 - o0, banned);
+            for (int r = 0; r < rows; r++) arg[r] += o0;
+            return;
+        }
+        Span<float> zT = _zT.AsSpan(o0 * BlockRows, (o1 - o0) * BlockRows);
+        K.OutputBlockForward(_x.AsSpan(_blockStart * h, rows * h), Param(_outW).Slice(o0 * h, (o1 - o0) * h), Param(_outB)[o0..o1], zT, rows, h, o1 - o0, BlockRows);
+        if (_blockBan && SpecialTokens.UnknownId >= o0 && SpecialTokens.UnknownId < o1)
+            zT.Slice((SpecialTokens.UnknownId - o0) * BlockRows, rows).Fill(float.NegativeInfinity);
+        K.ArgMaxColumns(zT, _partMax.AsSpan(p * BlockRows, rows), arg, o1 - o0, BlockRows, rows);
+        for (int r = 0; r < rows; r++) arg[r] += o0;
+    }
+
+    private void MergeParts(int r0, int rows)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float best = _partMax[r];
+            int arg = _partArg[r];
+            for (int p = 1; p < _parts; p++)
+            {
+                if (_partMax[p * BlockRows + r] > best) { best = _partMax[p * BlockRows + r]; arg = _partArg[p * BlockRows + r]; }
+            }
+            _next[r0 + r] = arg;
+        }
+    }
+
+    /// <summary>_next[r] for r in [0, active) through the int8 screen; false (nothing decided) when the model's weights
+    /// or a row's h are not finite.</summary>
+    private bool ScreenArgMax(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown)
+    {
+        var screen = _screen ??= GreedyScreen.For(_model);
+        if (!screen.Usable) return false;
+        if (_approx.Length < screen.ApproxLength)
+        {
+            _approx = new float[screen.ApproxLength];
+            _candidates = new int[_vt];
+            _candidateValues = new float[_vt];
+        }
+        int h = _h;
+        for (int r = 0; r < active; r++)
+        {
+            int next = screen.ArgMax(_x.AsSpan(r * h, h), outW, outB, banUnknown ? SpecialTokens.UnknownId : -1,
+                _approx, _candidates, _candidateValues, out int count);
+            if (next < 0) return false;
+            _next[r] = next;
+            ScreenedLogits += count;
+            ScreenedRows++;
+        }
+        return true;
     }
 
     /// <summary>Moves greedy row <paramref name="from"/> (decoder state, next token, next input, owner) into row <paramref name="to"/>.</summary>

@@ -1,0 +1,124 @@
+// GreedyScreen: the exact greedy arg-max of one logits row h·out.wᵀ + out.b from an int8 copy of out.w (a quarter
+// of the 4·V·H bytes that batch-1 decoding otherwise streams per token) and an fp32 re-score of the few tokens
+// the copy cannot rule out. The arithmetic and the proof are in Kernels.Screen; this class holds the copy and the
+// per-model constants of the error bound, built once per model (the model's weights never change once it decodes).
+
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using Seqtalk.Nn;
+using K = Seqtalk.Kernels.Kernels;
+
+namespace Seqtalk.Decoding;
+
+/// <summary>The int8 copy of a model's output projection and the constants of its error bound.</summary>
+internal sealed class GreedyScreen
+{
+    private static readonly ConditionalWeakTable<Seq2SeqModel, GreedyScreen> Cache = [];
+
+    private readonly sbyte[] _q;
+    private readonly float[] _scale, _bias;   // [blocks·16]; bias −∞ on padded rows
+    private readonly double _rMax, _aMax, _bMax, _gamma;
+
+    /// <summary>The screen of <paramref name="model"/>'s output projection, built on first use and shared.</summary>
+    public static GreedyScreen For(Seq2SeqModel model) => Cache.GetValue(model, m => new GreedyScreen(m));
+
+    private GreedyScreen(Seq2SeqModel model)
+    {
+        Vocab = model.Config.TargetVocabSize;
+        Hidden = model.Config.HiddenDim;
+        Blocks = K.ScreenBlocks(Vocab);
+        int padded = Blocks * K.ScreenBlock;
+        var w = model.Parameters.AsSpan(model.Layout.OutputWeight.Offset, Vocab * Hidden);
+        var b = model.Parameters.AsSpan(model.Layout[ParameterLayout.Names.OutputBias].Offset, Vocab);
+        _q = new sbyte[K.ScreenBytes(Vocab, Hidden)];
+        _scale = new float[padded];
+        _bias = new float[padded];
+        var residual = new float[Vocab];
+        K.QuantizeRowsInt8(w, _q, _scale, residual, Vocab, Hidden);
+        b.CopyTo(_bias);
+        _bias.AsSpan(Vocab).Fill(float.NegativeInfinity);
+        // Per-model maxima of the bound's terms (see Kernels.Screen): r_o, L1_o + H·r_o, |b_o|.
+        for (int o = 0; o < Vocab; o++)
+        {
+            double l1 = 0;
+            foreach (float v in w.Slice(o * Hidden, Hidden)) l1 += Math.Abs(v);
+            _rMax = Math.Max(_rMax, residual[o]);
+            _aMax = Math.Max(_aMax, l1 + Hidden * (double)residual[o]);
+            _bMax = Math.Max(_bMax, Math.Abs(b[o]));
+        }
+        double n = 2.0 * Hidden + 4, u = Math.ScaleB(1.0, -24);
+        _gamma = n * u / (1 - n * u);
+        // A weight that is not finite makes the bound meaningless: such a model keeps the fp32 path.
+        Usable = double.IsFinite(_aMax) && double.IsFinite(_bMax) && double.IsFinite(_rMax) && Vocab > 0;
+    }
+
+    /// <summary>Answer vocabulary size.</summary>
+    public int Vocab { get; }
+
+    /// <summary>Width of h.</summary>
+    public int Hidden { get; }
+
+    /// <summary>Int8 blocks of <see cref="K.ScreenBlock"/> rows.</summary>
+    public int Blocks { get; }
+
+    /// <summary>False when the weights are not all finite (the caller then computes every logit).</summary>
+    public bool Usable { get; }
+
+    /// <summary>Floats of the approx buffer <see cref="ArgMax"/> needs.</summary>
+    public int ApproxLength => Blocks * K.ScreenBlock;
+
+    /// <summary>The first index of the maximum of h·wᵀ + bias (with <paramref name="banned"/> ≥ 0 that logit taken as
+    /// −∞), the same index as an arg-max over the logits <see cref="K.MatMulForward"/> computes for one row; or −1
+    /// when h is not finite (the caller then computes every logit).</summary>
+    /// <param name="h">[H] the row.</param>
+    /// <param name="w">[V, H] the fp32 weight this screen was built from.</param>
+    /// <param name="bias">[V] its bias.</param>
+    /// <param name="banned">A token that must not win, or −1.</param>
+    /// <param name="approx">Scratch of <see cref="ApproxLength"/> floats.</param>
+    /// <param name="candidates">Scratch of V ints.</param>
+    /// <param name="values">Scratch of V floats.</param>
+    /// <param name="candidateCount">How many logits were computed in fp32 (for measurements).</param>
+    public int ArgMax(ReadOnlySpan<float> h, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int banned,
+        Span<float> approx, Span<int> candidates, Span<float> values, out int candidateCount)
+    {
+        candidateCount = 0;
+        double e = ErrorBound(h);
+        if (!double.IsFinite(e)) return -1;
+
+        float max = Approximate(h, approx);
+        if (banned >= 0 && banned < Vocab)
+        {
+            bool wasMax = approx[banned] == max;
+            approx[banned] = float.NegativeInfinity;
+            if (wasMax) max = TensorPrimitives.Max(approx[..Vocab]);
+        }
+        if (!float.IsFinite(max)) return -1;
+
+        // Candidates: approx ≥ M − 2E, rounded down.
+        double t = max - 2 * e;
+        float threshold = (float)t;
+        if (threshold > t) threshold = MathF.BitDecrement(threshold);
+
+        int count = K.ScreenCandidates(approx, threshold, Vocab, candidates);
+        candidateCount = count;
+        if (count == 0) return -1;   // cannot happen for finite values (the maximum is a candidate); stay safe
+        for (int k = 0; k < count; k++) values[k] = K.MatMulForwardElement(h, w, bias, Hidden, candidates[k]);
+        return candidates[TensorPrimitives.IndexOfMax(values[..count])];
+    }
+
+    /// <summary>approx[o] for o in [0, <see cref="ApproxLength"/>) (−∞ past the vocabulary); returns their maximum.</summary>
+    internal float Approximate(ReadOnlySpan<float> h, Span<float> approx) => K.ScreenLogitsInt8(_q, _scale, _bias, h, approx, Blocks, Hidden);
+
+    /// <summary>E ≥ |approx_o − z_o| for every o (Kernels.Screen's bound, with a margin); not finite when h is not.</summary>
+    internal double ErrorBound(ReadOnlySpan<float> h)
+    {
+        double h1 = 0, hMax = 0;
+        foreach (float v in h[..Hidden])
+        {
+            double a = Math.Abs(v);
+            h1 += a;
+            hMax = Math.Max(hMax, a);
+        }
+        return (_rMax * h1 + 2 * _gamma * (_aMax * hMax + _bMax)) * (1 + 1e-3) + 1e-30;
+    }
+}
