@@ -1,5 +1,6 @@
 using System.Diagnostics;
-using System.Net.Http.Json;
+using System.Net.Http.Headers;
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Seqtalk.Data;
 using Seqtalk.Server;
@@ -9,9 +10,16 @@ namespace Seqtalk.Bench;
 
 /// <summary>
 /// `serve` mode (issue 5): replies per second from the real HTTP server on loopback, with dynamic
-/// batching on (micro-batches of up to 64, --wait-ms, default 0: a batch takes whatever queued while the last one decoded) and off (batch size 1), at 1, 8 and 64
-/// concurrent clients, printed as ratios. Model: the tutorial's (embedding 50, hidden 50) trained for
-/// one epoch on ChatbotData.csv (or --model DIR); questions: its validation rows.
+/// batching on (micro-batches of up to 64, --wait-ms, default 0: a batch takes whatever queued while the
+/// last one decoded) and off (batch size 1), at 1, 8 and 64 concurrent clients (--clients), printed as
+/// ratios. Each measurement starts a fresh server, runs the clients for a warm-up (a third of --seconds,
+/// so the JIT has tiered up the hot paths) and then measures for --seconds; with --repeat N each pair
+/// is measured N times, alternating which of the two goes first, and the median ratio is printed too.
+/// Besides replies/s it prints the process CPU time per reply (server and clients: they share the
+/// process), which other load on the machine disturbs less than the rate. Clients send pre-encoded
+/// JSON bodies and read every reply. Model: the tutorial's (embedding 50, hidden 50) trained for one
+/// epoch on ChatbotData.csv (or --model DIR); questions: its validation rows. --profile times the
+/// stages of a served reply instead (ServeProfile).
 /// </summary>
 internal static class ServeBench
 {
@@ -21,9 +29,12 @@ internal static class ServeBench
     {
         s_waitMs = (int)ArgValue(args, "--wait-ms", 0);
         double seconds = ArgValue(args, "--seconds", 5);
+        int repeat = (int)ArgValue(args, "--repeat", 1);
         string? modelDir = ArgString(args, "--model");
         bool quick = args.Contains("--quick");
         if (quick) seconds = 1;
+        // The host's startup lines would interleave with the table.
+        Environment.SetEnvironmentVariable("Logging__LogLevel__Default", "Warning");
 
         var pairs = PairReader.ReadAll(RepoData(), null, out _);
         var (_, validation) = DataSplit.Split(pairs.Count, 0.1, SplitMode.Random, 1);
@@ -38,19 +49,56 @@ internal static class ServeBench
             Console.WriteLine("training the tutorial model for one epoch (embedding 50, hidden 50) ...");
             model = ChatModel.Train(quick ? pairs.Take(2000).ToList() : pairs, new TrainingOptions { Epochs = 1, Seed = 1 });
         }
-        Console.WriteLine($"batched: up to 64 per micro-batch, wait {s_waitMs} ms; unbatched: batch size 1");
-        Console.WriteLine($"model: {model.ParameterCount:N0} parameters; {questions.Length} validation questions; {seconds:F0} s per measurement; {Environment.ProcessorCount} cores");
-        Console.WriteLine($"{"clients",8} {"unbatched r/s",14} {"batched r/s",12} {"ratio",7} {"mean batch",11}");
-        foreach (int clients in new[] { 1, 8, 64 })
+        if (args.Contains("--profile"))
         {
-            var (off, _) = Measure(model, questions, clients, seconds, maxBatch: 1);
-            var (on, meanBatch) = Measure(model, questions, clients, seconds, maxBatch: 64);
-            Console.WriteLine($"{clients,8} {off,14:F0} {on,12:F0} {on / off,6:F2}x {meanBatch,11:F1}");
+            ServeProfile.Run(model, questions, seconds);
+            return 0;
+        }
+        double meanTokens = questions.Take(256).Average(q => model.CountReplyTokens(model.Reply(q)));
+        Console.WriteLine($"batched: up to 64 per micro-batch, wait {s_waitMs} ms; unbatched: batch size 1");
+        Console.WriteLine($"model: {model.ParameterCount:N0} parameters; {questions.Length} validation questions, replies of {meanTokens:F1} tokens on average; "
+            + $"{seconds:F0} s per measurement after {seconds / 3:F1} s of warm-up; {Environment.ProcessorCount} cores");
+        Console.WriteLine($"{"clients",8} {"unbatched r/s",14} {"batched r/s",12} {"ratio",7} {"mean batch",11} {"cpu µs/reply off",17} {"on",6}");
+        var clientCounts = (ArgString(args, "--clients") ?? "1,8,64").Split(',').Select(int.Parse).ToArray();
+        var bodies = questions.Select(q => JsonSerializer.SerializeToUtf8Bytes(new { text = q })).ToArray();
+        string? only = ArgString(args, "--only");   // "on" or "off": measure one side alone (for profiling)
+        var ratios = clientCounts.ToDictionary(c => c, _ => new List<double>());
+        for (int run = 0; run < repeat; run++)
+        {
+            foreach (int clients in clientCounts)
+            {
+                // Alternate which goes first, so neither always meets a machine the other has just warmed or heated.
+                bool offFirst = run % 2 == 0;
+                if (only is not null)
+                {
+                    var alone = Measure(model, bodies, clients, seconds, maxBatch: only == "on" ? 64 : 1);
+                    Console.WriteLine($"{clients,8} batching {only}: {alone.RepliesPerSecond:F0} replies/s, mean batch {alone.MeanBatch:F1}, {alone.CpuMicros:F0} cpu µs/reply");
+                    continue;
+                }
+                var first = Measure(model, bodies, clients, seconds, maxBatch: offFirst ? 1 : 64);
+                var second = Measure(model, bodies, clients, seconds, maxBatch: offFirst ? 64 : 1);
+                var (off, on) = offFirst ? (first, second) : (second, first);
+                double ratio = on.RepliesPerSecond / off.RepliesPerSecond;
+                ratios[clients].Add(ratio);
+                Console.WriteLine($"{clients,8} {off.RepliesPerSecond,14:F0} {on.RepliesPerSecond,12:F0} {ratio,6:F2}x {on.MeanBatch,11:F1} {off.CpuMicros,17:F0} {on.CpuMicros,6:F0}");
+            }
+        }
+        if (repeat > 1)
+        {
+            Console.WriteLine("median ratio over " + repeat + " runs: " + string.Join(", ", clientCounts.Select(c => $"{c} clients {Median(ratios[c]):F2}x")));
         }
         return 0;
     }
 
-    private static (double RepliesPerSecond, double MeanBatch) Measure(ChatModel model, string[] questions, int clients, double seconds, int maxBatch)
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private readonly record struct Measurement(double RepliesPerSecond, double MeanBatch, double CpuMicros);
+
+    private static Measurement Measure(ChatModel model, byte[][] bodies, int clients, double seconds, int maxBatch)
     {
         var options = new ServerOptions
         {
@@ -66,33 +114,43 @@ internal static class ServeBench
         {
             var address = new Uri(app.Urls.First());
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = address };
-            // Warm up.
-            http.PostAsJsonAsync("/v1/reply", new { text = questions[0] }).GetAwaiter().GetResult().EnsureSuccessStatusCode();
-            long before = BatchCount(http, out double tokensBefore);
-            long done = 0;
+            RunClients(http, bodies, clients, seconds / 3);
+            long before = BatchCount(http, out double requestsBefore);
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var clock = Stopwatch.StartNew();
-            var deadline = TimeSpan.FromSeconds(seconds);
-            var tasks = Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
-            {
-                int i = c;
-                while (clock.Elapsed < deadline)
-                {
-                    var response = await http.PostAsJsonAsync("/v1/reply", new { text = questions[i % questions.Length] });
-                    response.EnsureSuccessStatusCode();
-                    Interlocked.Increment(ref done);
-                    i += clients;
-                }
-            })).ToArray();
-            Task.WaitAll(tasks);
+            long done = RunClients(http, bodies, clients, seconds);
             double elapsed = clock.Elapsed.TotalSeconds;
+            var cpuUsed = Process.GetCurrentProcess().TotalProcessorTime - cpu;
             long batches = BatchCount(http, out double requests) - before;
-            return (done / elapsed, batches > 0 ? (requests - tokensBefore) / batches : 0);
+            return new Measurement(done / elapsed, batches > 0 ? (requests - requestsBefore) / batches : 0, cpuUsed.TotalMicroseconds / done);
         }
         finally
         {
             app.StopAsync().GetAwaiter().GetResult();
             ((IAsyncDisposable)app).DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
+    }
+
+    /// <summary>Runs <paramref name="clients"/> loops of POST /v1/reply for <paramref name="seconds"/>; returns the replies received.</summary>
+    private static long RunClients(HttpClient http, byte[][] bodies, int clients, double seconds)
+    {
+        long done = 0;
+        var clock = Stopwatch.StartNew();
+        var deadline = TimeSpan.FromSeconds(seconds);
+        var tasks = Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
+        {
+            for (int i = c; clock.Elapsed < deadline; i += clients)
+            {
+                using var content = new ByteArrayContent(bodies[i % bodies.Length]);
+                content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+                using var response = await http.PostAsync("/v1/reply", content);
+                response.EnsureSuccessStatusCode();
+                await response.Content.ReadAsByteArrayAsync();
+                Interlocked.Increment(ref done);
+            }
+        })).ToArray();
+        Task.WaitAll(tasks);
+        return done;
     }
 
     /// <summary>Reads the batch-size histogram's count and sum from /metrics.</summary>

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -35,6 +36,8 @@ internal static class Json
         Encoder = JavaScriptEncoder.Create(UnicodeRanges.All),
     };
 
+    private static readonly JsonWriterOptions s_writerOptions = new() { Encoder = Options.Encoder };
+
     public static JsonObject Error(int status, string message, string type, string? param, string? code) => new()
     {
         ["error"] = new JsonObject
@@ -50,7 +53,11 @@ internal static class Json
     {
         response.StatusCode = status;
         response.ContentType = "application/json; charset=utf-8";
-        return response.WriteAsync(body.ToJsonString(Options), response.HttpContext.RequestAborted);
+        // UTF-8 straight from the node (no string to transcode) and a Content-Length (no chunked framing).
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, s_writerOptions)) body.WriteTo(writer, Options);
+        response.ContentLength = buffer.WrittenCount;
+        return response.Body.WriteAsync(buffer.WrittenMemory, response.HttpContext.RequestAborted).AsTask();
     }
 
     public static Task WriteErrorAsync(HttpResponse response, ApiException error)

@@ -6,8 +6,9 @@ namespace Seqtalk.Server;
 
 /// <summary>
 /// Dynamic batching: concurrent requests wait in a bounded queue, and one background loop takes up to
-/// <see cref="ServerOptions.MaxBatchSize"/> of them (waiting at most <see cref="ServerOptions.MaxBatchWaitMs"/>
-/// for more after the first) and decodes them with one call per set of equal decoding options (reply length,
+/// <see cref="ServerOptions.MaxBatchSize"/> of them and decodes them. Questions that queued while the loop was busy
+/// are decoded at once, all together; only when a question finds the loop idle does it wait up to
+/// <see cref="ServerOptions.MaxBatchWaitMs"/> for more (0, the default: never). The loop decodes them with one call per set of equal decoding options (reply length,
 /// strategy, seed…): <see cref="ChatModel.ReplyBatch"/> for plain greedy requests, <see cref="ChatModel.ReplyDetailedBatch"/>
 /// for beam search and sampling. No decoding strategy lets one row look at another, and sampling gives every
 /// question its own generator, so a reply never depends on what it was batched with (the tests check this).
@@ -22,6 +23,9 @@ internal sealed class ReplyBatcher : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _loop;
     private TaskCompletionSource? _gate;
+    private long _timedWaits;
+    private volatile bool _idle;
+    private readonly List<Job> _live = [];   // the loop's scratch: the batch less the requests that were cancelled
 
     public ReplyBatcher(ChatModel model, ServerOptions options, ServerMetrics metrics, ILogger<ReplyBatcher> logger)
     {
@@ -57,6 +61,12 @@ internal sealed class ReplyBatcher : IAsyncDisposable
     /// queue or form a batch of a known size without timing.</summary>
     internal void CloseGate() => Volatile.Write(ref _gate, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
 
+    /// <summary>Batches that waited up to <see cref="ServerOptions.MaxBatchWaitMs"/> for more questions (tests).</summary>
+    internal long TimedWaits => Interlocked.Read(ref _timedWaits);
+
+    /// <summary>True while the loop waits for work with nothing queued (tests: the next question finds it idle).</summary>
+    internal bool Idle => _idle;
+
     /// <summary>Test hook: lets the loop go on.</summary>
     internal void OpenGate() => Interlocked.Exchange(ref _gate, null)?.TrySetResult();
 
@@ -69,11 +79,16 @@ internal sealed class ReplyBatcher : IAsyncDisposable
             while (true)
             {
                 if (Volatile.Read(ref _gate) is { } gate) await gate.Task.WaitAsync(stopping);
+                // Questions already queued now arrived while the loop was busy (decoding, or held at the gate): they
+                // have waited long enough, so their batch starts at once. Only a loop that sat idle waits for company.
+                bool backlog = _queue.Reader.Count > 0;
+                _idle = !backlog;
                 if (!await _queue.Reader.WaitToReadAsync(stopping)) break;
+                _idle = false;
                 if (Volatile.Read(ref _gate) is not null) continue; // closed while we waited for work: wait at the gate again
 
                 batch.Clear();
-                await CollectAsync(batch, stopping);
+                await CollectAsync(batch, backlog, stopping);
                 _metrics.SetQueueLength(_queue.Reader.Count);
                 Decode(batch);
             }
@@ -89,11 +104,12 @@ internal sealed class ReplyBatcher : IAsyncDisposable
         }
     }
 
-    private async Task CollectAsync(List<Job> batch, CancellationToken stopping)
+    private async Task CollectAsync(List<Job> batch, bool backlog, CancellationToken stopping)
     {
         while (batch.Count < _options.MaxBatchSize && _queue.Reader.TryRead(out var job)) batch.Add(job);
-        if (batch.Count >= _options.MaxBatchSize || _options.MaxBatchWaitMs == 0) return;
+        if (batch.Count >= _options.MaxBatchSize || _options.MaxBatchWaitMs == 0 || backlog) return;
 
+        Interlocked.Increment(ref _timedWaits);
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         wait.CancelAfter(_options.MaxBatchWaitMs);
         try
@@ -112,37 +128,60 @@ internal sealed class ReplyBatcher : IAsyncDisposable
     private void Decode(List<Job> batch)
     {
         // Requests whose client went away or timed out before their batch started are not decoded.
-        var live = new List<Job>(batch.Count);
+        _live.Clear();
         foreach (var job in batch)
         {
             if (job.CancellationToken.IsCancellationRequested) job.Reply.TrySetCanceled(job.CancellationToken);
-            else live.Add(job);
+            else _live.Add(job);
         }
+        if (_live.Count == 0) return;
 
-        // A library call takes one set of options, so each distinct set (records compare by value) is one call.
-        foreach (var group in live.GroupBy(j => j.Options))
+        // A library call takes one set of options, so each distinct set (records compare by value) is one call, in
+        // the order each set first arrived. Under load nearly every request has the defaults: one call.
+        var first = _live[0].Options;
+        if (_live.TrueForAll(j => j.Options.Equals(first)))
         {
-            var jobs = group.ToList();
-            try
+            DecodeGroup(first, _live);
+            return;
+        }
+        var groups = new Dictionary<DecodeOptions, List<Job>>();
+        var order = new List<DecodeOptions>();
+        foreach (var job in _live)
+        {
+            if (!groups.TryGetValue(job.Options, out var jobs))
             {
-                var questions = jobs.Select(j => j.Question).ToList();
-                if (group.Key.IsPlainGreedy())
-                {
-                    var replies = _model.ReplyBatch(questions, group.Key);
-                    for (int i = 0; i < jobs.Count; i++) jobs[i].Reply.TrySetResult(new ServedReply(replies[i], _model.CountReplyTokens(replies[i]), null));
-                }
-                else
-                {
-                    var results = _model.ReplyDetailedBatch(questions, group.Key);
-                    for (int i = 0; i < jobs.Count; i++) jobs[i].Reply.TrySetResult(new ServedReply(results[i].Text, results[i].Tokens.Count, results[i].NBest));
-                }
-                _metrics.ObserveBatch(jobs.Count);
+                groups.Add(job.Options, jobs = []);
+                order.Add(job.Options);
             }
-            catch (Exception e)
+            jobs.Add(job);
+        }
+        foreach (var options in order) DecodeGroup(options, groups[options]);
+    }
+
+    private void DecodeGroup(DecodeOptions options, List<Job> jobs)
+    {
+        try
+        {
+            var questions = new string[jobs.Count];
+            for (int i = 0; i < questions.Length; i++) questions[i] = jobs[i].Question;
+            if (options.IsPlainGreedy())
             {
-                _logger.LogError(e, "Decoding a batch of {Count} questions failed.", jobs.Count);
-                foreach (var job in jobs) job.Reply.TrySetException(e);
+                // The text is all this path returns; its token count is the tokenizer's count of it, which for greedy
+                // replies without <unk> is the number of tokens generated (a fraction of a microsecond per reply).
+                var replies = _model.ReplyBatch(questions, options);
+                for (int i = 0; i < jobs.Count; i++) jobs[i].Reply.TrySetResult(new ServedReply(replies[i], _model.CountReplyTokens(replies[i]), null));
             }
+            else
+            {
+                var results = _model.ReplyDetailedBatch(questions, options);
+                for (int i = 0; i < jobs.Count; i++) jobs[i].Reply.TrySetResult(new ServedReply(results[i].Text, results[i].Tokens.Count, results[i].NBest));
+            }
+            _metrics.ObserveBatch(jobs.Count);
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "Decoding a batch of {Count} questions failed.", jobs.Count);
+            foreach (var job in jobs) job.Reply.TrySetException(e);
         }
     }
 

@@ -60,11 +60,13 @@ public static class SeqtalkServer
         string? apiKey = options.ResolveApiKey();
         var batcher = app.Services.GetRequiredService<ReplyBatcher>(); // starts the batching loop now
         var state = app.Services.GetRequiredService<ServerState>();
-        app.Lifetime.ApplicationStarted.Register(() => _ = WarmUpAsync(batcher, state, app.Logger));
+        app.Lifetime.ApplicationStarted.Register(() => _ = WarmUpAsync(model, batcher, state, app.Logger));
         app.Lifetime.ApplicationStopping.Register(() => state.Ready = false);
 
         app.UseRouting();
-        app.Use(ObserveAsync);
+        var metrics = app.Services.GetRequiredService<ServerMetrics>();
+        var requestLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Seqtalk.Server.Requests");
+        app.Use((context, next) => ObserveAsync(context, next, metrics, requestLog));
         app.Use(RefuseAsync);
         app.UseStatusCodePages(async context =>
         {
@@ -174,7 +176,7 @@ public static class SeqtalkServer
 
     /// <summary>Outermost: counts every request by route and status and times it; logs one line per request
     /// (method, route, status, time: never the text).</summary>
-    private static async Task ObserveAsync(HttpContext context, RequestDelegate next)
+    private static async Task ObserveAsync(HttpContext context, RequestDelegate next, ServerMetrics metrics, ILogger requestLog)
     {
         long start = Stopwatch.GetTimestamp();
         try
@@ -186,9 +188,10 @@ public static class SeqtalkServer
             string route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
             int status = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? 499 : context.Response.StatusCode;
             var elapsed = Stopwatch.GetElapsedTime(start);
-            context.RequestServices.GetRequiredService<ServerMetrics>().ObserveRequest(route, status, elapsed.TotalSeconds);
-            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Seqtalk.Server.Requests");
-            logger.LogDebug("{Method} {Route} {Status} {Ms:F1} ms", context.Request.Method, route, status, elapsed.TotalMilliseconds);
+            metrics.ObserveRequest(route, status, elapsed.TotalSeconds);
+            // Resolved once, not per request; checked first, so a request at the default level formats and boxes nothing.
+            if (requestLog.IsEnabled(LogLevel.Debug))
+                requestLog.LogDebug("{Method} {Route} {Status} {Ms:F1} ms", context.Request.Method, route, status, elapsed.TotalMilliseconds);
         }
     }
 
@@ -232,12 +235,30 @@ public static class SeqtalkServer
         return next(context);
     }
 
-    private static async Task WarmUpAsync(ReplyBatcher batcher, ServerState state, ILogger logger)
+    private const string WarmUpQuestion = "warm up";
+    private const int WarmUpRounds = 8, WarmUpSteps = 4;
+
+    /// <summary>Readiness: one question through the batcher (the loop runs), then a few library calls at 1, 8 and 32
+    /// questions per call, so that the decoding kernels of the single-question path and of both batched paths (small
+    /// and large batches project the outputs differently) have been called often enough for the JIT to compile them
+    /// optimized before traffic comes. Without this, the first
+    /// batches after start ran the kernels' unoptimized first-tier code (SIMD calls not inlined: many times slower)
+    /// for seconds on a busy machine, and a fresh server answered at a fraction of its rate.</summary>
+    private static async Task WarmUpAsync(ChatModel model, ReplyBatcher batcher, ServerState state, ILogger logger)
     {
         try
         {
             var reply = batcher.TryEnqueue("", new Decoding.DecodeOptions { MaxLength = 1 }, CancellationToken.None);
             if (reply is not null) await reply;
+            await Task.Run(() =>
+            {
+                var options = new Decoding.DecodeOptions { MaxLength = WarmUpSteps };
+                string[][] batches = [[WarmUpQuestion], [.. Enumerable.Repeat(WarmUpQuestion, 8)], [.. Enumerable.Repeat(WarmUpQuestion, 32)]];
+                for (int i = 0; i < WarmUpRounds; i++)
+                {
+                    foreach (var batch in batches) model.ReplyBatch(batch, options);
+                }
+            });
             state.Ready = true;
         }
         catch (Exception e)

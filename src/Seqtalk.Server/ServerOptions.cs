@@ -14,7 +14,7 @@ public sealed record ServerOptions
     public const int DefaultMaxOutputTokens = 100;
     /// <summary>Default number of questions decoded together in one micro-batch.</summary>
     public const int DefaultMaxBatchSize = 32;
-    /// <summary>Default time the batcher waits for more questions after the first one, in milliseconds.</summary>
+    /// <summary>Default time a question that finds the batcher idle waits for more, in milliseconds.</summary>
     public const int DefaultMaxBatchWaitMs = 0;
     /// <summary>Default number of questions that may wait for the model; more are refused with 429.</summary>
     public const int DefaultQueueCapacity = 256;
@@ -33,7 +33,8 @@ public sealed record ServerOptions
     public int MaxOutputTokens { get; init; } = DefaultMaxOutputTokens;
     /// <summary>Most questions decoded in one call to <see cref="ChatModel.ReplyBatch"/>.</summary>
     public int MaxBatchSize { get; init; } = DefaultMaxBatchSize;
-    /// <summary>How long the batcher waits for more questions once it holds one, in milliseconds; 0 takes only what is already queued.</summary>
+    /// <summary>How long a question that finds the batcher idle waits for more, in milliseconds; questions that queued while a
+    /// batch decoded never wait. 0 takes only what is already queued.</summary>
     public int MaxBatchWaitMs { get; init; } = DefaultMaxBatchWaitMs;
     /// <summary>Questions that may wait for the model at once; a request beyond it gets 429 with <c>Retry-After</c>.</summary>
     public int QueueCapacity { get; init; } = DefaultQueueCapacity;

@@ -48,6 +48,32 @@ public sealed class BatchingTests(ServerFixture fixture, ITestOutputHelper outpu
     }
 
     [Fact]
+    public async Task QuestionsThatQueuedWhileTheLoopWasBusy_StartAtOnce_ALoneQuestionWaitsForCompany()
+    {
+        await using var server = await ServerHost.StartAsync(fixture.Model, new ServerOptions { MaxBatchSize = 32, MaxBatchWaitMs = 20 });
+        var questions = fixture.Questions.Take(6).ToList();
+        await ServerHost.WaitUntilAsync(() => server.Batcher.Idle, "the loop waits for work");
+        long waits = server.Batcher.TimedWaits;
+        var before = await server.MetricsAsync();
+
+        server.Batcher.CloseGate();   // the loop is busy: questions pile up
+        var pending = questions.Select(q => server.ReplyAsync(q)).ToList();
+        await ServerHost.WaitUntilAsync(() => server.Batcher.QueueLength == questions.Count, "all questions are queued");
+        server.Batcher.OpenGate();
+        var replies = await Task.WhenAll(pending);
+        for (int i = 0; i < questions.Count; i++) Assert.Equal(fixture.Model.Reply(questions[i]), replies[i]);
+        Assert.Equal(waits, server.Batcher.TimedWaits);   // the backlog was decoded without waiting for more
+        var after = await server.MetricsAsync();
+        Assert.Equal(1, after["seqtalk_batch_size_count"] - before["seqtalk_batch_size_count"]);
+        Assert.Equal(questions.Count, after["seqtalk_batch_size_sum"] - before["seqtalk_batch_size_sum"]);
+
+        // A question that finds the loop idle waits up to MaxBatchWaitMs for others, then gets its own reply.
+        await ServerHost.WaitUntilAsync(() => server.Batcher.Idle, "the loop waits for work");
+        Assert.Equal(fixture.Model.Reply(questions[0]), await server.ReplyAsync(questions[0]));
+        Assert.Equal(waits + 1, server.Batcher.TimedWaits);
+    }
+
+    [Fact]
     public async Task FullQueue_Gets429WithRetryAfter_AndQueuedRequestsStillGetReplies()
     {
         await using var server = await ServerHost.StartAsync(fixture.Model, new ServerOptions { QueueCapacity = 2 });

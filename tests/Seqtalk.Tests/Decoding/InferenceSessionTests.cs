@@ -73,6 +73,25 @@ public class InferenceSessionTests
         Assert.Throws<SeqtalkException>(() => new InferenceSession(model).GreedyDecode([[99]], 3));
     }
 
+    [Fact]
+    public void GreedyOutputPaths_DotRowsGemmRowsAndBlocks_GiveTheSameReplies()
+    {
+        // A step's output projection takes dot products (one to three rows), MatMulForward's GEMM (up to 16 rows) or
+        // transposed blocks (more); steps of one batch move between them as rows finish. Every batch size must give
+        // the replies of one-by-one decoding.
+        bool mixed = false;
+        foreach (float endBias in new[] { 0f, 0.5f, 1f, 1.5f, 2f })
+        {
+            var model = RandomModel(1, endBias);
+            var sources = TestBatches.RandomPairs(new Random(8), 40, 15, 12, 6, 1).Select(p => p.Source).ToArray();
+            var alone = new InferenceSession(model, 1).GreedyDecode(sources, 7);
+            mixed |= alone.Select(r => r.Length).Distinct().Count() > 1;   // rows leave the batch at different steps
+            foreach (int maxBatch in new[] { 3, 4, 9, 16, 17, 40 })
+                Assert.Equal(alone, new InferenceSession(model, maxBatch).GreedyDecode(sources, 7));
+        }
+        Assert.True(mixed, "with some </s> bias, replies must end at different steps");
+    }
+
     [Theory]
     [InlineData(AttentionKind.Dot)]
     [InlineData(AttentionKind.General)]
