@@ -11,6 +11,8 @@ per case to tests/Seqtalk.Tests/Fixtures/:
            the decoder input (<s> y1..yn, post-padded)
   bidirectional encoder (optional, "bidirectional_encoder"): nn.LSTM(bidirectional=True) with H/2 per
            direction; decoder layer k starts from [fwd; bwd] final states of encoder layer k
+  bridge (optional, "bridge"): decoder layer k starts from tanh(Linear_h(h_k)), Linear_c(c_k) of encoder
+           layer k's final states (bridge.l{k}.w_h/b_h/w_c/b_c, between the encoder and dec.embed)
   attention (optional, "attention" in the config): memory = the top encoder layer's outputs at the real
            source steps (pad_packed_sequence); score dot h.m, general h.(W_a m) or Bahdanau
            v.tanh(W_q h + W_k m); padded source steps masked; a = softmax; c = sum a m;
@@ -53,8 +55,11 @@ RMSPROP = {"lr": 1e-2, "rho": 0.9, "eps": 1e-7, "steps": 10}
 # ---------------------------------------------------------------------------------------------
 
 class Seq2Seq(nn.Module):
-    def __init__(self, vs, vt, e, h, layers, attention="none", bidirectional=False):
+    def __init__(self, vs, vt, e, h, layers, attention="none", bidirectional=False, bridge=False):
         super().__init__()
+        # Learned bridge: per layer one Linear(H, H) for h (then tanh) and one for c (ParameterLayout.AddBridge).
+        self.bridge_h = nn.ModuleList([nn.Linear(h, h) for _ in range(layers)]) if bridge else None
+        self.bridge_c = nn.ModuleList([nn.Linear(h, h) for _ in range(layers)]) if bridge else None
         self.enc_embed = nn.Embedding(vs, e)
         # Bidirectional: H/2 per direction, outputs [fwd; bwd] = H wide, as ParameterLayout.AddBidirectionalLstm.
         self.bidirectional = bidirectional
@@ -81,6 +86,10 @@ class Seq2Seq(nn.Module):
         match ours (W_ih [4H, in], W_hh [4H, H], gate order i, f, g, o; Linear [out, in])."""
         entries = [("enc.embed", self.enc_embed.weight)]
         entries += lstm_entries("enc", self.enc, self.layers, self.bidirectional)
+        if self.bridge_h is not None:
+            for k in range(self.layers):
+                entries += [(f"bridge.l{k}.w_h", self.bridge_h[k].weight), (f"bridge.l{k}.b_h", self.bridge_h[k].bias),
+                            (f"bridge.l{k}.w_c", self.bridge_c[k].weight), (f"bridge.l{k}.b_c", self.bridge_c[k].bias)]
         entries.append(("dec.embed", self.dec_embed.weight))
         entries += lstm_entries("dec", self.dec, self.layers)
         entries += self.attn
@@ -94,7 +103,7 @@ class Seq2Seq(nn.Module):
         x = self.enc_embed(b["source"])                                   # [B, Ts, E]
         packed = pack_padded_sequence(x, b["source_lengths"], batch_first=True, enforce_sorted=True)
         packed_out, (h_n, c_n) = self.enc(packed)                         # [L, B, H] each ([2L, B, H/2] bidirectional)
-        h_n, c_n = self.bridge(h_n), self.bridge(c_n)
+        h_n, c_n = self.init_state(h_n, c_n)
         # Decoder: padding comes after the real positions, so it cannot change them; no packing needed.
         y, _ = self.dec(self.dec_embed(b["decoder_input"]), (h_n, c_n))  # [B, Tt, H]
         if self.attention != "none":
@@ -107,12 +116,21 @@ class Seq2Seq(nn.Module):
         return logits, loss
 
 
-    def bridge(self, state):
+    def concat_directions(self, state):
         """Bidirectional: decoder layer k starts from [fwd; bwd] of encoder layer k (PyTorch orders h_n as
         l0 fwd, l0 bwd, l1 fwd, ...). Unidirectional: unchanged."""
         if not self.bidirectional:
             return state
         return torch.cat([state[0::2], state[1::2]], dim=-1)
+
+    def init_state(self, h_n, c_n):
+        """The decoder's initial (h, c) [L, B, H] from the encoder's final states: copied, or through the bridge."""
+        h_n, c_n = self.concat_directions(h_n), self.concat_directions(c_n)
+        if self.bridge_h is None:
+            return h_n, c_n
+        h0 = torch.stack([torch.tanh(self.bridge_h[k](h_n[k])) for k in range(self.layers)])
+        c0 = torch.stack([self.bridge_c[k](c_n[k]) for k in range(self.layers)])
+        return h0, c0
 
     def attend(self, y, memory, source_mask):
         """h~ = tanh(W_c [c; h]) with c = sum_s softmax(score)_s m_s over the real source steps.
@@ -212,7 +230,8 @@ def run_seq2seq(config, params32, batch, dtype):
     """Logits, loss and gradient at params32, then the RMSprop trajectory; all in `dtype`."""
     model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
                     config["hidden_dim"], config["layers"], config.get("attention", "none"),
-                    config.get("bidirectional_encoder", False)).to(dtype)
+                    config.get("bidirectional_encoder", False),
+                    config.get("bridge", False)).to(dtype)
     load_flat(model, params32.to(dtype))
     bt = batch_tensors(batch)
     names = [n for n, _ in model.layout()]
@@ -254,7 +273,8 @@ def row_by_row_logits(config, params32, batch, dtype):
     post-padding really leave each row's computation untouched."""
     model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
                     config["hidden_dim"], config["layers"], config.get("attention", "none"),
-                    config.get("bidirectional_encoder", False)).to(dtype)
+                    config.get("bidirectional_encoder", False),
+                    config.get("bridge", False)).to(dtype)
     load_flat(model, params32.to(dtype))
     ts, tt, rows = batch["source_steps"], batch["target_steps"], []
     with torch.no_grad():
@@ -263,7 +283,7 @@ def row_by_row_logits(config, params32, batch, dtype):
             src = torch.tensor(batch["source"][b * ts:b * ts + ns])[None]
             dec = torch.tensor(batch["decoder_input"][b * tt:b * tt + nt])[None]
             memory, (h_n, c_n) = model.enc(model.enc_embed(src))
-            y, _ = model.dec(model.dec_embed(dec), (model.bridge(h_n), model.bridge(c_n)))
+            y, _ = model.dec(model.dec_embed(dec), model.init_state(h_n, c_n))
             if model.attention != "none":
                 y = model.attend(y, memory, torch.ones(1, ns, dtype=torch.bool))
             rows.append(model.out(y[0]))
@@ -278,7 +298,7 @@ def random_rows(g, count, lengths, first, vocab):
 
 
 def seq2seq_case(name, seed, layers, vs=13, vt=11, e=6, h=5, source_lengths=(3, 5, 1, 4),
-                 answer_lengths=(2, 0, 3, 1), attention="none", bidirectional=False):
+                 answer_lengths=(2, 0, 3, 1), attention="none", bidirectional=False, bridge=False):
     """answer_lengths are before </s>; 0 means the target is just </s>. Rows start unsorted on purpose."""
     config = {"source_vocab_size": vs, "target_vocab_size": vt, "embedding_dim": e, "hidden_dim": h,
               "layers": layers}
@@ -286,12 +306,14 @@ def seq2seq_case(name, seed, layers, vs=13, vt=11, e=6, h=5, source_lengths=(3, 
         config["attention"] = attention
     if bidirectional:
         config["bidirectional_encoder"] = True
+    if bridge:
+        config["bridge"] = True
     g = torch.Generator().manual_seed(seed + 1000)
     src = random_rows(g, len(source_lengths), source_lengths, FIRST_WORD, vs)
     src[0][0] = UNK                                                         # an <unk> is an ordinary input
     tgt = random_rows(g, len(answer_lengths), answer_lengths, FIRST_WORD, vt)
     batch = make_batch(src, tgt)
-    probe = Seq2Seq(vs, vt, e, h, layers, attention, bidirectional)
+    probe = Seq2Seq(vs, vt, e, h, layers, attention, bidirectional, bridge)
     params32 = seeded_weights(probe, seed)
 
     r64 = run_seq2seq(config, params32, batch, torch.float64)
@@ -647,6 +669,8 @@ def main():
         seq2seq_case("seq2seq_bidirectional", seed=77, layers=2, h=6, bidirectional=True,
                      source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
         seq2seq_case("seq2seq_bidirectional_general", seed=88, layers=1, h=6, attention="general", bidirectional=True),
+        seq2seq_case("seq2seq_bridge", seed=99, layers=2, source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2), bridge=True),
+        seq2seq_case("seq2seq_bidirectional_bridge_dot", seed=111, layers=1, h=6, attention="dot", bidirectional=True, bridge=True),
     ]
     total = 0
     for doc in cases:

@@ -110,6 +110,10 @@ internal sealed class InferenceSession
     private int[] _biOffset = [], _biCount = [];
     private readonly float[] _biZeros = [];
 
+    // Learned bridge (see ApplyBridge): per layer W_h, b_h, W_c, b_c; scratch [rows, H].
+    private readonly ParameterSlot[] _bridge = [];
+    private readonly float[] _bridgeIn = [];
+
     /// <summary>Creates scratch for decoding up to <paramref name="maxBatch"/> rows at once (greedy does more in chunks).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxBatch"/> is below 1.</exception>
     public InferenceSession(Seq2SeqModel model, int maxBatch = 1)
@@ -163,6 +167,18 @@ internal sealed class InferenceSession
                 _biasRev[k] = new float[2 * _h];
             }
             _biZeros = new float[_h / 2];
+        }
+        if (cfg.Bridge)
+        {
+            _bridge = new ParameterSlot[4 * _layers];
+            for (int k = 0; k < _layers; k++)
+            {
+                _bridge[4 * k] = layout[ParameterLayout.Names.BridgeWeightH(k)];
+                _bridge[4 * k + 1] = layout[ParameterLayout.Names.BridgeBiasH(k)];
+                _bridge[4 * k + 2] = layout[ParameterLayout.Names.BridgeWeightC(k)];
+                _bridge[4 * k + 3] = layout[ParameterLayout.Names.BridgeBiasC(k)];
+            }
+            _bridgeIn = new float[_rows * _h];
         }
         _attention = cfg.Attention;
         if (_attention != AttentionKind.None)
@@ -301,6 +317,7 @@ internal sealed class InferenceSession
         if (_bidirectional)
         {
             EncodeBidirectional(sources, start, count);
+            ApplyBridge(count);
             return;
         }
         // Rows sorted by source length, longest first (stable), so active rows are a prefix.
@@ -327,6 +344,26 @@ internal sealed class InferenceSession
         for (int r = 0; r < count; r++) _next[_order[r]] = r;
         ReorderRows(_next.AsSpan(0, count), count);
         if (_attention != AttentionKind.None) ProjectKeys(count);
+        ApplyBridge(count);
+    }
+
+    /// <summary>Learned bridge (TrainingWorkspace.Bridge): the encoder's final states of rows [0, count) become the
+    /// decoder's initial ones, h0 = tanh(h·W_hᵀ + b_h), c0 = c·W_cᵀ + b_c per layer (an empty source: tanh(b_h), b_c).
+    /// The kernels are told of at least MinKernelRows rows, so a row's state does not depend on the others.</summary>
+    private void ApplyBridge(int count)
+    {
+        if (_bridge.Length == 0 || count == 0) return;
+        int h = _h, pathRows = Math.Max(count, MinKernelRows);
+        Span<float> input = _bridgeIn.AsSpan(0, pathRows * h);
+        for (int k = 0; k < _layers; k++)
+        {
+            Span<float> hs = _state.H[k].AsSpan(0, pathRows * h), cs = _state.C[k].AsSpan(0, pathRows * h);
+            hs.CopyTo(input);
+            K.MatMulForward(input, Param(_bridge[4 * k]), Param(_bridge[4 * k + 1]), hs, pathRows, h, h, 0, count);
+            TensorPrimitives.Tanh(hs[..(count * h)], hs[..(count * h)]);
+            cs.CopyTo(input);
+            K.MatMulForward(input, Param(_bridge[4 * k + 2]), Param(_bridge[4 * k + 3]), cs, pathRows, h, h, 0, count);
+        }
     }
 
     private void DecodeChunk(int count, int maxSteps, bool banUnknown, List<int>[] output)

@@ -47,6 +47,10 @@ public sealed record ModelConfig
     /// <c>dec.embed</c> as its weight (no separate <c>out.w</c>; Press &amp; Wolf 2017). Needs
     /// <see cref="EmbeddingDim"/> equal to <see cref="HiddenDim"/>, the width the projection reads. Off by default.</summary>
     public bool TiedEmbeddings { get; init; }
+    /// <summary>A learned bridge between the encoder and the decoder (OpenNMT's <c>bridge</c>): decoder layer k starts from
+    /// <c>h = tanh(W_h h_enc + b_h)</c> and <c>c = W_c c_enc + b_c</c> over encoder layer k's final states (both directions'
+    /// concatenated with a bidirectional encoder) instead of copying them. Tensors <c>bridge.l{k}.*</c>. Off by default.</summary>
+    public bool Bridge { get; init; }
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid property.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A size is out of range.</exception>

@@ -8,7 +8,8 @@
 // through the involution rev(τ, b) = (len_b − 1 − τ, b).
 //   out[s] = [h_fwd(s); h_bwd(s)]   (H wide: the next layer's input, and the attention memory of the top layer)
 //   decoder layer k starts from [h_fwd after the last token; h_bwd after the first token] (and the same for c):
-//   the "bridge" is this concatenation, as OpenNMT's brnn encoder does; it has no weights.
+//   this concatenation is the whole bridge, as OpenNMT's brnn encoder does (no weights), unless ModelConfig.Bridge
+//   passes it through the learned bridge (TrainingWorkspace.Bridge.cs).
 // Both directions' final states sit at packed step len_b − 1 (forward: its last step; backward: its last
 // reverse step), which is where the decoder's initial-state gradients enter in backward.
 

@@ -11,8 +11,9 @@
 //   gather the top h of the N real target positions, ordered by (b, t), into one [N, H] matrix →
 //   logits = h·out.wᵀ + out.b → softmax cross-entropy (LossSum in double) → with backward, dLogits →
 //   dh and dW of the projection, all fused per block of rows (Kernels.Output), so [N, Vt] never exists.
-// Optional sections in their own files: attention after the decoder (TrainingWorkspace.Attention.cs) and the
-// bidirectional encoder (TrainingWorkspace.Bidirectional.cs); with neither, the model is the tutorial's.
+// Optional sections in their own files: attention after the decoder (TrainingWorkspace.Attention.cs), the
+// bidirectional encoder (TrainingWorkspace.Bidirectional.cs) and the learned bridge between the encoder's final
+// states and the decoder's initial ones (TrainingWorkspace.Bridge.cs); with none, the model is the tutorial's.
 // Backward: the same calls in exact reverse order. Parameter gradients are ADDED (lossScale·dLossSum/dθ)
 // into the caller's buffer; the arena is cleared here, once per call, where the rule needs zeros.
 // The output rows are cut into blocks and the blocks into at most MaxStrands strands, both fixed by N
@@ -131,6 +132,7 @@ internal sealed partial class TrainingWorkspace
         _parallelOptions = new ParallelOptions { MaxDegreeOfParallelism = threads };
         InitAttention(maxBatch, maxSourceSteps, rDec);
         InitBidirectional(rEnc);
+        InitBridge();
     }
 
     /// <summary>Logits [N, Vt] of the real target tokens of the last call, rows ordered by (b, t).</summary>
@@ -228,6 +230,8 @@ internal sealed partial class TrainingWorkspace
             }
         }
 
+        if (_bridge) BridgeForward(bsz);   // _h0/_c0: encoder final states → decoder initial states (TrainingWorkspace.Bridge.cs)
+
         // ---- Decoder forward ----
         K.EmbeddingForward(Param(_decEmbed), _decIds.AsSpan(0, rowsDec), _decX, e, 0, rowsDec);
         DropForward(DropoutTensor.DecoderEmbedding, _decX, rowsDec, e, bsz);
@@ -303,6 +307,8 @@ internal sealed partial class TrainingWorkspace
         }
         DropBackward(DropoutTensor.DecoderEmbedding, _dA, rowsDec, e);
         K.EmbeddingBackward(_decIds.AsSpan(0, rowsDec), _dA, Grad(gradients, _decEmbed), e, 0, rowsDec);
+
+        if (_bridge) BridgeBackward(bsz, gradients);   // _dH0/_dC0: d decoder initial states → d encoder final states
 
         // Encoder: the decoder's initial-state gradients enter at each row's last real step.
         _dA.AsSpan(0, rows * h).Clear();

@@ -57,6 +57,8 @@ public sealed record TrainingOptions
     public bool InputFeeding { get; init; }
     /// <summary>Bidirectional encoder (<see cref="ModelConfig.BidirectionalEncoder"/>); needs an even hidden size.</summary>
     public bool BidirectionalEncoder { get; init; }
+    /// <summary>A learned bridge from the encoder's final states to the decoder's initial ones (<see cref="ModelConfig.Bridge"/>).</summary>
+    public bool Bridge { get; init; }
     /// <summary>The optimizer.</summary>
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.RmsProp;
     /// <summary>Learning rate.</summary>

@@ -40,10 +40,12 @@ public class ChatModelTests
     [InlineData(AttentionKind.General)]
     [InlineData(AttentionKind.Bahdanau)]
     [InlineData(AttentionKind.General, true)]
-    public void SaveThenLoad_GivesBitIdenticalLogitsAndReplies(AttentionKind attention, bool bidirectional = false)
+    [InlineData(AttentionKind.Dot, true, true)]
+    public void SaveThenLoad_GivesBitIdenticalLogitsAndReplies(AttentionKind attention, bool bidirectional = false, bool bridge = false)
     {
         var pairs = SyntheticPairs(32);
-        var model = ChatModel.Train(pairs, Small() with { Attention = attention, BidirectionalEncoder = bidirectional });
+        var model = ChatModel.Train(pairs, Small() with { Attention = attention, BidirectionalEncoder = bidirectional, Bridge = bridge });
+        Assert.Equal(bridge, model.Config.Bridge);
         Assert.Equal(attention, model.Config.Attention);
         Assert.Equal(bidirectional, model.Config.BidirectionalEncoder);
         string dir = Path.Combine(Path.GetTempPath(), "seqtalk-test-" + Guid.NewGuid().ToString("N"));

@@ -19,7 +19,10 @@ public class EngineVsReferenceTests
     [InlineData(2, 5, 1, AttentionKind.None, true)]
     [InlineData(2, 5, 2, AttentionKind.General, true)]
     [InlineData(1, 5, 1, AttentionKind.Dot, true)]
-    public void ForwardBackward_MatchesDoubleReference(int layers, int batchSize, int threads, AttentionKind attention, bool bidirectional = false)
+    [InlineData(2, 4, 2, AttentionKind.None, false, true)]
+    [InlineData(2, 5, 1, AttentionKind.Bahdanau, true, true)]
+    [InlineData(1, 3, 1, AttentionKind.General, false, true)]
+    public void ForwardBackward_MatchesDoubleReference(int layers, int batchSize, int threads, AttentionKind attention, bool bidirectional = false, bool bridge = false)
     {
         var cfg = new ModelConfig
         {
@@ -30,6 +33,7 @@ public class EngineVsReferenceTests
             Layers = layers,
             Attention = attention,
             BidirectionalEncoder = bidirectional,
+            Bridge = bridge,
         };
         var rng = new Random(7 + layers + batchSize);
         var batch = TestBatches.Make(TestBatches.RandomPairs(rng, batchSize, 9, 7, 4, 3));

@@ -150,9 +150,10 @@ public class Seq2SeqModelTests
     [InlineData(AttentionKind.Bahdanau, false)]
     [InlineData(AttentionKind.None, true)]
     [InlineData(AttentionKind.Bahdanau, true)]
-    public void FloatModel_GradientsMatchFiniteDifferences_Smoke(AttentionKind attention, bool bidirectional)
+    [InlineData(AttentionKind.General, true, true)]
+    public void FloatModel_GradientsMatchFiniteDifferences_Smoke(AttentionKind attention, bool bidirectional, bool bridge = false)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 9, TargetVocabSize = 8, EmbeddingDim = 4, HiddenDim = bidirectional ? 6 : 5, Layers = 2, Attention = attention, BidirectionalEncoder = bidirectional };
+        var cfg = new ModelConfig { SourceVocabSize = 9, TargetVocabSize = 8, EmbeddingDim = 4, HiddenDim = bidirectional ? 6 : 5, Layers = 2, Attention = attention, BidirectionalEncoder = bidirectional, Bridge = bridge };
         var model = Seq2SeqModel.Create(cfg, 4);
         var rng = new Random(8);
         for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] += (float)((rng.NextDouble() - 0.5) * 0.6);
@@ -187,9 +188,10 @@ public class Seq2SeqModelTests
     [InlineData(AttentionKind.Bahdanau, false)]
     [InlineData(AttentionKind.None, true)]
     [InlineData(AttentionKind.Bahdanau, true)]
-    public void ForwardBackward_AllocatesNothingAfterTheFirstCall(AttentionKind attention, bool bidirectional)
+    [InlineData(AttentionKind.General, false, true)]
+    public void ForwardBackward_AllocatesNothingAfterTheFirstCall(AttentionKind attention, bool bidirectional, bool bridge = false)
     {
-        var model = Seq2SeqModel.Create(SmallConfig with { Attention = attention, BidirectionalEncoder = bidirectional }, 3);
+        var model = Seq2SeqModel.Create(SmallConfig with { Attention = attention, BidirectionalEncoder = bidirectional, Bridge = bridge }, 3);
         var batch = TestBatches.Make(TestBatches.RandomPairs(new Random(4), 6, 13, 11, 5, 4));
         var ws = new TrainingWorkspace(model, 6, batch.SourceSteps, batch.TargetSteps, threads: 1);
         var g = new float[model.Layout.TotalLength];

@@ -210,6 +210,21 @@ internal static class ScalarReference
             }
             input = encOut[k];
         }
+        // Learned bridge: decoder layer k starts from h0 = tanh(W_h h_enc + b_h), c0 = W_c c_enc + b_c.
+        var bridgeInH = (double[][])encH.Clone(); var bridgeInC = (double[][])encC.Clone();
+        double[] Affine(string w, string bias, double[] x)
+        {
+            double[] wv = P(w), bv = P(bias);
+            var y = new double[bsz * h];
+            for (int b = 0; b < bsz; b++)
+                for (int o = 0; o < h; o++) { double s = bv[o]; for (int i = 0; i < h; i++) s += wv[o * h + i] * x[b * h + i]; y[b * h + o] = s; }
+            return y;
+        }
+        for (int k = 0; k < cfg.Layers && cfg.Bridge; k++)
+        {
+            encH[k] = Affine($"bridge.l{k}.w_h", $"bridge.l{k}.b_h", bridgeInH[k]).Select(Math.Tanh).ToArray();
+            encC[k] = Affine($"bridge.l{k}.w_c", $"bridge.l{k}.b_c", bridgeInC[k]);
+        }
         input = Drop(TrainingWorkspace.DropoutTensor.DecoderEmbedding, Embed(P("dec.embed"), batch.DecoderInput, tt), e);
         for (int k = 0; k < cfg.Layers; k++)
         {
@@ -284,6 +299,32 @@ internal static class ScalarReference
             dOut = Drop(k > 0 ? TrainingWorkspace.DropoutTensor.DecoderLayer(k - 1) : TrainingWorkspace.DropoutTensor.DecoderEmbedding, g.DX, k > 0 ? h : e);
         }
         ScatterEmbed("dec.embed", batch.DecoderInput, tt, dOut.Select(a => a!).ToArray());
+        for (int k = 0; k < cfg.Layers && cfg.Bridge; k++)
+        {
+            // Backward of the bridge: dPre = dh0 ⊙ (1 − h0²) for h; c is linear.
+            (string W, string B, double[] X, double[] DY)[] parts =
+            [
+                ($"bridge.l{k}.w_h", $"bridge.l{k}.b_h", bridgeInH[k], dH0[k].Select((d, i) => d * (1 - encH[k][i] * encH[k][i])).ToArray()),
+                ($"bridge.l{k}.w_c", $"bridge.l{k}.b_c", bridgeInC[k], dC0[k]),
+            ];
+            var dIn = new double[2][];
+            for (int q = 0; q < 2; q++)
+            {
+                var (wName, bName, x, dy) = parts[q];
+                double[] wv = P(wName);
+                var dw = new double[h * h]; var db = new double[h]; dIn[q] = new double[bsz * h];
+                for (int b = 0; b < bsz; b++)
+                {
+                    for (int o = 0; o < h; o++)
+                    {
+                        db[o] += dy[b * h + o];
+                        for (int i = 0; i < h; i++) { dw[o * h + i] += dy[b * h + o] * x[b * h + i]; dIn[q][b * h + i] += dy[b * h + o] * wv[o * h + i]; }
+                    }
+                }
+                AddTo(wName, dw); AddTo(bName, db);
+            }
+            dH0[k] = dIn[0]; dC0[k] = dIn[1];
+        }
         dOut = attention is null ? new double[ts][] : dMem;
         for (int k = cfg.Layers - 1; k >= 0; k--)
         {
