@@ -429,10 +429,14 @@ class RegSeq2Seq(nn.Module):
     """Seq2Seq with one nn.LSTM per layer, so a dropout mask can sit between layers, and optionally no out.w
     (the projection reads dec.embed). Masks are given, [B, T, W] per tensor id, already scaled by 1/(1-p)."""
 
-    def __init__(self, vs, vt, e, h, layers, tied):
+    def __init__(self, vs, vt, e, h, layers, tied, bidirectional=False):
         super().__init__()
         self.enc_embed = nn.Embedding(vs, e)
-        self.enc = nn.ModuleList([nn.LSTM(e if k == 0 else h, h, 1, batch_first=True) for k in range(layers)])
+        # Bidirectional: each layer nn.LSTM(bidirectional=True) with H/2 per direction; its [fwd; bwd] output (H wide)
+        # is what the mask between layers covers, as nn.LSTM(bidirectional=True, dropout=p) drops it.
+        self.bidirectional = bidirectional
+        self.enc = nn.ModuleList([nn.LSTM(e if k == 0 else h, h // 2 if bidirectional else h, 1, batch_first=True,
+                                          bidirectional=bidirectional) for k in range(layers)])
         self.dec_embed = nn.Embedding(vt, e)
         self.dec = nn.ModuleList([nn.LSTM(e if k == 0 else h, h, 1, batch_first=True) for k in range(layers)])
         self.out_w = None if tied else nn.Parameter(torch.zeros(vt, h))
@@ -443,6 +447,8 @@ class RegSeq2Seq(nn.Module):
         entries = [("enc.embed", self.enc_embed.weight)]
         for k in range(self.layers):
             entries += lstm_entries_single(f"enc.l{k}", self.enc[k])
+            if self.bidirectional:
+                entries += lstm_entries_single(f"enc.l{k}", self.enc[k], "_reverse")
         entries.append(("dec.embed", self.dec_embed.weight))
         for k in range(self.layers):
             entries += lstm_entries_single(f"dec.l{k}", self.dec[k])
@@ -460,6 +466,8 @@ class RegSeq2Seq(nn.Module):
                 x = x * masks[enc_layer_id(k - 1)]     # PyTorch nn.LSTM's between-layer dropout, with our mask
             out, (h_n, c_n) = lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=True))
             x, _ = pad_packed_sequence(out, batch_first=True, total_length=b["source"].shape[1])
+            if self.bidirectional:                       # [2, B, H/2] -> [1, B, H] as [fwd; bwd]
+                h_n, c_n = torch.cat([h_n[0], h_n[1]], -1)[None], torch.cat([c_n[0], c_n[1]], -1)[None]
             states.append((h_n, c_n))                    # final states are not dropped
         y = self.dec_embed(b["decoder_input"]) * masks[DEC_EMBED]
         for k, lstm in enumerate(self.dec):
@@ -477,21 +485,23 @@ class RegSeq2Seq(nn.Module):
         return logits, loss, nll
 
 
-def lstm_entries_single(prefix, lstm):
-    return [(f"{prefix}.w_ih", lstm.weight_ih_l0), (f"{prefix}.w_hh", lstm.weight_hh_l0),
-            (f"{prefix}.b_ih", lstm.bias_ih_l0), (f"{prefix}.b_hh", lstm.bias_hh_l0)]
+def lstm_entries_single(prefix, lstm, suffix=""):
+    return [(f"{prefix}{suffix}.w_ih", getattr(lstm, f"weight_ih_l0{suffix}")), (f"{prefix}{suffix}.w_hh", getattr(lstm, f"weight_hh_l0{suffix}")),
+            (f"{prefix}{suffix}.b_ih", getattr(lstm, f"bias_ih_l0{suffix}")), (f"{prefix}{suffix}.b_hh", getattr(lstm, f"bias_hh_l0{suffix}"))]
 
 
 def regularized_case(name, seed, layers=2, vs=13, vt=11, e=5, h=5, rate=0.25, smoothing=0.1,
-                     source_lengths=(3, 5, 1, 4), answer_lengths=(2, 0, 3, 1)):
+                     source_lengths=(3, 5, 1, 4), answer_lengths=(2, 0, 3, 1), bidirectional=False):
     config = {"source_vocab_size": vs, "target_vocab_size": vt, "embedding_dim": e, "hidden_dim": h,
               "layers": layers, "tied_embeddings": True}
+    if bidirectional:
+        config["bidirectional_encoder"] = True
     g = torch.Generator().manual_seed(seed + 1000)
     src = random_rows(g, len(source_lengths), source_lengths, FIRST_WORD, vs)
     tgt = random_rows(g, len(answer_lengths), answer_lengths, FIRST_WORD, vt)
     batch = make_batch(src, tgt)
     bsz, ts, tt = batch["size"], batch["source_steps"], batch["target_steps"]
-    probe = RegSeq2Seq(vs, vt, e, h, layers, tied=True)
+    probe = RegSeq2Seq(vs, vt, e, h, layers, tied=True, bidirectional=bidirectional)
     params32 = seeded_weights(probe, seed)
     # Fixed masks, values 0 or float32(1/(1-p)), so both sides multiply by the same floats.
     keep = torch.tensor(1.0 / (1.0 - rate), dtype=torch.float32)
@@ -503,7 +513,7 @@ def regularized_case(name, seed, layers=2, vs=13, vt=11, e=5, h=5, rate=0.25, sm
     masks32 = {t: (torch.rand(shape, generator=mg) >= rate).to(torch.float32) * keep for t, shape in shapes.items()}
 
     def run(dtype):
-        model = RegSeq2Seq(vs, vt, e, h, layers, tied=True).to(dtype)
+        model = RegSeq2Seq(vs, vt, e, h, layers, tied=True, bidirectional=bidirectional).to(dtype)
         load_flat(model, params32.to(dtype))
         bt = batch_tensors(batch)
         masks = {t: m.to(dtype) for t, m in masks32.items()}
@@ -665,6 +675,8 @@ def main():
                      source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
         seq2seq_case("seq2seq_bahdanau", seed=66, layers=1, attention="bahdanau"),
         regularized_case("seq2seq_reg", seed=44),
+        regularized_case("seq2seq_reg_bidirectional", seed=122, layers=2, e=6, h=6, bidirectional=True,
+                         source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
         schedule_case("lr_schedule"),
         seq2seq_case("seq2seq_bidirectional", seed=77, layers=2, h=6, bidirectional=True,
                      source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),

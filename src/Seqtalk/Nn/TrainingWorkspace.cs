@@ -214,7 +214,7 @@ internal sealed partial class TrainingWorkspace
 
         // ---- Encoder forward ----
         K.EmbeddingForward(Param(_encEmbed), _encIds.AsSpan(0, rows), _encX, e, 0, rows);
-        DropForward(DropoutTensor.EncoderEmbedding, _encX, rows, e, bsz);   // a no-op unless dropping (never with a bidirectional encoder)
+        DropForward(DropoutTensor.EncoderEmbedding, _encX, rows, e, bsz);   // a no-op unless dropping
         if (_bidirectional) BidirectionalEncoderForward(batch, rows, encOffset, encCount);   // TrainingWorkspace.Bidirectional.cs
         for (int k = 0; k < _layers && !_bidirectional; k++)
         {

@@ -164,7 +164,6 @@ public sealed record TrainingOptions
         if (CheckpointDirectory is { Length: 0 }) throw new ArgumentOutOfRangeException(nameof(CheckpointDirectory), CheckpointDirectory, "Must be a directory path or null.");
         if (MaxSequenceLength is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(MaxSequenceLength), MaxSequenceLength, "Must be between 1 and 10000.");
         if (!(Dropout is >= 0f and < 1f)) throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, "Must be at least 0 and below 1.");
-        if (Dropout > 0f && BidirectionalEncoder) throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, "Dropout with a bidirectional encoder is not supported yet; use one or the other.");
         if (TiedEmbeddings && EmbeddingDim != HiddenDim) throw new ArgumentOutOfRangeException(nameof(TiedEmbeddings), TiedEmbeddings, ModelConfig.TiedEmbeddingsWidthMessage(EmbeddingDim, HiddenDim));
         if (!(LabelSmoothing is >= 0f and < 1f)) throw new ArgumentOutOfRangeException(nameof(LabelSmoothing), LabelSmoothing, "Must be at least 0 and below 1.");
         if (WarmupSteps is < 0 or > 100_000_000) throw new ArgumentOutOfRangeException(nameof(WarmupSteps), WarmupSteps, "Must be between 0 and 100000000.");

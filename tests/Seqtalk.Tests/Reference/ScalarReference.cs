@@ -193,6 +193,7 @@ internal static class ScalarReference
         for (int k = 0; k < cfg.Layers; k++)
         {
             string n = $"enc.l{k}", r = $"enc.l{k}_reverse";
+            if (k > 0) input = Drop(TrainingWorkspace.DropoutTensor.EncoderLayer(k - 1), input, h);   // both directions read it
             if (cfg.BidirectionalEncoder)
             {
                 encBi[k] = ReferenceBiLayer.Forward(
@@ -203,7 +204,6 @@ internal static class ScalarReference
             }
             else
             {
-                if (k > 0) input = Drop(TrainingWorkspace.DropoutTensor.EncoderLayer(k - 1), input, h);
                 encCaches[k] = LstmForward(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh"), k == 0 ? e : h, h,
                     input, encMask, new double[bsz * h], new double[bsz * h], bsz);
                 (encOut[k], encH[k], encC[k]) = (encCaches[k].H, encCaches[k].H[ts - 1], encCaches[k].C[ts - 1]);
@@ -335,7 +335,7 @@ internal static class ScalarReference
                 string r = $"enc.l{k}_reverse";
                 AddTo(n + ".w_ih", gf.DWIh); AddTo(n + ".w_hh", gf.DWHh); AddTo(n + ".b_ih", gf.DBIh); AddTo(n + ".b_hh", gf.DBHh);
                 AddTo(r + ".w_ih", gr.DWIh); AddTo(r + ".w_hh", gr.DWHh); AddTo(r + ".b_ih", gr.DBIh); AddTo(r + ".b_hh", gr.DBHh);
-                dOut = dx;
+                dOut = Drop(k > 0 ? TrainingWorkspace.DropoutTensor.EncoderLayer(k - 1) : TrainingWorkspace.DropoutTensor.EncoderEmbedding, dx, k > 0 ? h : e);
                 continue;
             }
             var g = LstmBackward(encCaches[k], dOut, dH0[k], dC0[k]);
