@@ -100,12 +100,12 @@ public sealed class ErrorTests : IClassFixture<TinyModel>, IDisposable
     }
 
     [Theory]
-    [InlineData("none", "needs attention")]
-    [InlineData("general", "not implemented")]
-    public void InputFeeding_IsRefused(string attention, string message)
+    [InlineData("none", "needs attention", "0")]
+    [InlineData("general", "dropout", "0.2")]
+    public void InputFeeding_IsRefused(string attention, string message, string dropout)
     {
         File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");
-        var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTraining, "--attention", attention, "--input-feeding"]);
+        var result = CliRunner.Run(_dir.Path, ["train", "--data", "ok.csv", "--out", "model", .. TinyModel.SmallTraining, "--attention", attention, "--input-feeding", "--dropout", dropout]);
         CliAssert.OneLineError(result, 2, "--input-feeding", message);
         Assert.False(Directory.Exists(_dir.File("model")));
     }

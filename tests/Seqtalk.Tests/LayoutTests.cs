@@ -67,4 +67,17 @@ public class ParameterLayoutTests
         var plain = ParameterLayout.ForSeq2Seq(new ModelConfig { SourceVocabSize = 11, TargetVocabSize = 7, EmbeddingDim = 4, HiddenDim = 5, Layers = 2 });
         Assert.Equal(plain.TotalLength + 2 * (2 * 25 + 2 * 5), layout.TotalLength);
     }
+
+    [Fact]
+    public void InputFeedingLayout_WidensOnlyTheFirstDecoderLayersInput()
+    {
+        var layout = ParameterLayout.ForSeq2Seq(new ModelConfig { SourceVocabSize = 11, TargetVocabSize = 7, EmbeddingDim = 4, HiddenDim = 5, Layers = 2, Attention = AttentionKind.Dot, InputFeeding = true });
+        Assert.Equal([20, 9], layout["dec.l0.w_ih"].Shape);   // [4H, E + H]: embedding columns, then h̃
+        Assert.Equal([20, 5], layout["dec.l1.w_ih"].Shape);
+        Assert.Equal([20, 4], layout["enc.l0.w_ih"].Shape);
+        var plain = ParameterLayout.ForSeq2Seq(new ModelConfig { SourceVocabSize = 11, TargetVocabSize = 7, EmbeddingDim = 4, HiddenDim = 5, Layers = 2, Attention = AttentionKind.Dot });
+        Assert.Equal(plain.TotalLength + 20 * 5, layout.TotalLength);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ParameterLayout.ForSeq2Seq(new ModelConfig { SourceVocabSize = 11, TargetVocabSize = 7, InputFeeding = true }));
+        Assert.Equal(nameof(ModelConfig.InputFeeding), e.ParamName);
+    }
 }

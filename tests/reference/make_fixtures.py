@@ -11,6 +11,8 @@ per case to tests/Seqtalk.Tests/Fixtures/:
            the decoder input (<s> y1..yn, post-padded)
   bidirectional encoder (optional, "bidirectional_encoder"): nn.LSTM(bidirectional=True) with H/2 per
            direction; decoder layer k starts from [fwd; bwd] final states of encoder layer k
+  input feeding (optional, "input_feeding", with attention): the decoder runs step by step on
+           x_t = [emb_t; h~_{t-1}] (h~_{-1} = 0), so dec.l0.w_ih is [4H, E + H]; h~_t = attention on the top h_t
   bridge (optional, "bridge"): decoder layer k starts from tanh(Linear_h(h_k)), Linear_c(c_k) of encoder
            layer k's final states (bridge.l{k}.w_h/b_h/w_c/b_c, between the encoder and dec.embed)
   attention (optional, "attention" in the config): memory = the top encoder layer's outputs at the real
@@ -55,8 +57,10 @@ RMSPROP = {"lr": 1e-2, "rho": 0.9, "eps": 1e-7, "steps": 10}
 # ---------------------------------------------------------------------------------------------
 
 class Seq2Seq(nn.Module):
-    def __init__(self, vs, vt, e, h, layers, attention="none", bidirectional=False, bridge=False):
+    def __init__(self, vs, vt, e, h, layers, attention="none", bidirectional=False, bridge=False, input_feeding=False):
         super().__init__()
+        self.hidden = h
+        self.input_feeding = input_feeding
         # Learned bridge: per layer one Linear(H, H) for h (then tanh) and one for c (ParameterLayout.AddBridge).
         self.bridge_h = nn.ModuleList([nn.Linear(h, h) for _ in range(layers)]) if bridge else None
         self.bridge_c = nn.ModuleList([nn.Linear(h, h) for _ in range(layers)]) if bridge else None
@@ -65,7 +69,7 @@ class Seq2Seq(nn.Module):
         self.bidirectional = bidirectional
         self.enc = nn.LSTM(e, h // 2 if bidirectional else h, layers, batch_first=True, bidirectional=bidirectional)
         self.dec_embed = nn.Embedding(vt, e)
-        self.dec = nn.LSTM(e, h, layers, batch_first=True)
+        self.dec = nn.LSTM(e + h if input_feeding else e, h, layers, batch_first=True)
         self.out = nn.Linear(h, vt)
         self.layers = layers
         self.attention = attention
@@ -105,10 +109,15 @@ class Seq2Seq(nn.Module):
         packed_out, (h_n, c_n) = self.enc(packed)                         # [L, B, H] each ([2L, B, H/2] bidirectional)
         h_n, c_n = self.init_state(h_n, c_n)
         # Decoder: padding comes after the real positions, so it cannot change them; no packing needed.
-        y, _ = self.dec(self.dec_embed(b["decoder_input"]), (h_n, c_n))  # [B, Tt, H]
-        if self.attention != "none":
+        emb = self.dec_embed(b["decoder_input"])
+        if self.input_feeding:
             memory, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=b["source"].shape[1])
-            y = self.attend(y, memory, b["source_mask"])
+            y = self.decode_feeding(emb, (h_n, c_n), memory, b["source_mask"])
+        else:
+            y, _ = self.dec(emb, (h_n, c_n))                              # [B, Tt, H]
+            if self.attention != "none":
+                memory, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=b["source"].shape[1])
+                y = self.attend(y, memory, b["source_mask"])
         mask = b["mask"]                                                  # [B, Tt], True = real
         real = y[mask]                                                    # [N, H], rows in (b, t) order
         logits = self.out(real)                                           # [N, Vt]
@@ -131,6 +140,16 @@ class Seq2Seq(nn.Module):
         h0 = torch.stack([torch.tanh(self.bridge_h[k](h_n[k])) for k in range(self.layers)])
         c0 = torch.stack([self.bridge_c[k](c_n[k]) for k in range(self.layers)])
         return h0, c0
+
+    def decode_feeding(self, emb, state, memory, source_mask):
+        """Luong input feeding: one step at a time, x_t = [emb_t; h~_{t-1}] with h~_{-1} = 0; returns h~ [B, Tt, H]."""
+        feed = emb.new_zeros(emb.shape[0], self.hidden)
+        outs = []
+        for t in range(emb.shape[1]):
+            y, state = self.dec(torch.cat([emb[:, t], feed], dim=-1)[:, None, :], state)
+            feed = self.attend(y, memory, source_mask)[:, 0]
+            outs.append(feed)
+        return torch.stack(outs, dim=1)
 
     def attend(self, y, memory, source_mask):
         """h~ = tanh(W_c [c; h]) with c = sum_s softmax(score)_s m_s over the real source steps.
@@ -231,7 +250,7 @@ def run_seq2seq(config, params32, batch, dtype):
     model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
                     config["hidden_dim"], config["layers"], config.get("attention", "none"),
                     config.get("bidirectional_encoder", False),
-                    config.get("bridge", False)).to(dtype)
+                    config.get("bridge", False), config.get("input_feeding", False)).to(dtype)
     load_flat(model, params32.to(dtype))
     bt = batch_tensors(batch)
     names = [n for n, _ in model.layout()]
@@ -274,7 +293,7 @@ def row_by_row_logits(config, params32, batch, dtype):
     model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
                     config["hidden_dim"], config["layers"], config.get("attention", "none"),
                     config.get("bidirectional_encoder", False),
-                    config.get("bridge", False)).to(dtype)
+                    config.get("bridge", False), config.get("input_feeding", False)).to(dtype)
     load_flat(model, params32.to(dtype))
     ts, tt, rows = batch["source_steps"], batch["target_steps"], []
     with torch.no_grad():
@@ -283,9 +302,13 @@ def row_by_row_logits(config, params32, batch, dtype):
             src = torch.tensor(batch["source"][b * ts:b * ts + ns])[None]
             dec = torch.tensor(batch["decoder_input"][b * tt:b * tt + nt])[None]
             memory, (h_n, c_n) = model.enc(model.enc_embed(src))
-            y, _ = model.dec(model.dec_embed(dec), model.init_state(h_n, c_n))
-            if model.attention != "none":
-                y = model.attend(y, memory, torch.ones(1, ns, dtype=torch.bool))
+            ones = torch.ones(1, ns, dtype=torch.bool)
+            if model.input_feeding:
+                y = model.decode_feeding(model.dec_embed(dec), model.init_state(h_n, c_n), memory, ones)
+            else:
+                y, _ = model.dec(model.dec_embed(dec), model.init_state(h_n, c_n))
+                if model.attention != "none":
+                    y = model.attend(y, memory, ones)
             rows.append(model.out(y[0]))
     return torch.cat(rows)
 
@@ -298,7 +321,7 @@ def random_rows(g, count, lengths, first, vocab):
 
 
 def seq2seq_case(name, seed, layers, vs=13, vt=11, e=6, h=5, source_lengths=(3, 5, 1, 4),
-                 answer_lengths=(2, 0, 3, 1), attention="none", bidirectional=False, bridge=False):
+                 answer_lengths=(2, 0, 3, 1), attention="none", bidirectional=False, bridge=False, input_feeding=False):
     """answer_lengths are before </s>; 0 means the target is just </s>. Rows start unsorted on purpose."""
     config = {"source_vocab_size": vs, "target_vocab_size": vt, "embedding_dim": e, "hidden_dim": h,
               "layers": layers}
@@ -308,12 +331,14 @@ def seq2seq_case(name, seed, layers, vs=13, vt=11, e=6, h=5, source_lengths=(3, 
         config["bidirectional_encoder"] = True
     if bridge:
         config["bridge"] = True
+    if input_feeding:
+        config["input_feeding"] = True
     g = torch.Generator().manual_seed(seed + 1000)
     src = random_rows(g, len(source_lengths), source_lengths, FIRST_WORD, vs)
     src[0][0] = UNK                                                         # an <unk> is an ordinary input
     tgt = random_rows(g, len(answer_lengths), answer_lengths, FIRST_WORD, vt)
     batch = make_batch(src, tgt)
-    probe = Seq2Seq(vs, vt, e, h, layers, attention, bidirectional, bridge)
+    probe = Seq2Seq(vs, vt, e, h, layers, attention, bidirectional, bridge, input_feeding)
     params32 = seeded_weights(probe, seed)
 
     r64 = run_seq2seq(config, params32, batch, torch.float64)
@@ -683,6 +708,10 @@ def main():
         seq2seq_case("seq2seq_bidirectional_general", seed=88, layers=1, h=6, attention="general", bidirectional=True),
         seq2seq_case("seq2seq_bridge", seed=99, layers=2, source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2), bridge=True),
         seq2seq_case("seq2seq_bidirectional_bridge_dot", seed=111, layers=1, h=6, attention="dot", bidirectional=True, bridge=True),
+        seq2seq_case("seq2seq_feeding_general", seed=133, layers=2, attention="general", input_feeding=True,
+                     source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
+        seq2seq_case("seq2seq_feeding_bahdanau_bidirectional", seed=144, layers=1, h=6, attention="bahdanau", bidirectional=True,
+                     input_feeding=True),
     ]
     total = 0
     for doc in cases:

@@ -17,8 +17,9 @@
 //   ReorderRows(parents, rows)   new row r = old row parents[r] (beam search: a beam continues from its parent;
 //                                a question's encoder row is fanned out into beam or sample rows).
 //   MoveRow(from, to)            copies one row (a finished row leaves the batch: the last row moves into its place).
-// All per-row decoder state lives in RowState (h and c of every layer); ReorderRows and MoveRow are its only
-// movers, so per-row state added later (encoder outputs for attention, a coverage vector) is added there once.
+// All per-row decoder state lives in RowState (h and c of every layer, the encoder outputs with attention, the
+// previous step's h̃ with input feeding); ReorderRows and MoveRow are its only movers, so per-row state added
+// later (a coverage vector) is added there once.
 //
 // Greedy decoding keeps its fused path (GreedyDecode): encoder sorted longest first so the active rows of
 // step t are a prefix; from <s>, each step feeds the arg-max of the previous step (first maximum on ties); a
@@ -40,14 +41,17 @@ internal sealed class InferenceSession
     private sealed class RowState
     {
         public readonly float[][] H, C;   // per layer [B, H]
+        // Input feeding only: the row's attentional vector h̃ of the previous step (0 after Encode), fed to layer 0.
+        public readonly float[] Feed;     // [B, H] or empty
         // Attention only: the row's encoder outputs (top layer h per source step), their key projection
         // (W_a m or W_k m; unused for Dot) and the source length. Stride MemorySteps per row.
         public float[] Memory = [], Keys = [];   // [B, S, H]
         public int[] Lengths = [];              // [B]
         public int MemorySteps;
 
-        public RowState(int layers, int rows, int hidden)
+        public RowState(int layers, int rows, int hidden, bool feed)
         {
+            Feed = feed ? new float[rows * hidden] : [];
             H = new float[layers][]; C = new float[layers][];
             for (int k = 0; k < layers; k++) { H[k] = new float[rows * hidden]; C[k] = new float[rows * hidden]; }
         }
@@ -70,6 +74,7 @@ internal sealed class InferenceSession
                 src.H[k].AsSpan(from * hidden, hidden).CopyTo(dst.H[k].AsSpan(to * hidden, hidden));
                 src.C[k].AsSpan(from * hidden, hidden).CopyTo(dst.C[k].AsSpan(to * hidden, hidden));
             }
+            if (src.Feed.Length > 0) src.Feed.AsSpan(from * hidden, hidden).CopyTo(dst.Feed.AsSpan(to * hidden, hidden));
             if (src.MemorySteps == 0) return;
             int len = src.Lengths[from], stride = src.MemorySteps * hidden;
             dst.Lengths[to] = len;
@@ -80,11 +85,14 @@ internal sealed class InferenceSession
         public void ClearRows(int rows, int hidden)
         {
             for (int k = 0; k < H.Length; k++) { H[k].AsSpan(0, rows * hidden).Clear(); C[k].AsSpan(0, rows * hidden).Clear(); }
+            if (Feed.Length > 0) Feed.AsSpan(0, rows * hidden).Clear();
         }
     }
 
     private readonly Seq2SeqModel _model;
     private readonly int _maxBatch, _rows, _e, _h, _g, _layers, _vs, _vt;
+    private readonly int _decIn;                     // decoder layer 0's input width: E, or E + H with input feeding
+    private readonly float[] _feedEmb = [];          // [B, E] (input feeding: the embeddings before [emb; h̃] is built)
     private RowState _state, _spare;                 // _spare: the target of ReorderRows, then swapped in
     private readonly float[][] _bias;                // enc layers then dec layers, [G]
     private const int BlockRows = 64;
@@ -144,9 +152,11 @@ internal sealed class InferenceSession
             _bHh[i] = layout[ParameterLayout.Names.LstmBiasHh(prefix, k)];
             _bias[i] = new float[_g];
         }
-        _state = new RowState(_layers, _rows, _h);
-        _spare = new RowState(_layers, _rows, _h);
-        _x = new float[_rows * Math.Max(_e, _h)];
+        _decIn = cfg.InputFeeding ? _e + _h : _e;
+        if (cfg.InputFeeding) _feedEmb = new float[_rows * _e];
+        _state = new RowState(_layers, _rows, _h, cfg.InputFeeding);
+        _spare = new RowState(_layers, _rows, _h, cfg.InputFeeding);
+        _x = new float[_rows * Math.Max(_decIn, _h)];
         _pre = new float[_rows * _g];
         _logits = new float[MinKernelRows * _vt];
         _zT = maxBatch > K.MatMulDotRows ? new float[_vt * BlockRows] : [];
@@ -395,9 +405,21 @@ internal sealed class InferenceSession
     /// <summary>Embeds _ids[0, rows) and runs the decoder LSTM stack; the top layer's h ends in _x.</summary>
     private void DecoderLayers(int rows, int pathRows)
     {
-        K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _x, _e, 0, rows);
+        int h = _h, e = _e;
+        if (_feedEmb.Length == 0) K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _x, e, 0, rows);
+        else
+        {
+            // Input feeding: layer 0 reads [emb; h̃ of the row's previous step] (TrainingWorkspace.InputFeeding).
+            K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _feedEmb, e, 0, rows);
+            for (int r = 0; r < rows; r++)
+            {
+                _feedEmb.AsSpan(r * e, e).CopyTo(_x.AsSpan(r * _decIn, e));
+                _state.Feed.AsSpan(r * h, h).CopyTo(_x.AsSpan(r * _decIn + e, h));
+            }
+        }
         for (int k = 0; k < _layers; k++) LstmStep(_layers + k, k, rows, pathRows);
         if (_attention != AttentionKind.None) Attend(rows, pathRows);
+        if (_feedEmb.Length > 0) _x.AsSpan(0, rows * h).CopyTo(_state.Feed);   // h̃ feeds the next step
     }
 
     /// <summary>_next[r] = arg-max of the logits h_r·out.wᵀ + out.b (first maximum), for r in [0, active);
@@ -441,7 +463,7 @@ internal sealed class InferenceSession
     /// that picks MatMulForward's path, so with pathRows > MatMulDotRows a row's floats do not depend on active.</summary>
     private void LstmStep(int lstm, int k, int active, int pathRows)
     {
-        int h = _h, g4 = _g, inDim = k == 0 ? _e : h;
+        int h = _h, g4 = _g, inDim = k == 0 ? (lstm >= _layers ? _decIn : _e) : h;
         Span<float> pre = _pre.AsSpan(0, pathRows * g4);
         Span<float> hs = _state.H[k].AsSpan(0, pathRows * h), cs = _state.C[k].AsSpan(0, pathRows * h);
         // pre = x·W_ihᵀ + (b_ih + b_hh); pre += h·W_hhᵀ  (the training order)

@@ -47,7 +47,8 @@ internal sealed class ParameterLayout
     /// <c>enc.l{k}.b_ih [4H]</c>, <c>enc.l{k}.b_hh [4H]</c> (in = E for k = 0, else H);
     /// (bidirectional encoder: see <see cref="AddBidirectionalLstm"/>); with <see cref="ModelConfig.Bridge"/> only, per layer k:
     /// <c>bridge.l{k}.w_h [H, H]</c>, <c>bridge.l{k}.b_h [H]</c>, <c>bridge.l{k}.w_c [H, H]</c>, <c>bridge.l{k}.b_c [H]</c>;
-    /// <c>dec.embed [Vt, E]</c>; the same four per decoder layer under <c>dec.l{k}</c>;
+    /// <c>dec.embed [Vt, E]</c>; the same four per decoder layer under <c>dec.l{k}</c> (with input feeding layer 0's
+    /// <c>w_ih</c> is [4H, E + H]: it reads [emb; h̃ of the previous step]);
     /// then, with attention only: <c>attn.w_a [H, H]</c> (General) or <c>attn.w_q [H, H]</c>, <c>attn.w_k [H, H]</c>,
     /// <c>attn.v [H]</c> (Bahdanau), then <c>attn.w_c [H, 2H]</c> (columns: context, then decoder h; no bias);
     /// <c>out.w [Vt, H]</c>, <c>out.b [Vt]</c>. Without attention the layout is the tutorial model's, unchanged.
@@ -62,7 +63,7 @@ internal sealed class ParameterLayout
         else AddLstm(entries, "enc", config.Layers, e, h);
         if (config.Bridge) AddBridge(entries, config.Layers, h);
         entries.Add((Names.DecoderEmbedding, [config.TargetVocabSize, e]));
-        AddLstm(entries, "dec", config.Layers, e, h);
+        AddLstm(entries, "dec", config.Layers, config.InputFeeding ? e + h : e, h);   // input feeding: layer 0 reads [emb; h̃]
         AddAttention(entries, config.Attention, h);
         if (!config.TiedEmbeddings) entries.Add((Names.OutputWeight, [config.TargetVocabSize, h]));
         entries.Add((Names.OutputBias, [config.TargetVocabSize]));

@@ -41,10 +41,12 @@ public class ChatModelTests
     [InlineData(AttentionKind.Bahdanau)]
     [InlineData(AttentionKind.General, true)]
     [InlineData(AttentionKind.Dot, true, true)]
-    public void SaveThenLoad_GivesBitIdenticalLogitsAndReplies(AttentionKind attention, bool bidirectional = false, bool bridge = false)
+    [InlineData(AttentionKind.Bahdanau, false, false, true)]
+    public void SaveThenLoad_GivesBitIdenticalLogitsAndReplies(AttentionKind attention, bool bidirectional = false, bool bridge = false, bool inputFeeding = false)
     {
         var pairs = SyntheticPairs(32);
-        var model = ChatModel.Train(pairs, Small() with { Attention = attention, BidirectionalEncoder = bidirectional, Bridge = bridge });
+        var model = ChatModel.Train(pairs, Small() with { Attention = attention, BidirectionalEncoder = bidirectional, Bridge = bridge, InputFeeding = inputFeeding });
+        Assert.Equal(inputFeeding, model.Config.InputFeeding);
         Assert.Equal(bridge, model.Config.Bridge);
         Assert.Equal(attention, model.Config.Attention);
         Assert.Equal(bidirectional, model.Config.BidirectionalEncoder);

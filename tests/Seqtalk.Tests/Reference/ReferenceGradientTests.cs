@@ -80,7 +80,11 @@ public class ReferenceGradientTests
     [InlineData(AttentionKind.None, 2, false, true)]
     [InlineData(AttentionKind.None, 1, true, true)]
     [InlineData(AttentionKind.General, 2, true, true)]
-    public void Seq2Seq_WithAttention_AllParameters_MatchFiniteDifferences(AttentionKind attention, int layers, bool bidirectional, bool bridge = false)
+    [InlineData(AttentionKind.Dot, 1, false, false, true)]
+    [InlineData(AttentionKind.General, 2, false, false, true)]
+    [InlineData(AttentionKind.Bahdanau, 2, false, false, true)]
+    [InlineData(AttentionKind.Bahdanau, 1, true, true, true)]
+    public void Seq2Seq_WithAttention_AllParameters_MatchFiniteDifferences(AttentionKind attention, int layers, bool bidirectional, bool bridge = false, bool inputFeeding = false)
     {
         // A bidirectional encoder needs an even H (H/2 per direction).
         var cfg = new ModelConfig
@@ -93,6 +97,7 @@ public class ReferenceGradientTests
             Attention = attention,
             BidirectionalEncoder = bidirectional,
             Bridge = bridge,
+            InputFeeding = inputFeeding,
         };
         var rng = new Random(42 + layers + (int)attention);
         // Three rows with different source lengths, so the mask over padded source steps matters.

@@ -226,7 +226,40 @@ internal static class ScalarReference
             encC[k] = Affine($"bridge.l{k}.w_c", $"bridge.l{k}.b_c", bridgeInC[k]);
         }
         input = Drop(TrainingWorkspace.DropoutTensor.DecoderEmbedding, Embed(P("dec.embed"), batch.DecoderInput, tt), e);
-        for (int k = 0; k < cfg.Layers; k++)
+        ReferenceAttention? feedAttention = null;
+        LstmCache[,]? feedCaches = null;
+        ReferenceAttention.Step[,]? feedSteps = null;
+        if (cfg.InputFeeding)
+        {
+            // Input feeding, step by step: x_t = [emb_t; h̃_{t−1}] (h̃_{−1} = 0), every layer one step, then attention on
+            // the top h gives h̃_t, which the output layer reads and the next step is fed.
+            feedAttention = new ReferenceAttention(cfg, p, layout, encOut[cfg.Layers - 1], batch.SourceLengths);
+            feedCaches = new LstmCache[tt, cfg.Layers]; feedSteps = new ReferenceAttention.Step[tt, bsz];
+            var hs = (double[][])encH.Clone(); var cs = (double[][])encC.Clone();
+            var feed = new double[bsz * h];
+            var tilde = new double[tt][];
+            var all = Enumerable.Repeat(true, bsz).ToArray();
+            for (int t = 0; t < tt; t++)
+            {
+                var x = new double[bsz * (e + h)];
+                for (int b = 0; b < bsz; b++) { Array.Copy(input[t], b * e, x, b * (e + h), e); Array.Copy(feed, b * h, x, b * (e + h) + e, h); }
+                for (int k = 0; k < cfg.Layers; k++)
+                {
+                    string n = $"dec.l{k}";
+                    var c = LstmForward(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh"), k == 0 ? e + h : h, h, [x], [all], hs[k], cs[k], bsz);
+                    feedCaches[t, k] = c; hs[k] = c.H[0]; cs[k] = c.C[0]; x = c.H[0];
+                }
+                tilde[t] = new double[bsz * h];
+                for (int b = 0; b < bsz; b++)
+                {
+                    feedSteps[t, b] = feedAttention.Forward(b, x.AsSpan(b * h, h).ToArray());
+                    Array.Copy(feedSteps[t, b].HTilde, 0, tilde[t], b * h, h);
+                }
+                feed = tilde[t];
+            }
+            input = tilde;
+        }
+        for (int k = 0; k < cfg.Layers && !cfg.InputFeeding; k++)
         {
             if (k > 0) input = Drop(TrainingWorkspace.DropoutTensor.DecoderLayer(k - 1), input, h);
             string n = $"dec.l{k}";
@@ -246,7 +279,7 @@ internal static class ScalarReference
         for (int t = 0; t < tt; t++) dTop[t] = new double[bsz * h];
         double loss = 0, nll = 0;
         var gw = layout[outName]; var gb = layout["out.b"];
-        var attention = cfg.Attention == AttentionKind.None ? null : new ReferenceAttention(cfg, p, layout, encOut[cfg.Layers - 1], batch.SourceLengths);
+        var attention = cfg.Attention == AttentionKind.None || cfg.InputFeeding ? null : new ReferenceAttention(cfg, p, layout, encOut[cfg.Layers - 1], batch.SourceLengths);
         var dMem = new double[ts][];
         for (int t = 0; t < ts; t++) dMem[t] = new double[bsz * h];
         for (int b = 0; b < bsz; b++)
@@ -290,7 +323,39 @@ internal static class ScalarReference
         // Backward, reverse order: decoder layers, decoder embedding, encoder layers, encoder embedding.
         double[]?[] dOut = dTop;
         var dH0 = new double[cfg.Layers][]; var dC0 = new double[cfg.Layers][];
-        for (int k = cfg.Layers - 1; k >= 0; k--)
+        if (cfg.InputFeeding)
+        {
+            // Steps in reverse: dh̃_t = (from the output) + (from x_{t+1}); attention → dh of the top layer; layers top to
+            // bottom; layer 0's dx splits into d emb_t and dh̃_{t−1}.
+            for (int k = 0; k < cfg.Layers; k++) { dH0[k] = new double[bsz * h]; dC0[k] = new double[bsz * h]; }
+            var dFeed = new double[bsz * h];
+            var dEmb = new double[tt][];
+            for (int t = tt - 1; t >= 0; t--)
+            {
+                var dOutside = new double[bsz * h];
+                for (int b = 0; b < bsz; b++)
+                {
+                    var dHt = new double[h];
+                    for (int j = 0; j < h; j++) dHt[j] = dTop[t][b * h + j] + dFeed[b * h + j];
+                    Array.Copy(feedAttention!.Backward(feedSteps![t, b], dHt, grad, dMem), 0, dOutside, b * h, h);
+                }
+                for (int k = cfg.Layers - 1; k >= 0; k--)
+                {
+                    var g = LstmBackward(feedCaches![t, k], [dOutside], dH0[k], dC0[k]);
+                    string n = $"dec.l{k}";
+                    AddTo(n + ".w_ih", g.DWIh); AddTo(n + ".w_hh", g.DWHh); AddTo(n + ".b_ih", g.DBIh); AddTo(n + ".b_hh", g.DBHh);
+                    dH0[k] = g.DH0; dC0[k] = g.DC0; dOutside = g.DX[0];
+                }
+                dEmb[t] = new double[bsz * e]; dFeed = new double[bsz * h];
+                for (int b = 0; b < bsz; b++)
+                {
+                    Array.Copy(dOutside, b * (e + h), dEmb[t], b * e, e);
+                    Array.Copy(dOutside, b * (e + h) + e, dFeed, b * h, h);
+                }
+            }
+            dOut = Drop(TrainingWorkspace.DropoutTensor.DecoderEmbedding, dEmb, e);
+        }
+        for (int k = cfg.Layers - 1; k >= 0 && !cfg.InputFeeding; k--)
         {
             var g = LstmBackward(decCaches[k], dOut, new double[bsz * h], new double[bsz * h]);
             string n = $"dec.l{k}";
@@ -325,7 +390,7 @@ internal static class ScalarReference
             }
             dH0[k] = dIn[0]; dC0[k] = dIn[1];
         }
-        dOut = attention is null ? new double[ts][] : dMem;
+        dOut = cfg.Attention == AttentionKind.None ? new double[ts][] : dMem;
         for (int k = cfg.Layers - 1; k >= 0; k--)
         {
             string n = $"enc.l{k}";
