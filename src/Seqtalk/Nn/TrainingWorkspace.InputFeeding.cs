@@ -14,8 +14,11 @@
 // backward gives dh of the top layer at step t; the layers' cell backward runs top to bottom; layer 0's dx splits into
 // the embedding's gradient and dh̃_{t−1}. The weight gradients (W_ih, W_hh, biases, W_c, W_q) are one GEMM each over
 // all rows after the loop, as in Lstm.Backward. Accumulation rules as everywhere: parameter gradients are ADDED.
-// Runs on one thread, so results do not depend on the thread count. Dropout is not combined with input feeding yet
-// (TrainingOptions.Validate refuses it).
+// Runs on one thread, so results do not depend on the thread count.
+// Dropout: the same sites and masks as without input feeding (TrainingWorkspace.Regularization.cs), applied step by
+// step to copies, never to the recurrent h: the decoder embedding (before it enters x_t), the input of layer k > 0
+// (mask 32 + k − 1 on layer k − 1's h) and the attention query (mask 2 on the top h, so h̃ is not dropped). Each mask
+// is made once per call over the packed rows, keyed by (t·B + b) like every other mask.
 
 using System.Numerics.Tensors;
 using Seqtalk.Data;
@@ -33,6 +36,9 @@ internal sealed partial class TrainingWorkspace
     private float[][] _feedDPre = [];                            // per layer [Rdec, G]
     private float[] _feedDX = [];                                // [B, F]  one step's d x of layer 0
     private float[] _feedWeights = [];                           // [N, Ts]  attention weights in (b, t) order
+    private float[][] _feedDropped = [];                         // dropout only: per layer [Rdec, H], layer k's dropped input (k ≥ 1)
+    private float[] _feedQuery = [];                             // dropout only: [Rdec, H] the dropped attention query
+    private float[] _feedDQ = [];                                // [B, H] scratch: d of a dropped copy, before its mask
 
     private void InitInputFeeding(int maxRows)
     {
@@ -45,6 +51,34 @@ internal sealed partial class TrainingWorkspace
         _feedDPre = Jagged(_layers, checked(maxRows * _g));
         _feedDX = new float[_maxBatch * _feedIn];
         _feedWeights = new float[checked(maxRows * _maxSourceSteps)];
+        _feedDQ = new float[_maxBatch * _h];
+    }
+
+    /// <summary>The input of decoder layer k at packed rows [o, o + n): layer k − 1's h, or its dropped copy.</summary>
+    private Span<float> FeedInput(int k, int o, int n) => (_dropping ? _feedDropped[k] : _decH[k - 1]).AsSpan(o * _h, n * _h);
+
+    /// <summary>The attention query at packed rows [o, o + n): the top layer's h, or its dropped copy.</summary>
+    private Span<float> FeedQuery(int o, int n) => (_dropping ? _feedQuery : _decH[_layers - 1]).AsSpan(o * _h, n * _h);
+
+    /// <summary>Makes the decoder's dropout masks over all packed rows (keys t·B + b), for the step loop to apply.</summary>
+    private void PrepareFeedMasks(int rowsDec, int batchSize)
+    {
+        if (!_dropping) return;
+        if (_feedQuery.Length == 0)
+        {
+            _feedQuery = new float[_decH[0].Length];
+            _feedDropped = Jagged(_layers, _decH[0].Length);
+        }
+        FillMask(DropoutTensor.DecoderOutput, _maskOut!, _decKeys!, rowsDec, _h, batchSize);
+        for (int k = 1; k < _layers; k++) FillMask(DropoutTensor.DecoderLayer(k - 1), _maskDecH![k - 1], _decKeys!, rowsDec, _h, batchSize);
+    }
+
+    /// <summary>dst += d ⊙ mask (rows [o, o + n) of the mask): the gradient through a dropped copy.</summary>
+    private void AddMasked(Span<float> dst, ReadOnlySpan<float> d, float[] mask, int o, int n)
+    {
+        Span<float> scratch = _feedDQ.AsSpan(0, n * _h);
+        TensorPrimitives.Multiply(d, mask.AsSpan(o * _h, n * _h), scratch);
+        TensorPrimitives.Add(dst, scratch, dst);
     }
 
     /// <summary>The decoder with input feeding over the packed plan: reads _decX [Rdec, E] (embeddings), fills every
@@ -53,6 +87,7 @@ internal sealed partial class TrainingWorkspace
     {
         int h = _h, e = _e, f = _feedIn, ts = batch.SourceSteps;
         BuildMemory(batch);
+        PrepareFeedMasks(rowsDec, batch.Size);
         for (int r = 0; r < rowsDec; r++) _decX.AsSpan(r * e, e).CopyTo(_feedX.AsSpan(r * f, e));
         for (int t = 0; t < offset.Length; t++)
         {
@@ -69,7 +104,9 @@ internal sealed partial class TrainingWorkspace
             {
                 var w = Weights(_decSlots[k], _bias[_layers + k]);
                 int inDim = k == 0 ? f : h, g4 = _g;
-                ReadOnlySpan<float> x = k == 0 ? _feedX.AsSpan(o * f, n * f) : _decH[k - 1].AsSpan(o * h, n * h);
+                if (k > 0 && _dropping)
+                    TensorPrimitives.Multiply(_decH[k - 1].AsSpan(o * h, n * h), _maskDecH![k - 1].AsSpan(o * h, n * h), FeedInput(k, o, n));
+                ReadOnlySpan<float> x = k == 0 ? _feedX.AsSpan(o * f, n * f) : FeedInput(k, o, n);
                 Span<float> gt = _decGates[k].AsSpan(o * g4, n * g4), hp = _decHPrev[k].AsSpan(o * h, n * h);
                 ReadOnlySpan<float> cp;
                 if (t == 0) { _h0[k].AsSpan(0, n * h).CopyTo(hp); cp = _c0[k].AsSpan(0, n * h); }
@@ -79,6 +116,7 @@ internal sealed partial class TrainingWorkspace
                 K.MatMulForward(hp, w.WHh, default, gt, n, h, g4, 0, n, accumulate: true);
                 K.LstmCellForward(gt, cp, gt, _decC[k].AsSpan(o * h, n * h), _decH[k].AsSpan(o * h, n * h), h, 0, n);
             }
+            if (_dropping) TensorPrimitives.Multiply(_decH[_layers - 1].AsSpan(o * h, n * h), _maskOut!.AsSpan(o * h, n * h), FeedQuery(o, n));
             AttendRows(batch, o, n, ts);
         }
     }
@@ -89,7 +127,7 @@ internal sealed partial class TrainingWorkspace
     {
         int h = _h, slots = batch.Size * ts;
         ReadOnlySpan<int> rowBatch = _decOrder.AsSpan(0, batch.Size), lengths = batch.SourceLengths.AsSpan(0, batch.Size);
-        ReadOnlySpan<float> q = _decH[_layers - 1].AsSpan(o * h, n * h), mem = _mem.AsSpan(0, slots * h);
+        ReadOnlySpan<float> q = FeedQuery(o, n), mem = _mem.AsSpan(0, slots * h);
         Span<float> ctx = _attnCtx.AsSpan(o * h, n * h), weights = _attnWeights.AsSpan(o * ts, n * ts);
         switch (_attention)
         {
@@ -172,7 +210,15 @@ internal sealed partial class TrainingWorkspace
                 K.MatMulBackwardInput(dpre, w.WHh, dhp, rows, h, g4, 0, rows);
                 if (k > 0)
                 {
-                    K.MatMulBackwardInput(dpre, w.WIh, _feedDH[k - 1].AsSpan(o * h, rows * h), rows, h, g4, 0, rows);
+                    if (!_dropping) K.MatMulBackwardInput(dpre, w.WIh, _feedDH[k - 1].AsSpan(o * h, rows * h), rows, h, g4, 0, rows);
+                    else
+                    {
+                        // The layer read a dropped copy of layer k − 1's h: d copy, then through its mask.
+                        Span<float> dCopy = _feedDX.AsSpan(0, rows * h);
+                        dCopy.Clear();
+                        K.MatMulBackwardInput(dpre, w.WIh, dCopy, rows, h, g4, 0, rows);
+                        AddMasked(_feedDH[k - 1].AsSpan(o * h, rows * h), dCopy, _maskDecH![k - 1], o, rows);
+                    }
                     continue;
                 }
                 Span<float> dx = _feedDX.AsSpan(0, rows * f);
@@ -194,7 +240,7 @@ internal sealed partial class TrainingWorkspace
         {
             int inDim = k == 0 ? f : h;
             ReadOnlySpan<float> dPreAll = _feedDPre[k].AsSpan(0, rowsDec * g4);
-            ReadOnlySpan<float> x = k == 0 ? _feedX.AsSpan(0, rowsDec * f) : _decH[k - 1].AsSpan(0, rowsDec * h);
+            ReadOnlySpan<float> x = k == 0 ? _feedX.AsSpan(0, rowsDec * f) : FeedInput(k, 0, rowsDec);
             var grads = Grads(gradients, _decSlots[k]);
             K.MatMulBackwardWeight(dPreAll, x, grads.DWIh, grads.DBIh, rowsDec, inDim, g4, 0, g4);
             K.MatMulBackwardWeight(dPreAll, _decHPrev[k].AsSpan(0, rowsDec * h), grads.DWHh, grads.DBHh, rowsDec, h, g4, 0, g4);
@@ -205,7 +251,7 @@ internal sealed partial class TrainingWorkspace
         if (_attention == AttentionKind.Bahdanau)
         {
             // Forward was qp = h·W_qᵀ per row (its input gradient went into the top layer's dh step by step).
-            K.MatMulBackwardWeight(_attnDQuery.AsSpan(0, rowsDec * h), _decH[_layers - 1].AsSpan(0, rowsDec * h), Grad(gradients, _attnWq!), default,
+            K.MatMulBackwardWeight(_attnDQuery.AsSpan(0, rowsDec * h), FeedQuery(0, rowsDec), Grad(gradients, _attnWq!), default,
                 rowsDec, h, h, 0, h);
         }
     }
@@ -216,8 +262,10 @@ internal sealed partial class TrainingWorkspace
     {
         int h = _h, slots = batch.Size * ts;
         ReadOnlySpan<int> rowBatch = _decOrder.AsSpan(0, batch.Size), lengths = batch.SourceLengths.AsSpan(0, batch.Size);
-        ReadOnlySpan<float> q = _decH[_layers - 1].AsSpan(o * h, n * h), mem = _mem.AsSpan(0, slots * h), weights = _attnWeights.AsSpan(o * ts, n * ts);
-        Span<float> dTop = _feedDH[_layers - 1].AsSpan(o * h, n * h);
+        ReadOnlySpan<float> q = FeedQuery(o, n), mem = _mem.AsSpan(0, slots * h), weights = _attnWeights.AsSpan(o * ts, n * ts);
+        // d query: straight into the top layer's dh, or (dropout) into a scratch that then goes through the mask.
+        Span<float> dTop = _dropping ? _feedDX.AsSpan(0, n * h) : _feedDH[_layers - 1].AsSpan(o * h, n * h);
+        if (_dropping) dTop.Clear();
         // Forward was h̃ = tanh(pre): dPre = dh̃ ⊙ (1 − h̃²).
         Span<float> dPre = _attnDPre.AsSpan(o * h, n * h);
         ReadOnlySpan<float> hTilde = _feedHt.AsSpan(o * h, n * h);
@@ -255,5 +303,6 @@ internal sealed partial class TrainingWorkspace
                     break;
                 }
         }
+        if (_dropping) AddMasked(_feedDH[_layers - 1].AsSpan(o * h, n * h), dTop, _maskOut!, o, n);
     }
 }

@@ -261,7 +261,7 @@ internal sealed partial class TrainingWorkspace
         }
         _tokens = n;
         PrepareOutputKeys(n);
-        DropForward(DropoutTensor.DecoderOutput, _hOut, n, h, bsz);   // dropout on the top h, before attention reads it
+        if (!_inputFeeding) DropForward(DropoutTensor.DecoderOutput, _hOut, n, h, bsz);   // dropout on the top h, before attention reads it (input feeding: in its loop)
         if (_attention != AttentionKind.None && !_inputFeeding) AttentionForward(batch, n);   // _hOut: h → h̃ (TrainingWorkspace.Attention.cs)
         _lossScale = lossScale;
         _backward = backward;

@@ -143,7 +143,6 @@ public sealed record TrainingOptions
         if (Layers is < 1 or > 8) throw new ArgumentOutOfRangeException(nameof(Layers), Layers, "Must be between 1 and 8.");
         if (!Enum.IsDefined(Attention)) throw new ArgumentOutOfRangeException(nameof(Attention), Attention, "Must be None, Dot, General or Bahdanau.");
         if (InputFeeding && Attention == AttentionKind.None) throw new ArgumentOutOfRangeException(nameof(InputFeeding), InputFeeding, "Input feeding needs attention (dot, general or bahdanau).");
-        if (InputFeeding && Dropout > 0f) throw new ArgumentOutOfRangeException(nameof(InputFeeding), InputFeeding, "Input feeding with dropout is not supported yet; use one or the other.");
         if (BidirectionalEncoder && HiddenDim % 2 != 0) throw new ArgumentOutOfRangeException(nameof(BidirectionalEncoder), BidirectionalEncoder, $"A bidirectional encoder needs an even hidden size (H/2 per direction); the hidden size is {HiddenDim}.");
         if (!(LearningRate > 0 && float.IsFinite(LearningRate))) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "Must be a positive number.");
         if (ClipNorm is { } clip && !(clip > 0 && float.IsFinite(clip))) throw new ArgumentOutOfRangeException(nameof(ClipNorm), clip, "Must be a positive number.");

@@ -22,20 +22,25 @@ public class RegularizationTests
             for (int j = 0; j < width; j++) mask[r * width + j] = FixedMask(tensor, rowKeys[r], j);
     }
 
-    // (layers, tied, dropout, smoothing, bidirectional encoder)
-    public static TheoryData<int, bool, bool, double, bool> Cases => new()
+    // (layers, tied, dropout, smoothing, bidirectional encoder, attention with input feeding)
+    public static TheoryData<int, bool, bool, double, bool, AttentionKind> Cases => new()
     {
-        { 1, true, false, 0.0, false },
-        { 2, false, true, 0.0, false },
-        { 1, false, false, 0.1, false },
-        { 2, true, true, 0.2, false },
-        { 2, false, true, 0.0, true },
-        { 3, true, true, 0.1, true },
+        { 1, true, false, 0.0, false, AttentionKind.None },
+        { 2, false, true, 0.0, false, AttentionKind.None },
+        { 1, false, false, 0.1, false, AttentionKind.None },
+        { 2, true, true, 0.2, false, AttentionKind.None },
+        { 2, false, true, 0.0, true, AttentionKind.None },
+        { 3, true, true, 0.1, true, AttentionKind.None },
+        { 2, false, true, 0.0, false, AttentionKind.General },
+        { 3, false, true, 0.1, true, AttentionKind.Bahdanau },
+        { 1, true, true, 0.0, false, AttentionKind.Dot },
     };
 
-    /// <summary>E = H = 5, or 6 with a bidirectional encoder (H/2 per direction).</summary>
-    private static ModelConfig Config(int layers, bool tied, bool bidirectional = false) => new()
+    /// <summary>E = H = 5, or 6 with a bidirectional encoder (H/2 per direction); attention other than None comes with input feeding.</summary>
+    private static ModelConfig Config(int layers, bool tied, bool bidirectional = false, AttentionKind feeding = AttentionKind.None) => new()
     {
+        Attention = feeding,
+        InputFeeding = feeding != AttentionKind.None,
         SourceVocabSize = 7,
         TargetVocabSize = 7,
         EmbeddingDim = bidirectional ? 6 : 5,
@@ -47,9 +52,9 @@ public class RegularizationTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Reference_AllParameters_MatchFiniteDifferences(int layers, bool tied, bool dropout, double smoothing, bool bidirectional)
+    public void Reference_AllParameters_MatchFiniteDifferences(int layers, bool tied, bool dropout, double smoothing, bool bidirectional, AttentionKind feeding)
     {
-        var cfg = Config(layers, tied, bidirectional);
+        var cfg = Config(layers, tied, bidirectional, feeding);
         var rng = new Random(100 + layers);
         var batch = TestBatches.Make(TestBatches.RandomPairs(rng, 3, 7, 7, 3, 2));
         var layout = ParameterLayout.ForSeq2Seq(cfg);
@@ -74,9 +79,9 @@ public class RegularizationTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Engine_MatchesReference(int layers, bool tied, bool dropout, double smoothing, bool bidirectional)
+    public void Engine_MatchesReference(int layers, bool tied, bool dropout, double smoothing, bool bidirectional, AttentionKind feeding)
     {
-        var cfg = Config(layers, tied, bidirectional);
+        var cfg = Config(layers, tied, bidirectional, feeding);
         var rng = new Random(200 + layers);
         var batch = TestBatches.Make(TestBatches.RandomPairs(rng, 4, 7, 7, 4, 3));
         var model = Seq2SeqModel.Create(cfg, seed: 5);
@@ -141,11 +146,22 @@ public class RegularizationTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void HashedDropout_IsAFunctionOfSeedAndStep_NotOfTheThreadCount(bool bidirectional)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void HashedDropout_IsAFunctionOfSeedAndStep_NotOfTheThreadCount(bool bidirectional, bool inputFeeding)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 30, TargetVocabSize = 40, EmbeddingDim = 8, HiddenDim = 8, Layers = 2, BidirectionalEncoder = bidirectional };
+        var cfg = new ModelConfig
+        {
+            SourceVocabSize = 30,
+            TargetVocabSize = 40,
+            EmbeddingDim = 8,
+            HiddenDim = 8,
+            Layers = 2,
+            BidirectionalEncoder = bidirectional,
+            Attention = inputFeeding ? AttentionKind.General : AttentionKind.None,
+            InputFeeding = inputFeeding,
+        };
         var rng = new Random(4);
         var batch = TestBatches.Make(TestBatches.RandomPairs(rng, 24, 30, 40, 7, 9));
         var model = Seq2SeqModel.Create(cfg, seed: 1);

@@ -226,6 +226,14 @@ internal static class ScalarReference
             encC[k] = Affine($"bridge.l{k}.w_c", $"bridge.l{k}.b_c", bridgeInC[k]);
         }
         input = Drop(TrainingWorkspace.DropoutTensor.DecoderEmbedding, Embed(P("dec.embed"), batch.DecoderInput, tt), e);
+        // One step's x ⊙ mask ([B·W], logical rows t·B + b); the mask is its own derivative.
+        double[] DropStep(int tensor, int t, double[] x, int width)
+        {
+            if (maskOf is null) return x;
+            var y = new double[x.Length];
+            for (int b = 0; b < bsz; b++) for (int j = 0; j < width; j++) y[b * width + j] = x[b * width + j] * maskOf(tensor, t * bsz + b, j);
+            return y;
+        }
         ReferenceAttention? feedAttention = null;
         LstmCache[,]? feedCaches = null;
         ReferenceAttention.Step[,]? feedSteps = null;
@@ -246,10 +254,12 @@ internal static class ScalarReference
                 for (int k = 0; k < cfg.Layers; k++)
                 {
                     string n = $"dec.l{k}";
+                    if (k > 0) x = DropStep(TrainingWorkspace.DropoutTensor.DecoderLayer(k - 1), t, x, h);
                     var c = LstmForward(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh"), k == 0 ? e + h : h, h, [x], [all], hs[k], cs[k], bsz);
                     feedCaches[t, k] = c; hs[k] = c.H[0]; cs[k] = c.C[0]; x = c.H[0];
                 }
                 tilde[t] = new double[bsz * h];
+                x = DropStep(TrainingWorkspace.DropoutTensor.DecoderOutput, t, x, h);   // the attention query, not h̃
                 for (int b = 0; b < bsz; b++)
                 {
                     feedSteps[t, b] = feedAttention.Forward(b, x.AsSpan(b * h, h).ToArray());
@@ -272,7 +282,7 @@ internal static class ScalarReference
         // Tied embeddings: the projection weight is dec.embed itself ([Vt, E] with E = H), and its gradient lands there.
         string outName = cfg.TiedEmbeddings ? "dec.embed" : "out.w";
         double[] outW = P(outName), outB = P("out.b");
-        input = Drop(TrainingWorkspace.DropoutTensor.DecoderOutput, input, h);
+        if (!cfg.InputFeeding) input = Drop(TrainingWorkspace.DropoutTensor.DecoderOutput, input, h);
         var logits = new List<double[]>();
         var grad = new double[layout.TotalLength];
         var dTop = new double[tt][];
@@ -310,7 +320,7 @@ internal static class ScalarReference
             }
         }
         if (!gradients) return new ReferenceResult(loss, [.. logits], grad) { NllSum = nll };
-        dTop = Drop(TrainingWorkspace.DropoutTensor.DecoderOutput, dTop, h);
+        if (!cfg.InputFeeding) dTop = Drop(TrainingWorkspace.DropoutTensor.DecoderOutput, dTop, h);
 
         void AddTo(string name, double[] g) { var s = layout[name]; for (int i = 0; i < g.Length; i++) grad[s.Offset + i] += g[i]; }
         void ScatterEmbed(string name, int[] ids, int steps, double[][] dX)
@@ -339,12 +349,14 @@ internal static class ScalarReference
                     for (int j = 0; j < h; j++) dHt[j] = dTop[t][b * h + j] + dFeed[b * h + j];
                     Array.Copy(feedAttention!.Backward(feedSteps![t, b], dHt, grad, dMem), 0, dOutside, b * h, h);
                 }
+                dOutside = DropStep(TrainingWorkspace.DropoutTensor.DecoderOutput, t, dOutside, h);
                 for (int k = cfg.Layers - 1; k >= 0; k--)
                 {
                     var g = LstmBackward(feedCaches![t, k], [dOutside], dH0[k], dC0[k]);
                     string n = $"dec.l{k}";
                     AddTo(n + ".w_ih", g.DWIh); AddTo(n + ".w_hh", g.DWHh); AddTo(n + ".b_ih", g.DBIh); AddTo(n + ".b_hh", g.DBHh);
-                    dH0[k] = g.DH0; dC0[k] = g.DC0; dOutside = g.DX[0];
+                    dH0[k] = g.DH0; dC0[k] = g.DC0;
+                    dOutside = k > 0 ? DropStep(TrainingWorkspace.DropoutTensor.DecoderLayer(k - 1), t, g.DX[0], h) : g.DX[0];
                 }
                 dEmb[t] = new double[bsz * e]; dFeed = new double[bsz * h];
                 for (int b = 0; b < bsz; b++)
