@@ -123,6 +123,25 @@ public sealed class CommandTests : IClassFixture<TinyModel>, IDisposable
     }
 
     [Fact]
+    public void Train_WithBridgeAndInputFeeding_InfoShowsThem_AndTheModelReplies()
+    {
+        TinyModel.WriteCsv(_dir.File("pairs.csv"), TinyModel.Pairs(20));
+        var train = CliRunner.Run(_dir.Path, ["train", "--data", "pairs.csv", "--out", "br", .. TinyModel.SmallTraining, "--bridge", "--attention", "dot", "--input-feeding"],
+            timeout: TimeSpan.FromMinutes(3));
+        Assert.True(train.ExitCode == 0, train.ToString());
+        Assert.Contains(train.StdoutLines, l => l.StartsWith("model:", StringComparison.Ordinal) && l.Contains(", learned bridge, dot attention, input feeding;"));
+        var info = CliRunner.Run(_dir.Path, "info", "--model", "br");
+        Assert.True(info.ExitCode == 0, info.ToString());
+        Assert.Contains(info.StdoutLines, l => l.StartsWith("architecture", StringComparison.Ordinal) && l.EndsWith("1 layer(s), learned bridge, dot attention, input feeding", StringComparison.Ordinal));
+        string config = File.ReadAllText(_dir.File("br/config.json"));
+        Assert.Contains("\"bridge\": true", config);
+        Assert.Contains("\"inputFeeding\": true", config);
+        var reply = CliRunner.Run(_dir.Path, "reply", "--model", "br", "hello");
+        Assert.True(reply.ExitCode == 0, reply.ToString());
+        Assert.Single(reply.StdoutLines);
+    }
+
+    [Fact]
     public void Version_PrintsTheVersion()
     {
         var r = CliRunner.Run(_dir.Path, "--version");

@@ -101,7 +101,6 @@ public sealed class ErrorTests : IClassFixture<TinyModel>, IDisposable
 
     [Theory]
     [InlineData("none", "needs attention")]
-    [InlineData("general", "not implemented")]
     public void InputFeeding_IsRefused(string attention, string message)
     {
         File.WriteAllText(_dir.File("ok.csv"), "Q,A\nhi,hello\n");

@@ -52,4 +52,32 @@ public class ParameterLayoutTests
         Assert.Equal(625, layout.TotalLength);
         Assert.Throws<ArgumentOutOfRangeException>(() => ParameterLayout.ForSeq2Seq(new ModelConfig { SourceVocabSize = 11, TargetVocabSize = 7, HiddenDim = 5, BidirectionalEncoder = true }));
     }
+
+    [Fact]
+    public void BridgeLayout_AddsTwoLinearsPerLayerBetweenEncoderAndDecoder()
+    {
+        var layout = ParameterLayout.ForSeq2Seq(new ModelConfig { SourceVocabSize = 11, TargetVocabSize = 7, EmbeddingDim = 4, HiddenDim = 5, Layers = 2, Bridge = true });
+        var names = layout.Slots.Select(s => $"{s.Name}[{string.Join(',', s.Shape)}]").ToArray();
+        int first = Array.IndexOf(names, "bridge.l0.w_h[5,5]");
+        Assert.Equal("enc.l1.b_hh[20]", names[first - 1]);
+        Assert.Equal(
+            ["bridge.l0.w_h[5,5]", "bridge.l0.b_h[5]", "bridge.l0.w_c[5,5]", "bridge.l0.b_c[5]",
+             "bridge.l1.w_h[5,5]", "bridge.l1.b_h[5]", "bridge.l1.w_c[5,5]", "bridge.l1.b_c[5]", "dec.embed[7,4]"],
+            names[first..(first + 9)]);
+        var plain = ParameterLayout.ForSeq2Seq(new ModelConfig { SourceVocabSize = 11, TargetVocabSize = 7, EmbeddingDim = 4, HiddenDim = 5, Layers = 2 });
+        Assert.Equal(plain.TotalLength + 2 * (2 * 25 + 2 * 5), layout.TotalLength);
+    }
+
+    [Fact]
+    public void InputFeedingLayout_WidensOnlyTheFirstDecoderLayersInput()
+    {
+        var layout = ParameterLayout.ForSeq2Seq(new ModelConfig { SourceVocabSize = 11, TargetVocabSize = 7, EmbeddingDim = 4, HiddenDim = 5, Layers = 2, Attention = AttentionKind.Dot, InputFeeding = true });
+        Assert.Equal([20, 9], layout["dec.l0.w_ih"].Shape);   // [4H, E + H]: embedding columns, then h̃
+        Assert.Equal([20, 5], layout["dec.l1.w_ih"].Shape);
+        Assert.Equal([20, 4], layout["enc.l0.w_ih"].Shape);
+        var plain = ParameterLayout.ForSeq2Seq(new ModelConfig { SourceVocabSize = 11, TargetVocabSize = 7, EmbeddingDim = 4, HiddenDim = 5, Layers = 2, Attention = AttentionKind.Dot });
+        Assert.Equal(plain.TotalLength + 20 * 5, layout.TotalLength);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ParameterLayout.ForSeq2Seq(new ModelConfig { SourceVocabSize = 11, TargetVocabSize = 7, InputFeeding = true }));
+        Assert.Equal(nameof(ModelConfig.InputFeeding), e.ParamName);
+    }
 }

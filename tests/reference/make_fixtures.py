@@ -11,6 +11,10 @@ per case to tests/Seqtalk.Tests/Fixtures/:
            the decoder input (<s> y1..yn, post-padded)
   bidirectional encoder (optional, "bidirectional_encoder"): nn.LSTM(bidirectional=True) with H/2 per
            direction; decoder layer k starts from [fwd; bwd] final states of encoder layer k
+  input feeding (optional, "input_feeding", with attention): the decoder runs step by step on
+           x_t = [emb_t; h~_{t-1}] (h~_{-1} = 0), so dec.l0.w_ih is [4H, E + H]; h~_t = attention on the top h_t
+  bridge (optional, "bridge"): decoder layer k starts from tanh(Linear_h(h_k)), Linear_c(c_k) of encoder
+           layer k's final states (bridge.l{k}.w_h/b_h/w_c/b_c, between the encoder and dec.embed)
   attention (optional, "attention" in the config): memory = the top encoder layer's outputs at the real
            source steps (pad_packed_sequence); score dot h.m, general h.(W_a m) or Bahdanau
            v.tanh(W_q h + W_k m); padded source steps masked; a = softmax; c = sum a m;
@@ -53,14 +57,19 @@ RMSPROP = {"lr": 1e-2, "rho": 0.9, "eps": 1e-7, "steps": 10}
 # ---------------------------------------------------------------------------------------------
 
 class Seq2Seq(nn.Module):
-    def __init__(self, vs, vt, e, h, layers, attention="none", bidirectional=False):
+    def __init__(self, vs, vt, e, h, layers, attention="none", bidirectional=False, bridge=False, input_feeding=False):
         super().__init__()
+        self.hidden = h
+        self.input_feeding = input_feeding
+        # Learned bridge: per layer one Linear(H, H) for h (then tanh) and one for c (ParameterLayout.AddBridge).
+        self.bridge_h = nn.ModuleList([nn.Linear(h, h) for _ in range(layers)]) if bridge else None
+        self.bridge_c = nn.ModuleList([nn.Linear(h, h) for _ in range(layers)]) if bridge else None
         self.enc_embed = nn.Embedding(vs, e)
         # Bidirectional: H/2 per direction, outputs [fwd; bwd] = H wide, as ParameterLayout.AddBidirectionalLstm.
         self.bidirectional = bidirectional
         self.enc = nn.LSTM(e, h // 2 if bidirectional else h, layers, batch_first=True, bidirectional=bidirectional)
         self.dec_embed = nn.Embedding(vt, e)
-        self.dec = nn.LSTM(e, h, layers, batch_first=True)
+        self.dec = nn.LSTM(e + h if input_feeding else e, h, layers, batch_first=True)
         self.out = nn.Linear(h, vt)
         self.layers = layers
         self.attention = attention
@@ -81,6 +90,10 @@ class Seq2Seq(nn.Module):
         match ours (W_ih [4H, in], W_hh [4H, H], gate order i, f, g, o; Linear [out, in])."""
         entries = [("enc.embed", self.enc_embed.weight)]
         entries += lstm_entries("enc", self.enc, self.layers, self.bidirectional)
+        if self.bridge_h is not None:
+            for k in range(self.layers):
+                entries += [(f"bridge.l{k}.w_h", self.bridge_h[k].weight), (f"bridge.l{k}.b_h", self.bridge_h[k].bias),
+                            (f"bridge.l{k}.w_c", self.bridge_c[k].weight), (f"bridge.l{k}.b_c", self.bridge_c[k].bias)]
         entries.append(("dec.embed", self.dec_embed.weight))
         entries += lstm_entries("dec", self.dec, self.layers)
         entries += self.attn
@@ -94,12 +107,17 @@ class Seq2Seq(nn.Module):
         x = self.enc_embed(b["source"])                                   # [B, Ts, E]
         packed = pack_padded_sequence(x, b["source_lengths"], batch_first=True, enforce_sorted=True)
         packed_out, (h_n, c_n) = self.enc(packed)                         # [L, B, H] each ([2L, B, H/2] bidirectional)
-        h_n, c_n = self.bridge(h_n), self.bridge(c_n)
+        h_n, c_n = self.init_state(h_n, c_n)
         # Decoder: padding comes after the real positions, so it cannot change them; no packing needed.
-        y, _ = self.dec(self.dec_embed(b["decoder_input"]), (h_n, c_n))  # [B, Tt, H]
-        if self.attention != "none":
+        emb = self.dec_embed(b["decoder_input"])
+        if self.input_feeding:
             memory, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=b["source"].shape[1])
-            y = self.attend(y, memory, b["source_mask"])
+            y = self.decode_feeding(emb, (h_n, c_n), memory, b["source_mask"])
+        else:
+            y, _ = self.dec(emb, (h_n, c_n))                              # [B, Tt, H]
+            if self.attention != "none":
+                memory, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=b["source"].shape[1])
+                y = self.attend(y, memory, b["source_mask"])
         mask = b["mask"]                                                  # [B, Tt], True = real
         real = y[mask]                                                    # [N, H], rows in (b, t) order
         logits = self.out(real)                                           # [N, Vt]
@@ -107,12 +125,31 @@ class Seq2Seq(nn.Module):
         return logits, loss
 
 
-    def bridge(self, state):
+    def concat_directions(self, state):
         """Bidirectional: decoder layer k starts from [fwd; bwd] of encoder layer k (PyTorch orders h_n as
         l0 fwd, l0 bwd, l1 fwd, ...). Unidirectional: unchanged."""
         if not self.bidirectional:
             return state
         return torch.cat([state[0::2], state[1::2]], dim=-1)
+
+    def init_state(self, h_n, c_n):
+        """The decoder's initial (h, c) [L, B, H] from the encoder's final states: copied, or through the bridge."""
+        h_n, c_n = self.concat_directions(h_n), self.concat_directions(c_n)
+        if self.bridge_h is None:
+            return h_n, c_n
+        h0 = torch.stack([torch.tanh(self.bridge_h[k](h_n[k])) for k in range(self.layers)])
+        c0 = torch.stack([self.bridge_c[k](c_n[k]) for k in range(self.layers)])
+        return h0, c0
+
+    def decode_feeding(self, emb, state, memory, source_mask):
+        """Luong input feeding: one step at a time, x_t = [emb_t; h~_{t-1}] with h~_{-1} = 0; returns h~ [B, Tt, H]."""
+        feed = emb.new_zeros(emb.shape[0], self.hidden)
+        outs = []
+        for t in range(emb.shape[1]):
+            y, state = self.dec(torch.cat([emb[:, t], feed], dim=-1)[:, None, :], state)
+            feed = self.attend(y, memory, source_mask)[:, 0]
+            outs.append(feed)
+        return torch.stack(outs, dim=1)
 
     def attend(self, y, memory, source_mask):
         """h~ = tanh(W_c [c; h]) with c = sum_s softmax(score)_s m_s over the real source steps.
@@ -212,7 +249,8 @@ def run_seq2seq(config, params32, batch, dtype):
     """Logits, loss and gradient at params32, then the RMSprop trajectory; all in `dtype`."""
     model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
                     config["hidden_dim"], config["layers"], config.get("attention", "none"),
-                    config.get("bidirectional_encoder", False)).to(dtype)
+                    config.get("bidirectional_encoder", False),
+                    config.get("bridge", False), config.get("input_feeding", False)).to(dtype)
     load_flat(model, params32.to(dtype))
     bt = batch_tensors(batch)
     names = [n for n, _ in model.layout()]
@@ -254,7 +292,8 @@ def row_by_row_logits(config, params32, batch, dtype):
     post-padding really leave each row's computation untouched."""
     model = Seq2Seq(config["source_vocab_size"], config["target_vocab_size"], config["embedding_dim"],
                     config["hidden_dim"], config["layers"], config.get("attention", "none"),
-                    config.get("bidirectional_encoder", False)).to(dtype)
+                    config.get("bidirectional_encoder", False),
+                    config.get("bridge", False), config.get("input_feeding", False)).to(dtype)
     load_flat(model, params32.to(dtype))
     ts, tt, rows = batch["source_steps"], batch["target_steps"], []
     with torch.no_grad():
@@ -263,9 +302,13 @@ def row_by_row_logits(config, params32, batch, dtype):
             src = torch.tensor(batch["source"][b * ts:b * ts + ns])[None]
             dec = torch.tensor(batch["decoder_input"][b * tt:b * tt + nt])[None]
             memory, (h_n, c_n) = model.enc(model.enc_embed(src))
-            y, _ = model.dec(model.dec_embed(dec), (model.bridge(h_n), model.bridge(c_n)))
-            if model.attention != "none":
-                y = model.attend(y, memory, torch.ones(1, ns, dtype=torch.bool))
+            ones = torch.ones(1, ns, dtype=torch.bool)
+            if model.input_feeding:
+                y = model.decode_feeding(model.dec_embed(dec), model.init_state(h_n, c_n), memory, ones)
+            else:
+                y, _ = model.dec(model.dec_embed(dec), model.init_state(h_n, c_n))
+                if model.attention != "none":
+                    y = model.attend(y, memory, ones)
             rows.append(model.out(y[0]))
     return torch.cat(rows)
 
@@ -278,7 +321,7 @@ def random_rows(g, count, lengths, first, vocab):
 
 
 def seq2seq_case(name, seed, layers, vs=13, vt=11, e=6, h=5, source_lengths=(3, 5, 1, 4),
-                 answer_lengths=(2, 0, 3, 1), attention="none", bidirectional=False):
+                 answer_lengths=(2, 0, 3, 1), attention="none", bidirectional=False, bridge=False, input_feeding=False):
     """answer_lengths are before </s>; 0 means the target is just </s>. Rows start unsorted on purpose."""
     config = {"source_vocab_size": vs, "target_vocab_size": vt, "embedding_dim": e, "hidden_dim": h,
               "layers": layers}
@@ -286,12 +329,16 @@ def seq2seq_case(name, seed, layers, vs=13, vt=11, e=6, h=5, source_lengths=(3, 
         config["attention"] = attention
     if bidirectional:
         config["bidirectional_encoder"] = True
+    if bridge:
+        config["bridge"] = True
+    if input_feeding:
+        config["input_feeding"] = True
     g = torch.Generator().manual_seed(seed + 1000)
     src = random_rows(g, len(source_lengths), source_lengths, FIRST_WORD, vs)
     src[0][0] = UNK                                                         # an <unk> is an ordinary input
     tgt = random_rows(g, len(answer_lengths), answer_lengths, FIRST_WORD, vt)
     batch = make_batch(src, tgt)
-    probe = Seq2Seq(vs, vt, e, h, layers, attention, bidirectional)
+    probe = Seq2Seq(vs, vt, e, h, layers, attention, bidirectional, bridge, input_feeding)
     params32 = seeded_weights(probe, seed)
 
     r64 = run_seq2seq(config, params32, batch, torch.float64)
@@ -407,10 +454,14 @@ class RegSeq2Seq(nn.Module):
     """Seq2Seq with one nn.LSTM per layer, so a dropout mask can sit between layers, and optionally no out.w
     (the projection reads dec.embed). Masks are given, [B, T, W] per tensor id, already scaled by 1/(1-p)."""
 
-    def __init__(self, vs, vt, e, h, layers, tied):
+    def __init__(self, vs, vt, e, h, layers, tied, bidirectional=False):
         super().__init__()
         self.enc_embed = nn.Embedding(vs, e)
-        self.enc = nn.ModuleList([nn.LSTM(e if k == 0 else h, h, 1, batch_first=True) for k in range(layers)])
+        # Bidirectional: each layer nn.LSTM(bidirectional=True) with H/2 per direction; its [fwd; bwd] output (H wide)
+        # is what the mask between layers covers, as nn.LSTM(bidirectional=True, dropout=p) drops it.
+        self.bidirectional = bidirectional
+        self.enc = nn.ModuleList([nn.LSTM(e if k == 0 else h, h // 2 if bidirectional else h, 1, batch_first=True,
+                                          bidirectional=bidirectional) for k in range(layers)])
         self.dec_embed = nn.Embedding(vt, e)
         self.dec = nn.ModuleList([nn.LSTM(e if k == 0 else h, h, 1, batch_first=True) for k in range(layers)])
         self.out_w = None if tied else nn.Parameter(torch.zeros(vt, h))
@@ -421,6 +472,8 @@ class RegSeq2Seq(nn.Module):
         entries = [("enc.embed", self.enc_embed.weight)]
         for k in range(self.layers):
             entries += lstm_entries_single(f"enc.l{k}", self.enc[k])
+            if self.bidirectional:
+                entries += lstm_entries_single(f"enc.l{k}", self.enc[k], "_reverse")
         entries.append(("dec.embed", self.dec_embed.weight))
         for k in range(self.layers):
             entries += lstm_entries_single(f"dec.l{k}", self.dec[k])
@@ -438,6 +491,8 @@ class RegSeq2Seq(nn.Module):
                 x = x * masks[enc_layer_id(k - 1)]     # PyTorch nn.LSTM's between-layer dropout, with our mask
             out, (h_n, c_n) = lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=True))
             x, _ = pad_packed_sequence(out, batch_first=True, total_length=b["source"].shape[1])
+            if self.bidirectional:                       # [2, B, H/2] -> [1, B, H] as [fwd; bwd]
+                h_n, c_n = torch.cat([h_n[0], h_n[1]], -1)[None], torch.cat([c_n[0], c_n[1]], -1)[None]
             states.append((h_n, c_n))                    # final states are not dropped
         y = self.dec_embed(b["decoder_input"]) * masks[DEC_EMBED]
         for k, lstm in enumerate(self.dec):
@@ -455,21 +510,23 @@ class RegSeq2Seq(nn.Module):
         return logits, loss, nll
 
 
-def lstm_entries_single(prefix, lstm):
-    return [(f"{prefix}.w_ih", lstm.weight_ih_l0), (f"{prefix}.w_hh", lstm.weight_hh_l0),
-            (f"{prefix}.b_ih", lstm.bias_ih_l0), (f"{prefix}.b_hh", lstm.bias_hh_l0)]
+def lstm_entries_single(prefix, lstm, suffix=""):
+    return [(f"{prefix}{suffix}.w_ih", getattr(lstm, f"weight_ih_l0{suffix}")), (f"{prefix}{suffix}.w_hh", getattr(lstm, f"weight_hh_l0{suffix}")),
+            (f"{prefix}{suffix}.b_ih", getattr(lstm, f"bias_ih_l0{suffix}")), (f"{prefix}{suffix}.b_hh", getattr(lstm, f"bias_hh_l0{suffix}"))]
 
 
 def regularized_case(name, seed, layers=2, vs=13, vt=11, e=5, h=5, rate=0.25, smoothing=0.1,
-                     source_lengths=(3, 5, 1, 4), answer_lengths=(2, 0, 3, 1)):
+                     source_lengths=(3, 5, 1, 4), answer_lengths=(2, 0, 3, 1), bidirectional=False):
     config = {"source_vocab_size": vs, "target_vocab_size": vt, "embedding_dim": e, "hidden_dim": h,
               "layers": layers, "tied_embeddings": True}
+    if bidirectional:
+        config["bidirectional_encoder"] = True
     g = torch.Generator().manual_seed(seed + 1000)
     src = random_rows(g, len(source_lengths), source_lengths, FIRST_WORD, vs)
     tgt = random_rows(g, len(answer_lengths), answer_lengths, FIRST_WORD, vt)
     batch = make_batch(src, tgt)
     bsz, ts, tt = batch["size"], batch["source_steps"], batch["target_steps"]
-    probe = RegSeq2Seq(vs, vt, e, h, layers, tied=True)
+    probe = RegSeq2Seq(vs, vt, e, h, layers, tied=True, bidirectional=bidirectional)
     params32 = seeded_weights(probe, seed)
     # Fixed masks, values 0 or float32(1/(1-p)), so both sides multiply by the same floats.
     keep = torch.tensor(1.0 / (1.0 - rate), dtype=torch.float32)
@@ -481,7 +538,7 @@ def regularized_case(name, seed, layers=2, vs=13, vt=11, e=5, h=5, rate=0.25, sm
     masks32 = {t: (torch.rand(shape, generator=mg) >= rate).to(torch.float32) * keep for t, shape in shapes.items()}
 
     def run(dtype):
-        model = RegSeq2Seq(vs, vt, e, h, layers, tied=True).to(dtype)
+        model = RegSeq2Seq(vs, vt, e, h, layers, tied=True, bidirectional=bidirectional).to(dtype)
         load_flat(model, params32.to(dtype))
         bt = batch_tensors(batch)
         masks = {t: m.to(dtype) for t, m in masks32.items()}
@@ -643,10 +700,18 @@ def main():
                      source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
         seq2seq_case("seq2seq_bahdanau", seed=66, layers=1, attention="bahdanau"),
         regularized_case("seq2seq_reg", seed=44),
+        regularized_case("seq2seq_reg_bidirectional", seed=122, layers=2, e=6, h=6, bidirectional=True,
+                         source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
         schedule_case("lr_schedule"),
         seq2seq_case("seq2seq_bidirectional", seed=77, layers=2, h=6, bidirectional=True,
                      source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
         seq2seq_case("seq2seq_bidirectional_general", seed=88, layers=1, h=6, attention="general", bidirectional=True),
+        seq2seq_case("seq2seq_bridge", seed=99, layers=2, source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2), bridge=True),
+        seq2seq_case("seq2seq_bidirectional_bridge_dot", seed=111, layers=1, h=6, attention="dot", bidirectional=True, bridge=True),
+        seq2seq_case("seq2seq_feeding_general", seed=133, layers=2, attention="general", input_feeding=True,
+                     source_lengths=(2, 5, 5, 1), answer_lengths=(3, 1, 0, 2)),
+        seq2seq_case("seq2seq_feeding_bahdanau_bidirectional", seed=144, layers=1, h=6, attention="bahdanau", bidirectional=True,
+                     input_feeding=True),
     ]
     total = 0
     for doc in cases:

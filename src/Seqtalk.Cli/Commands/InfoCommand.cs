@@ -23,7 +23,7 @@ internal static class InfoCommand
             var config = ReadConfig(directory);
             Row("model", directory);
             Row("architecture", string.Create(s_inv, $"LSTM encoder-decoder, embedding {c.EmbeddingDim}, hidden {c.HiddenDim}, {c.Layers} layer(s)")
-                + TrainCommand.ArchitectureSuffix(c.Attention, c.InputFeeding, c.BidirectionalEncoder)
+                + TrainCommand.ArchitectureSuffix(c.Attention, c.InputFeeding, c.BidirectionalEncoder, c.Bridge)
                 + (c.TiedEmbeddings ? ", tied embeddings" : ""));
             Row("vocabulary", string.Create(s_inv, $"{c.SourceVocabSize:N0} question tokens, {c.TargetVocabSize:N0} answer tokens"));
             Row("parameters", chat.ParameterCount.ToString("N0", s_inv));

@@ -27,6 +27,7 @@ internal static class TrainCommand
         [nameof(TrainingOptions.Attention)] = "--attention",
         [nameof(TrainingOptions.InputFeeding)] = "--input-feeding",
         [nameof(TrainingOptions.BidirectionalEncoder)] = "--bidirectional",
+        [nameof(TrainingOptions.Bridge)] = "--bridge",
         [nameof(TrainingOptions.Optimizer)] = "--optimizer",
         [nameof(TrainingOptions.LearningRate)] = "--learning-rate",
         [nameof(TrainingOptions.ClipNorm)] = "--clip-norm",
@@ -82,6 +83,7 @@ internal static class TrainCommand
         attention.AcceptOnlyFromAmong("none", "dot", "general", "bahdanau");
         var inputFeeding = new Option<bool>("--input-feeding") { Description = "Feed the previous attentional state into the decoder (Luong input feeding; needs --attention)." };
         var bidirectional = new Option<bool>("--bidirectional") { Description = "Bidirectional encoder: H/2 forward and H/2 backward per layer (needs an even --hidden-dim)." };
+        var bridge = new Option<bool>("--bridge") { Description = "Learned bridge: the decoder starts from tanh(W_h h + b_h), W_c c + b_c of the encoder's final states (per layer)." };
         var optimizer = new Option<string>("--optimizer") { Description = "rmsprop, adam or sgd (momentum 0.9).", HelpName = "NAME", DefaultValueFactory = _ => "rmsprop" };
         optimizer.AcceptOnlyFromAmong("rmsprop", "adam", "sgd");
         var learningRate = new Option<float>("--learning-rate", "--lr") { Description = "Learning rate.", HelpName = "X", DefaultValueFactory = _ => s_defaults.LearningRate };
@@ -142,7 +144,7 @@ internal static class TrainCommand
         data.AddTo(command);
         foreach (Option option in new Option[]
         {
-            output, epochs, batchSize, embeddingDim, hiddenDim, layers, attention, inputFeeding, bidirectional, optimizer, learningRate, clipNorm, validationSize, split, seed,
+            output, epochs, batchSize, embeddingDim, hiddenDim, layers, attention, inputFeeding, bidirectional, bridge, optimizer, learningRate, clipNorm, validationSize, split, seed,
             threads, earlyStopping, tokenizer, normalize, lowercase, maxVocab, minFrequency, bpeVocabSize, maxSequence,
             dropout, tied, labelSmoothing, warmup, lrDecay, lrDecayStart, plateauFactor, plateauPatience, minLearningRate,
             checkpointEvery, keepCheckpoints, resume,
@@ -169,6 +171,7 @@ internal static class TrainCommand
                 },
                 InputFeeding = parse.GetValue(inputFeeding),
                 BidirectionalEncoder = parse.GetValue(bidirectional),
+                Bridge = parse.GetValue(bridge),
                 Optimizer = parse.GetValue(optimizer) switch
                 {
                     "adam" => OptimizerKind.Adam,
@@ -243,8 +246,9 @@ internal static class TrainCommand
     }
 
     /// <summary>", bidirectional encoder, general attention, input feeding" or "" for the tutorial's model.</summary>
-    internal static string ArchitectureSuffix(AttentionKind attention, bool inputFeeding, bool bidirectional) =>
+    internal static string ArchitectureSuffix(AttentionKind attention, bool inputFeeding, bool bidirectional, bool bridge = false) =>
         (bidirectional ? ", bidirectional encoder" : "")
+        + (bridge ? ", learned bridge" : "")
         + (attention == AttentionKind.None ? "" : $", {attention.ToString().ToLowerInvariant()} attention")
         + (inputFeeding ? ", input feeding" : "");
 
@@ -314,7 +318,7 @@ internal static class TrainCommand
             : "";
         Console.WriteLine(string.Create(inv, $"data: {count:N0} pairs from {pairs.Path}{split}"));
         Console.WriteLine(string.Create(inv,
-            $"model: {TokenizerName(options)} tokens, embedding {options.EmbeddingDim}, hidden {options.HiddenDim}, {options.Layers} layer(s){ArchitectureSuffix(options.Attention, options.InputFeeding, options.BidirectionalEncoder)}; " +
+            $"model: {TokenizerName(options)} tokens, embedding {options.EmbeddingDim}, hidden {options.HiddenDim}, {options.Layers} layer(s){ArchitectureSuffix(options.Attention, options.InputFeeding, options.BidirectionalEncoder, options.Bridge)}; " +
             $"{options.Optimizer.ToString().ToLowerInvariant()} lr {options.LearningRate:G4}, batch {options.BatchSize}, {options.Epochs} epochs, {threads} thread(s)"));
         if (Regularization(options) is { Length: > 0 } extras) Console.WriteLine("training: " + extras);
 

@@ -17,8 +17,9 @@
 //   ReorderRows(parents, rows)   new row r = old row parents[r] (beam search: a beam continues from its parent;
 //                                a question's encoder row is fanned out into beam or sample rows).
 //   MoveRow(from, to)            copies one row (a finished row leaves the batch: the last row moves into its place).
-// All per-row decoder state lives in RowState (h and c of every layer); ReorderRows and MoveRow are its only
-// movers, so per-row state added later (encoder outputs for attention, a coverage vector) is added there once.
+// All per-row decoder state lives in RowState (h and c of every layer, the encoder outputs with attention, the
+// previous step's h̃ with input feeding); ReorderRows and MoveRow are its only movers, so per-row state added
+// later (a coverage vector) is added there once.
 //
 // Greedy decoding keeps its fused path (GreedyDecode): encoder sorted longest first so the active rows of
 // step t are a prefix; from <s>, each step feeds the arg-max of the previous step (first maximum on ties); a
@@ -43,14 +44,17 @@ internal sealed class InferenceSession
     private sealed class RowState
     {
         public readonly float[][] H, C;   // per layer [B, H]
+        // Input feeding only: the row's attentional vector h̃ of the previous step (0 after Encode), fed to layer 0.
+        public readonly float[] Feed;     // [B, H] or empty
         // Attention only: the row's encoder outputs (top layer h per source step), their key projection
         // (W_a m or W_k m; unused for Dot) and the source length. Stride MemorySteps per row.
         public float[] Memory = [], Keys = [];   // [B, S, H]
         public int[] Lengths = [];              // [B]
         public int MemorySteps;
 
-        public RowState(int layers, int rows, int hidden)
+        public RowState(int layers, int rows, int hidden, bool feed)
         {
+            Feed = feed ? new float[rows * hidden] : [];
             H = new float[layers][]; C = new float[layers][];
             for (int k = 0; k < layers; k++) { H[k] = new float[rows * hidden]; C[k] = new float[rows * hidden]; }
         }
@@ -73,6 +77,7 @@ internal sealed class InferenceSession
                 src.H[k].AsSpan(from * hidden, hidden).CopyTo(dst.H[k].AsSpan(to * hidden, hidden));
                 src.C[k].AsSpan(from * hidden, hidden).CopyTo(dst.C[k].AsSpan(to * hidden, hidden));
             }
+            if (src.Feed.Length > 0) src.Feed.AsSpan(from * hidden, hidden).CopyTo(dst.Feed.AsSpan(to * hidden, hidden));
             if (src.MemorySteps == 0) return;
             int len = src.Lengths[from], stride = src.MemorySteps * hidden;
             dst.Lengths[to] = len;
@@ -83,11 +88,14 @@ internal sealed class InferenceSession
         public void ClearRows(int rows, int hidden)
         {
             for (int k = 0; k < H.Length; k++) { H[k].AsSpan(0, rows * hidden).Clear(); C[k].AsSpan(0, rows * hidden).Clear(); }
+            if (Feed.Length > 0) Feed.AsSpan(0, rows * hidden).Clear();
         }
     }
 
     private readonly Seq2SeqModel _model;
     private readonly int _maxBatch, _rows, _e, _h, _g, _layers, _vs, _vt;
+    private readonly int _decIn;                     // decoder layer 0's input width: E, or E + H with input feeding
+    private readonly float[] _feedEmb = [];          // [B, E] (input feeding: the embeddings before [emb; h̃] is built)
     private RowState _state, _spare;                 // _spare: the target of ReorderRows, then swapped in
     private readonly float[][] _bias;                // enc layers then dec layers, [G]
     private const int BlockRows = 64;
@@ -116,6 +124,10 @@ internal sealed class InferenceSession
     private float[] _biA = [], _biB = [], _biXr = [], _biGates = [], _biC = [], _biHF = [], _biHR = [], _biHPrev = [];
     private int[] _biOffset = [], _biCount = [];
     private readonly float[] _biZeros = [];
+
+    // Learned bridge (see ApplyBridge): per layer W_h, b_h, W_c, b_c; scratch [rows, H].
+    private readonly ParameterSlot[] _bridge = [];
+    private readonly float[] _bridgeIn = [];
 
     /// <summary>Creates scratch for decoding up to <paramref name="maxBatch"/> rows at once (greedy does more in chunks).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxBatch"/> is below 1.</exception>
@@ -147,9 +159,11 @@ internal sealed class InferenceSession
             _bHh[i] = layout[ParameterLayout.Names.LstmBiasHh(prefix, k)];
             _bias[i] = new float[_g];
         }
-        _state = new RowState(_layers, _rows, _h);
-        _spare = new RowState(_layers, _rows, _h);
-        _x = new float[_rows * Math.Max(_e, _h)];
+        _decIn = cfg.InputFeeding ? _e + _h : _e;
+        if (cfg.InputFeeding) _feedEmb = new float[_rows * _e];
+        _state = new RowState(_layers, _rows, _h, cfg.InputFeeding);
+        _spare = new RowState(_layers, _rows, _h, cfg.InputFeeding);
+        _x = new float[_rows * Math.Max(_decIn, _h)];
         _pre = new float[_rows * _g];
         _logits = new float[Math.Max(MinKernelRows, Math.Min(maxBatch, LogitRows)) * _vt];
         _zT = maxBatch > K.MatMulDotRows ? new float[_vt * BlockRows] : [];
@@ -171,6 +185,18 @@ internal sealed class InferenceSession
                 _biasRev[k] = new float[2 * _h];
             }
             _biZeros = new float[_h / 2];
+        }
+        if (cfg.Bridge)
+        {
+            _bridge = new ParameterSlot[4 * _layers];
+            for (int k = 0; k < _layers; k++)
+            {
+                _bridge[4 * k] = layout[ParameterLayout.Names.BridgeWeightH(k)];
+                _bridge[4 * k + 1] = layout[ParameterLayout.Names.BridgeBiasH(k)];
+                _bridge[4 * k + 2] = layout[ParameterLayout.Names.BridgeWeightC(k)];
+                _bridge[4 * k + 3] = layout[ParameterLayout.Names.BridgeBiasC(k)];
+            }
+            _bridgeIn = new float[_rows * _h];
         }
         _attention = cfg.Attention;
         if (_attention != AttentionKind.None)
@@ -327,6 +353,7 @@ internal sealed class InferenceSession
         if (_bidirectional)
         {
             EncodeBidirectional(sources, start, count);
+            ApplyBridge(count);
             return;
         }
         // Rows sorted by source length, longest first (stable), so active rows are a prefix.
@@ -353,6 +380,26 @@ internal sealed class InferenceSession
         for (int r = 0; r < count; r++) _next[_order[r]] = r;
         ReorderRows(_next.AsSpan(0, count), count);
         if (_attention != AttentionKind.None) ProjectKeys(count);
+        ApplyBridge(count);
+    }
+
+    /// <summary>Learned bridge (TrainingWorkspace.Bridge): the encoder's final states of rows [0, count) become the
+    /// decoder's initial ones, h0 = tanh(h·W_hᵀ + b_h), c0 = c·W_cᵀ + b_c per layer (an empty source: tanh(b_h), b_c).
+    /// The kernels are told of at least MinKernelRows rows, so a row's state does not depend on the others.</summary>
+    private void ApplyBridge(int count)
+    {
+        if (_bridge.Length == 0 || count == 0) return;
+        int h = _h, pathRows = Math.Max(count, MinKernelRows);
+        Span<float> input = _bridgeIn.AsSpan(0, pathRows * h);
+        for (int k = 0; k < _layers; k++)
+        {
+            Span<float> hs = _state.H[k].AsSpan(0, pathRows * h), cs = _state.C[k].AsSpan(0, pathRows * h);
+            hs.CopyTo(input);
+            K.MatMulForward(input, Param(_bridge[4 * k]), Param(_bridge[4 * k + 1]), hs, pathRows, h, h, 0, count);
+            TensorPrimitives.Tanh(hs[..(count * h)], hs[..(count * h)]);
+            cs.CopyTo(input);
+            K.MatMulForward(input, Param(_bridge[4 * k + 2]), Param(_bridge[4 * k + 3]), cs, pathRows, h, h, 0, count);
+        }
     }
 
     private void DecodeChunk(int count, int maxSteps, bool banUnknown, List<int>[] output)
@@ -384,9 +431,21 @@ internal sealed class InferenceSession
     /// <summary>Embeds _ids[0, rows) and runs the decoder LSTM stack; the top layer's h ends in _x.</summary>
     private void DecoderLayers(int rows, int pathRows)
     {
-        K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _x, _e, 0, rows);
+        int h = _h, e = _e;
+        if (_feedEmb.Length == 0) K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _x, e, 0, rows);
+        else
+        {
+            // Input feeding: layer 0 reads [emb; h̃ of the row's previous step] (TrainingWorkspace.InputFeeding).
+            K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _feedEmb, e, 0, rows);
+            for (int r = 0; r < rows; r++)
+            {
+                _feedEmb.AsSpan(r * e, e).CopyTo(_x.AsSpan(r * _decIn, e));
+                _state.Feed.AsSpan(r * h, h).CopyTo(_x.AsSpan(r * _decIn + e, h));
+            }
+        }
         for (int k = 0; k < _layers; k++) LstmStep(_layers + k, k, rows, pathRows);
         if (_attention != AttentionKind.None) Attend(rows, pathRows);
+        if (_feedEmb.Length > 0) _x.AsSpan(0, rows * h).CopyTo(_state.Feed);   // h̃ feeds the next step
     }
 
     /// <summary>_next[r] = arg-max of the logits h_r·out.wᵀ + out.b (first maximum), for r in [0, active);
@@ -534,7 +593,7 @@ internal sealed class InferenceSession
     /// that picks MatMulForward's path, so with pathRows > MatMulDotRows a row's floats do not depend on active.</summary>
     private void LstmStep(int lstm, int k, int active, int pathRows)
     {
-        int h = _h, g4 = _g, inDim = k == 0 ? _e : h;
+        int h = _h, g4 = _g, inDim = k == 0 ? (lstm >= _layers ? _decIn : _e) : h;
         Span<float> pre = _pre.AsSpan(0, pathRows * g4);
         Span<float> hs = _state.H[k].AsSpan(0, pathRows * h), cs = _state.C[k].AsSpan(0, pathRows * h);
         // pre = x·W_ihᵀ + (b_ih + b_hh); pre += h·W_hhᵀ  (the training order)

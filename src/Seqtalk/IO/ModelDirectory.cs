@@ -108,6 +108,7 @@ internal static class ModelDirectory
             InputFeeding = c.OptionalBool("architecture.inputFeeding") ?? false,
             BidirectionalEncoder = c.OptionalBool("architecture.bidirectionalEncoder") ?? false,
             TiedEmbeddings = c.OptionalBool("architecture.tiedEmbeddings") ?? false,   // absent in models saved before it existed
+            Bridge = c.OptionalBool("architecture.bridge") ?? false,
         };
         try { config.Validate(); }
         catch (ArgumentOutOfRangeException e) { throw new SeqtalkException($"{configPath}: architecture.{e.ParamName} is out of range: {FirstLine(e.Message)}", e); }
@@ -250,6 +251,7 @@ internal static class ModelDirectory
                 ["inputFeeding"] = config.InputFeeding,
                 ["bidirectionalEncoder"] = config.BidirectionalEncoder,
                 ["tiedEmbeddings"] = config.TiedEmbeddings,
+                ["bridge"] = config.Bridge,
             },
             ["tokenizer"] = new JsonObject
             {

@@ -39,7 +39,8 @@ public sealed record ModelConfig
     /// <summary>Attention over the encoder outputs after the decoder LSTM; <see cref="AttentionKind.None"/> (the default)
     /// is the tutorial's model, whose parameters and results do not change.</summary>
     public AttentionKind Attention { get; init; } = AttentionKind.None;
-    /// <summary>Luong input feeding: the decoder's first layer also reads the previous attentional state. Needs attention.</summary>
+    /// <summary>Luong input feeding: the decoder's first layer also reads the previous step's attentional state h̃
+    /// (<c>dec.l0.w_ih</c> is then [4H, E + H], embedding columns first). Needs attention.</summary>
     public bool InputFeeding { get; init; }
     /// <summary>Every encoder layer runs a forward and a backward LSTM of H/2 each, concatenated to H (needs an even H).</summary>
     public bool BidirectionalEncoder { get; init; }
@@ -47,6 +48,10 @@ public sealed record ModelConfig
     /// <c>dec.embed</c> as its weight (no separate <c>out.w</c>; Press &amp; Wolf 2017). Needs
     /// <see cref="EmbeddingDim"/> equal to <see cref="HiddenDim"/>, the width the projection reads. Off by default.</summary>
     public bool TiedEmbeddings { get; init; }
+    /// <summary>A learned bridge between the encoder and the decoder (OpenNMT's <c>bridge</c>): decoder layer k starts from
+    /// <c>h = tanh(W_h h_enc + b_h)</c> and <c>c = W_c c_enc + b_c</c> over encoder layer k's final states (both directions'
+    /// concatenated with a bidirectional encoder) instead of copying them. Tensors <c>bridge.l{k}.*</c>. Off by default.</summary>
+    public bool Bridge { get; init; }
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid property.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A size is out of range.</exception>
@@ -59,8 +64,6 @@ public sealed record ModelConfig
         if (Layers is < 1 or > 8) throw new ArgumentOutOfRangeException(nameof(Layers), Layers, "Must be between 1 and 8.");
         if (!Enum.IsDefined(Attention)) throw new ArgumentOutOfRangeException(nameof(Attention), Attention, "Must be None, Dot, General or Bahdanau.");
         if (InputFeeding && Attention == AttentionKind.None) throw new ArgumentOutOfRangeException(nameof(InputFeeding), InputFeeding, "Input feeding needs attention (Dot, General or Bahdanau).");
-        // Declared with attention; the engine does not run it yet.
-        if (InputFeeding) throw new ArgumentOutOfRangeException(nameof(InputFeeding), InputFeeding, "Input feeding is not implemented yet.");
         if (BidirectionalEncoder && HiddenDim % 2 != 0) throw new ArgumentOutOfRangeException(nameof(BidirectionalEncoder), BidirectionalEncoder, $"A bidirectional encoder needs an even hidden size (H/2 per direction); HiddenDim is {HiddenDim}.");
         if (TiedEmbeddings && EmbeddingDim != HiddenDim) throw new ArgumentOutOfRangeException(nameof(TiedEmbeddings), TiedEmbeddings, TiedEmbeddingsWidthMessage(EmbeddingDim, HiddenDim));
     }

@@ -45,8 +45,10 @@ internal sealed class ParameterLayout
     /// <summary>The seq2seq layout, in this order:
     /// <c>enc.embed [Vs, E]</c>; per encoder layer k: <c>enc.l{k}.w_ih [4H, in]</c>, <c>enc.l{k}.w_hh [4H, H]</c>,
     /// <c>enc.l{k}.b_ih [4H]</c>, <c>enc.l{k}.b_hh [4H]</c> (in = E for k = 0, else H);
-    /// (bidirectional encoder: see <see cref="AddBidirectionalLstm"/>);
-    /// <c>dec.embed [Vt, E]</c>; the same four per decoder layer under <c>dec.l{k}</c>;
+    /// (bidirectional encoder: see <see cref="AddBidirectionalLstm"/>); with <see cref="ModelConfig.Bridge"/> only, per layer k:
+    /// <c>bridge.l{k}.w_h [H, H]</c>, <c>bridge.l{k}.b_h [H]</c>, <c>bridge.l{k}.w_c [H, H]</c>, <c>bridge.l{k}.b_c [H]</c>;
+    /// <c>dec.embed [Vt, E]</c>; the same four per decoder layer under <c>dec.l{k}</c> (with input feeding layer 0's
+    /// <c>w_ih</c> is [4H, E + H]: it reads [emb; h̃ of the previous step]);
     /// then, with attention only: <c>attn.w_a [H, H]</c> (General) or <c>attn.w_q [H, H]</c>, <c>attn.w_k [H, H]</c>,
     /// <c>attn.v [H]</c> (Bahdanau), then <c>attn.w_c [H, 2H]</c> (columns: context, then decoder h; no bias);
     /// <c>out.w [Vt, H]</c>, <c>out.b [Vt]</c>. Without attention the layout is the tutorial model's, unchanged.
@@ -59,8 +61,9 @@ internal sealed class ParameterLayout
         var entries = new List<(string, int[])> { (Names.EncoderEmbedding, [config.SourceVocabSize, e]) };
         if (config.BidirectionalEncoder) AddBidirectionalLstm(entries, config.Layers, e, h);
         else AddLstm(entries, "enc", config.Layers, e, h);
+        if (config.Bridge) AddBridge(entries, config.Layers, h);
         entries.Add((Names.DecoderEmbedding, [config.TargetVocabSize, e]));
-        AddLstm(entries, "dec", config.Layers, e, h);
+        AddLstm(entries, "dec", config.Layers, config.InputFeeding ? e + h : e, h);   // input feeding: layer 0 reads [emb; h̃]
         AddAttention(entries, config.Attention, h);
         if (!config.TiedEmbeddings) entries.Add((Names.OutputWeight, [config.TargetVocabSize, h]));
         entries.Add((Names.OutputBias, [config.TargetVocabSize]));
@@ -99,6 +102,19 @@ internal sealed class ParameterLayout
             entries.Add((Names.LstmReverseWeightHh(Names.Encoder, k), [4 * half, half]));
             entries.Add((Names.LstmReverseBiasIh(Names.Encoder, k), [4 * half]));
             entries.Add((Names.LstmReverseBiasHh(Names.Encoder, k), [4 * half]));
+        }
+    }
+
+    /// <summary>The learned bridge: per layer k a Linear for h (followed by tanh) and one for c, each [H, H] with a bias
+    /// (PyTorch <c>nn.Linear</c> layout, [out, in]).</summary>
+    private static void AddBridge(List<(string, int[])> entries, int layers, int hidden)
+    {
+        for (int k = 0; k < layers; k++)
+        {
+            entries.Add((Names.BridgeWeightH(k), [hidden, hidden]));
+            entries.Add((Names.BridgeBiasH(k), [hidden]));
+            entries.Add((Names.BridgeWeightC(k), [hidden, hidden]));
+            entries.Add((Names.BridgeBiasC(k), [hidden]));
         }
     }
 
@@ -145,6 +161,12 @@ internal sealed class ParameterLayout
         public static string LstmWeightHh(string prefix, int layer) => $"{prefix}.l{layer}.w_hh";
         public static string LstmBiasIh(string prefix, int layer) => $"{prefix}.l{layer}.b_ih";
         public static string LstmBiasHh(string prefix, int layer) => $"{prefix}.l{layer}.b_hh";
+        /// <summary>Bridge of layer k: decoder h0 = tanh(W_h h_enc + b_h).</summary>
+        public static string BridgeWeightH(int layer) => $"bridge.l{layer}.w_h";
+        public static string BridgeBiasH(int layer) => $"bridge.l{layer}.b_h";
+        /// <summary>Bridge of layer k: decoder c0 = W_c c_enc + b_c.</summary>
+        public static string BridgeWeightC(int layer) => $"bridge.l{layer}.w_c";
+        public static string BridgeBiasC(int layer) => $"bridge.l{layer}.b_c";
         public static string LstmReverseWeightIh(string prefix, int layer) => $"{prefix}.l{layer}_reverse.w_ih";
         public static string LstmReverseWeightHh(string prefix, int layer) => $"{prefix}.l{layer}_reverse.w_hh";
         public static string LstmReverseBiasIh(string prefix, int layer) => $"{prefix}.l{layer}_reverse.b_ih";

@@ -24,7 +24,7 @@ internal sealed class Seq2SeqModel
     /// <remarks>Embeddings uniform(−0.05, 0.05); W_ih Glorot-uniform (limit sqrt(6/(in+4H))); W_hh orthogonal
     /// (Keras Orthogonal on the [H, 4H] recurrent kernel, stored transposed as [4H, H]); b_ih forget slice 1
     /// (unit_forget_bias), the rest 0; b_hh 0; attention matrices Glorot-uniform (limit sqrt(6/(out+in))), attn.v as a
-    /// [1, H] matrix (limit sqrt(6/(1+H))); out.w Glorot-uniform (limit sqrt(6/(H+Vt))); out.b 0.</remarks>
+    /// [1, H] matrix (limit sqrt(6/(1+H))); bridge weights Glorot-uniform, bridge biases 0; out.w Glorot-uniform (limit sqrt(6/(H+Vt))); out.b 0.</remarks>
     public static Seq2SeqModel Create(ModelConfig config, int seed)
     {
         var layout = ParameterLayout.ForSeq2Seq(config);
@@ -41,6 +41,11 @@ internal sealed class Seq2SeqModel
                 FillUniform(s, rng, Math.Sqrt(6.0 / (h + config.TargetVocabSize)));
             else if (name == ParameterLayout.Names.OutputBias)
                 s.Clear();
+            else if (name.StartsWith("bridge.", StringComparison.Ordinal))
+            {
+                if (slot.Shape.Length == 1) s.Clear();   // b_h, b_c
+                else FillUniform(s, rng, Math.Sqrt(6.0 / (slot.Shape[0] + slot.Shape[1])));
+            }
             else if (name.StartsWith("attn.", StringComparison.Ordinal))
                 FillUniform(s, rng, slot.Shape.Length == 1 ? Math.Sqrt(6.0 / (1 + slot.Shape[0])) : Math.Sqrt(6.0 / (slot.Shape[0] + slot.Shape[1])));
             else if (name.EndsWith(".w_ih", StringComparison.Ordinal))

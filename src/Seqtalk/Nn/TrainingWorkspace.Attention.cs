@@ -1,5 +1,6 @@
 // TrainingWorkspace.Attention: Luong attention (dot, general) and Bahdanau attention after the decoder,
-// without input feeding, for all real target positions of a batch at once (not step by step).
+// without input feeding, for all real target positions of a batch at once (not step by step). With input feeding
+// (TrainingWorkspace.InputFeeding.cs) the same memory and kernels run inside the decoder loop instead.
 //
 // Legend: B batch, Ts source steps, H hidden, N real target positions (rows ordered by (b, t) as the output).
 // Forward (Luong et al. 2015, §3.1, "global attention"; the score placed on the decoder output h_t):
@@ -32,7 +33,7 @@ internal sealed partial class TrainingWorkspace
 
     /// <summary>Attention weights [N, Ts] of the last call (row n: real target position n in (b, t) order; 0 past
     /// the row's source length). Empty without attention.</summary>
-    public ReadOnlySpan<float> LastAttentionWeights => _attnWeights.AsSpan(0, _attention == AttentionKind.None ? 0 : _tokens * _lastSourceSteps);
+    public ReadOnlySpan<float> LastAttentionWeights => (_inputFeeding ? _feedWeights : _attnWeights).AsSpan(0, _attention == AttentionKind.None ? 0 : _tokens * _lastSourceSteps);
 
     private int _lastSourceSteps;
 
@@ -66,16 +67,8 @@ internal sealed partial class TrainingWorkspace
     private void AttentionForward(Batch batch, int n)
     {
         int bsz = batch.Size, ts = batch.SourceSteps, h = _h, slots = bsz * ts;
-        _lastSourceSteps = ts;
-        // Memory [B, Ts, H]: the top encoder layer's packed h, row b at step s is packed row encOffset[s] + b.
-        Span<float> mem = _mem.AsSpan(0, slots * h);
-        mem.Clear();
-        float[] top = _encH[_layers - 1];
-        for (int b = 0; b < bsz; b++)
-        {
-            for (int s = 0; s < batch.SourceLengths[b]; s++)
-                top.AsSpan((_encOffset[s] + b) * h, h).CopyTo(mem.Slice((b * ts + s) * h, h));
-        }
+        BuildMemory(batch);
+        ReadOnlySpan<float> mem = _mem.AsSpan(0, slots * h);
         int i = 0;
         for (int b = 0; b < bsz; b++)
         {
@@ -92,13 +85,11 @@ internal sealed partial class TrainingWorkspace
                 K.DotAttentionForward(decH, mem, mem, rowBatch, lengths, weights, ctx, ts, h, 0, n);
                 break;
             case AttentionKind.General:
-                // keys = m·W_aᵀ, so score = h·(W_a m)
-                K.MatMulForward(mem, Param(_attnWa!), default, _keys.AsSpan(0, slots * h), slots, h, h, 0, slots);
+                // keys = m·W_aᵀ (BuildMemory), so score = h·(W_a m)
                 K.DotAttentionForward(decH, _keys.AsSpan(0, slots * h), mem, rowBatch, lengths, weights, ctx, ts, h, 0, n);
                 break;
             case AttentionKind.Bahdanau:
                 K.MatMulForward(decH, Param(_attnWq!), default, _attnQuery.AsSpan(0, n * h), n, h, h, 0, n);
-                K.MatMulForward(mem, Param(_attnWk!), default, _keys.AsSpan(0, slots * h), slots, h, h, 0, slots);
                 K.AdditiveAttentionForward(_attnQuery.AsSpan(0, n * h), _keys.AsSpan(0, slots * h), Param(_attnV!), mem, rowBatch, lengths,
                     _attnU.AsSpan(0, n * ts * h), weights, ctx, ts, h, 0, n);
                 break;
@@ -113,6 +104,35 @@ internal sealed partial class TrainingWorkspace
         Span<float> hTilde = _hOut.AsSpan(0, n * h);
         K.MatMulForward(cat, Param(_attnWc!), default, hTilde, n, 2 * h, h, 0, n);
         TensorPrimitives.Tanh(hTilde, hTilde);
+    }
+
+    /// <summary>Memory [B, Ts, H] = the top encoder layer's h (row b at step s is packed row encOffset[s] + b; padding 0),
+    /// and its key projection: keys = m·W_aᵀ (general) or m·W_kᵀ (Bahdanau).</summary>
+    private void BuildMemory(Batch batch)
+    {
+        int bsz = batch.Size, ts = batch.SourceSteps, h = _h, slots = bsz * ts;
+        _lastSourceSteps = ts;
+        Span<float> mem = _mem.AsSpan(0, slots * h);
+        mem.Clear();
+        float[] top = _encH[_layers - 1];
+        for (int b = 0; b < bsz; b++)
+        {
+            for (int s = 0; s < batch.SourceLengths[b]; s++)
+                top.AsSpan((_encOffset[s] + b) * h, h).CopyTo(mem.Slice((b * ts + s) * h, h));
+        }
+        if (_attention is AttentionKind.General or AttentionKind.Bahdanau)
+            K.MatMulForward(mem, Param(_attention == AttentionKind.General ? _attnWa! : _attnWk!), default, _keys.AsSpan(0, slots * h), slots, h, h, 0, slots);
+    }
+
+    /// <summary>Backward of the key projection of <see cref="BuildMemory"/>: dW_a (or dW_k) += dKeysᵀ·m, d m += dKeys·W.</summary>
+    private void MemoryKeysBackward(Batch batch, Span<float> gradients)
+    {
+        if (_attention is not (AttentionKind.General or AttentionKind.Bahdanau)) return;
+        int slots = batch.Size * batch.SourceSteps, h = _h;
+        var w = _attention == AttentionKind.General ? _attnWa! : _attnWk!;
+        ReadOnlySpan<float> dKeys = _dKeys.AsSpan(0, slots * h);
+        K.MatMulBackwardWeight(dKeys, _mem.AsSpan(0, slots * h), Grad(gradients, w), default, slots, h, h, 0, h);
+        K.MatMulBackwardInput(dKeys, Param(w), _dMem.AsSpan(0, slots * h), slots, h, h, 0, slots);
     }
 
     /// <summary>Turns d h̃ in _dHOut into dh of the decoder's top layer (in place) and leaves d m in _dMem.</summary>

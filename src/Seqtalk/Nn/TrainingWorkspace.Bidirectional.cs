@@ -8,7 +8,12 @@
 // through the involution rev(τ, b) = (len_b − 1 − τ, b).
 //   out[s] = [h_fwd(s); h_bwd(s)]   (H wide: the next layer's input, and the attention memory of the top layer)
 //   decoder layer k starts from [h_fwd after the last token; h_bwd after the first token] (and the same for c):
-//   the "bridge" is this concatenation, as OpenNMT's brnn encoder does; it has no weights.
+//   this concatenation is the whole bridge, as OpenNMT's brnn encoder does (no weights), unless ModelConfig.Bridge
+//   passes it through the learned bridge (TrainingWorkspace.Bridge.cs).
+// Dropout (TrainingWorkspace.Regularization.cs) works as in the unidirectional encoder: the embedding mask is applied
+// before both directions read the embeddings, and the mask between layers k−1 and k covers the H-wide [fwd; bwd]
+// output (the two halves get distinct mask elements), so both directions of layer k read the same dropped input;
+// the final states handed to the decoder and the top layer's outputs (the attention memory) are never dropped.
 // Both directions' final states sit at packed step len_b − 1 (forward: its last step; backward: its last
 // reverse step), which is where the decoder's initial-state gradients enter in backward.
 
@@ -67,6 +72,9 @@ internal sealed partial class TrainingWorkspace
             TensorPrimitives.Add(Param(_encRevSlots[k].BIh), Param(_encRevSlots[k].BHh), _biasRev[k]);
             int inDim = k == 0 ? _e : h;
             float[] x = k == 0 ? _encX : _encH[k - 1];
+            // Dropout between layers on the concatenated [fwd; bwd] output (PyTorch nn.LSTM(bidirectional, dropout)):
+            // one mask over H, so the two directions' halves draw distinct elements; both directions of layer k read it.
+            if (k > 0) DropForward(DropoutTensor.EncoderLayer(k - 1), x, rows, h, bsz);
             Lstm.Forward(x, inDim, rows, offset, count, _zeros, _zeros, Weights(_encSlots[k], _bias[k]), d,
                 _encGates[k], _encC[k], _encHF[k], _encHPrev[k]);
             for (int p = 0; p < rows; p++) x.AsSpan(_revIdx[p] * inDim, inDim).CopyTo(_encXR.AsSpan(p * inDim, inDim));
@@ -126,6 +134,7 @@ internal sealed partial class TrainingWorkspace
                 _dHR, _dCR, _dPre, _dXR, default, default, _discard, Grads(gradients, _encRevSlots[k]));
             for (int p = 0; p < rows; p++) Add(_dB.AsSpan(_revIdx[p] * inDim, inDim), _dXR.AsSpan(p * inDim, inDim));
             (_dA, _dB) = (_dB, _dA);
+            if (k > 0) DropBackward(DropoutTensor.EncoderLayer(k - 1), _dA, rows, h);
         }
     }
 

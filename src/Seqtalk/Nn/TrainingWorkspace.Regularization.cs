@@ -115,6 +115,14 @@ internal sealed partial class TrainingWorkspace
         K.DropoutForward(x.AsSpan(0, rows * width), m, x);
     }
 
+    /// <summary>Fills the mask of a site for rows with the given logical keys, without applying it.</summary>
+    private void FillMask(int tensor, float[] mask, int[] keys, int rows, int width, int batchSize)
+    {
+        Span<float> m = mask.AsSpan(0, rows * width);
+        if (MaskSource is { } source) source(tensor, keys.AsSpan(0, rows), batchSize, width, m);
+        else K.DropoutMask(K.DropoutKey(_dropoutSeed, Step, tensor), keys, m, _dropout, width, 0, rows);
+    }
+
     /// <summary>dx ← dx ⊙ mask, the mirror of <see cref="DropForward"/>; no-op when not dropping.</summary>
     private void DropBackward(int tensor, float[] dx, int rows, int width)
     {

@@ -11,8 +11,10 @@
 //   gather the top h of the N real target positions, ordered by (b, t), into one [N, H] matrix →
 //   logits = h·out.wᵀ + out.b → softmax cross-entropy (LossSum in double) → with backward, dLogits →
 //   dh and dW of the projection, all fused per block of rows (Kernels.Output), so [N, Vt] never exists.
-// Optional sections in their own files: attention after the decoder (TrainingWorkspace.Attention.cs) and the
-// bidirectional encoder (TrainingWorkspace.Bidirectional.cs); with neither, the model is the tutorial's.
+// Optional sections in their own files: attention after the decoder (TrainingWorkspace.Attention.cs), the
+// bidirectional encoder (TrainingWorkspace.Bidirectional.cs) and the learned bridge between the encoder's final
+// states and the decoder's initial ones (TrainingWorkspace.Bridge.cs), and input feeding, which moves attention into
+// a step-by-step decoder loop (TrainingWorkspace.InputFeeding.cs); with none, the model is the tutorial's.
 // Backward: the same calls in exact reverse order. Parameter gradients are ADDED (lossScale·dLossSum/dθ)
 // into the caller's buffer; the arena is cleared here, once per call, where the rule needs zeros.
 // The output rows are cut into blocks and the blocks into at most MaxStrands strands, both fixed by N
@@ -131,6 +133,8 @@ internal sealed partial class TrainingWorkspace
         _parallelOptions = new ParallelOptions { MaxDegreeOfParallelism = threads };
         InitAttention(maxBatch, maxSourceSteps, rDec);
         InitBidirectional(rEnc);
+        InitBridge();
+        InitInputFeeding(rDec);
     }
 
     /// <summary>Logits [N, Vt] of the real target tokens of the last call, rows ordered by (b, t).</summary>
@@ -212,7 +216,7 @@ internal sealed partial class TrainingWorkspace
 
         // ---- Encoder forward ----
         K.EmbeddingForward(Param(_encEmbed), _encIds.AsSpan(0, rows), _encX, e, 0, rows);
-        DropForward(DropoutTensor.EncoderEmbedding, _encX, rows, e, bsz);   // a no-op unless dropping (never with a bidirectional encoder)
+        DropForward(DropoutTensor.EncoderEmbedding, _encX, rows, e, bsz);   // a no-op unless dropping
         if (_bidirectional) BidirectionalEncoderForward(batch, rows, encOffset, encCount);   // TrainingWorkspace.Bidirectional.cs
         for (int k = 0; k < _layers && !_bidirectional; k++)
         {
@@ -228,10 +232,13 @@ internal sealed partial class TrainingWorkspace
             }
         }
 
+        if (_bridge) BridgeForward(bsz);   // _h0/_c0: encoder final states → decoder initial states (TrainingWorkspace.Bridge.cs)
+
         // ---- Decoder forward ----
         K.EmbeddingForward(Param(_decEmbed), _decIds.AsSpan(0, rowsDec), _decX, e, 0, rowsDec);
         DropForward(DropoutTensor.DecoderEmbedding, _decX, rowsDec, e, bsz);
-        for (int k = 0; k < _layers; k++)
+        if (_inputFeeding) InputFeedingForward(batch, rowsDec, decOffset, decCount);   // step by step, attention inside (TrainingWorkspace.InputFeeding.cs)
+        for (int k = 0; k < _layers && !_inputFeeding; k++)
         {
             if (k > 0) DropForward(DropoutTensor.DecoderLayer(k - 1), _decH[k - 1], rowsDec, h, bsz);
             Lstm.Forward(k == 0 ? _decX : _decH[k - 1], k == 0 ? e : h, rowsDec, decOffset, decCount, _h0[k], _c0[k],
@@ -240,7 +247,7 @@ internal sealed partial class TrainingWorkspace
 
         // ---- Output: gather the real target positions, project, softmax cross-entropy ----
         int n = 0;
-        float[] top = _decH[_layers - 1];
+        float[] top = _inputFeeding ? _feedHt : _decH[_layers - 1];   // input feeding: h̃, already computed
         for (int b = 0; b < bsz; b++)
         {
             for (int t = 0; t < batch.TargetLengths[b]; t++, n++)
@@ -249,12 +256,13 @@ internal sealed partial class TrainingWorkspace
                 _outRows[n] = row;
                 _targets[n] = batch.DecoderTarget[b * tt + t];
                 top.AsSpan(row * h, h).CopyTo(_hOut.AsSpan(n * h, h));
+                if (_inputFeeding) _attnWeights.AsSpan(row * ts, ts).CopyTo(_feedWeights.AsSpan(n * ts, ts));
             }
         }
         _tokens = n;
         PrepareOutputKeys(n);
-        DropForward(DropoutTensor.DecoderOutput, _hOut, n, h, bsz);   // dropout on the top h, before attention reads it
-        if (_attention != AttentionKind.None) AttentionForward(batch, n);   // _hOut: h → h̃ (TrainingWorkspace.Attention.cs)
+        if (!_inputFeeding) DropForward(DropoutTensor.DecoderOutput, _hOut, n, h, bsz);   // dropout on the top h, before attention reads it (input feeding: in its loop)
+        if (_attention != AttentionKind.None && !_inputFeeding) AttentionForward(batch, n);   // _hOut: h → h̃ (TrainingWorkspace.Attention.cs)
         _lossScale = lossScale;
         _backward = backward;
         // Projection, softmax-CE and (with backward) dh and the strands' dW, block by block.
@@ -278,31 +286,12 @@ internal sealed partial class TrainingWorkspace
             TensorPrimitives.Add(Grad(gradients, _outB), _strandDB[s], Grad(gradients, _outB));
         }
 
-        if (_attention != AttentionKind.None) AttentionBackward(batch, n, gradients);   // _dHOut: dh̃ → dh; d memory kept
-        DropBackward(DropoutTensor.DecoderOutput, _dHOut, n, h);
-
-        // Decoder: scatter dh of the real positions back into the top layer's packed gradient.
-        Span<float> dH = _dA.AsSpan(0, rowsDec * h);
-        dH.Clear();
-        for (int i = 0; i < n; i++)
-        {
-            Span<float> dst = dH.Slice(_outRows[i] * h, h);
-            TensorPrimitives.Add(dst, _dHOut.AsSpan(i * h, h), dst);
-        }
-        for (int k = 0; k < _layers; k++) { Array.Clear(_dH0[k]); Array.Clear(_dC0[k]); }
-        for (int k = _layers - 1; k >= 0; k--)
-        {
-            int inDim = k == 0 ? e : h;
-            _dC.AsSpan(0, rowsDec * h).Clear();
-            _dB.AsSpan(0, rowsDec * inDim).Clear();
-            Lstm.Backward(k == 0 ? _decX : _decH[k - 1], inDim, rowsDec, decOffset, decCount, _c0[k],
-                Weights(_decSlots[k], _bias[_layers + k]), h, _decGates[k], _decC[k], _decHPrev[k],
-                _dA, _dC, _dPre, _dB, _dH0[k], _dC0[k], _discard, Grads(gradients, _decSlots[k]));
-            (_dA, _dB) = (_dB, _dA);
-            if (k > 0) DropBackward(DropoutTensor.DecoderLayer(k - 1), _dA, rowsDec, h);
-        }
+        if (_inputFeeding) InputFeedingBackward(batch, n, rowsDec, decOffset, decCount, gradients);   // leaves d embedding in _dA
+        else DecoderBackward(batch, n, rowsDec, decOffset, decCount, gradients);
         DropBackward(DropoutTensor.DecoderEmbedding, _dA, rowsDec, e);
         K.EmbeddingBackward(_decIds.AsSpan(0, rowsDec), _dA, Grad(gradients, _decEmbed), e, 0, rowsDec);
+
+        if (_bridge) BridgeBackward(bsz, gradients);   // _dH0/_dC0: d decoder initial states → d encoder final states
 
         // Encoder: the decoder's initial-state gradients enter at each row's last real step.
         _dA.AsSpan(0, rows * h).Clear();
@@ -329,6 +318,36 @@ internal sealed partial class TrainingWorkspace
         DropBackward(DropoutTensor.EncoderEmbedding, _dA, rows, e);
         K.EmbeddingBackward(_encIds.AsSpan(0, rows), _dA, Grad(gradients, _encEmbed), e, 0, rows);
         return stats;
+    }
+
+    /// <summary>Backward of the decoder without input feeding: attention (if any), the output dropout, then the LSTM
+    /// layers in reverse over the packed rows; leaves d embedding in _dA and the initial-state gradients in _dH0/_dC0.</summary>
+    private void DecoderBackward(Batch batch, int n, int rowsDec, ReadOnlySpan<int> decOffset, ReadOnlySpan<int> decCount, Span<float> gradients)
+    {
+        int h = _h, e = _e;
+        if (_attention != AttentionKind.None) AttentionBackward(batch, n, gradients);   // _dHOut: dh̃ → dh; d memory kept
+        DropBackward(DropoutTensor.DecoderOutput, _dHOut, n, h);
+
+        // Decoder: scatter dh of the real positions back into the top layer's packed gradient.
+        Span<float> dH = _dA.AsSpan(0, rowsDec * h);
+        dH.Clear();
+        for (int i = 0; i < n; i++)
+        {
+            Span<float> dst = dH.Slice(_outRows[i] * h, h);
+            TensorPrimitives.Add(dst, _dHOut.AsSpan(i * h, h), dst);
+        }
+        for (int k = 0; k < _layers; k++) { Array.Clear(_dH0[k]); Array.Clear(_dC0[k]); }
+        for (int k = _layers - 1; k >= 0; k--)
+        {
+            int inDim = k == 0 ? e : h;
+            _dC.AsSpan(0, rowsDec * h).Clear();
+            _dB.AsSpan(0, rowsDec * inDim).Clear();
+            Lstm.Backward(k == 0 ? _decX : _decH[k - 1], inDim, rowsDec, decOffset, decCount, _c0[k],
+                Weights(_decSlots[k], _bias[_layers + k]), h, _decGates[k], _decC[k], _decHPrev[k],
+                _dA, _dC, _dPre, _dB, _dH0[k], _dC0[k], _discard, Grads(gradients, _decSlots[k]));
+            (_dA, _dB) = (_dB, _dA);
+            if (k > 0) DropBackward(DropoutTensor.DecoderLayer(k - 1), _dA, rowsDec, h);
+        }
     }
 
     private void RunOutput(int n)

@@ -102,6 +102,7 @@ internal static class Trainer
             InputFeeding = options.InputFeeding,
             BidirectionalEncoder = options.BidirectionalEncoder,
             TiedEmbeddings = options.TiedEmbeddings,
+            Bridge = options.Bridge,
         };
         var model = resume?.Model.Network ?? Seq2SeqModel.Create(config, options.Seed);
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;

@@ -57,6 +57,8 @@ public sealed record TrainingOptions
     public bool InputFeeding { get; init; }
     /// <summary>Bidirectional encoder (<see cref="ModelConfig.BidirectionalEncoder"/>); needs an even hidden size.</summary>
     public bool BidirectionalEncoder { get; init; }
+    /// <summary>A learned bridge from the encoder's final states to the decoder's initial ones (<see cref="ModelConfig.Bridge"/>).</summary>
+    public bool Bridge { get; init; }
     /// <summary>The optimizer.</summary>
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.RmsProp;
     /// <summary>Learning rate.</summary>
@@ -141,7 +143,6 @@ public sealed record TrainingOptions
         if (Layers is < 1 or > 8) throw new ArgumentOutOfRangeException(nameof(Layers), Layers, "Must be between 1 and 8.");
         if (!Enum.IsDefined(Attention)) throw new ArgumentOutOfRangeException(nameof(Attention), Attention, "Must be None, Dot, General or Bahdanau.");
         if (InputFeeding && Attention == AttentionKind.None) throw new ArgumentOutOfRangeException(nameof(InputFeeding), InputFeeding, "Input feeding needs attention (dot, general or bahdanau).");
-        if (InputFeeding) throw new ArgumentOutOfRangeException(nameof(InputFeeding), InputFeeding, "Input feeding is not implemented yet.");
         if (BidirectionalEncoder && HiddenDim % 2 != 0) throw new ArgumentOutOfRangeException(nameof(BidirectionalEncoder), BidirectionalEncoder, $"A bidirectional encoder needs an even hidden size (H/2 per direction); the hidden size is {HiddenDim}.");
         if (!(LearningRate > 0 && float.IsFinite(LearningRate))) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "Must be a positive number.");
         if (ClipNorm is { } clip && !(clip > 0 && float.IsFinite(clip))) throw new ArgumentOutOfRangeException(nameof(ClipNorm), clip, "Must be a positive number.");
@@ -162,7 +163,6 @@ public sealed record TrainingOptions
         if (CheckpointDirectory is { Length: 0 }) throw new ArgumentOutOfRangeException(nameof(CheckpointDirectory), CheckpointDirectory, "Must be a directory path or null.");
         if (MaxSequenceLength is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(MaxSequenceLength), MaxSequenceLength, "Must be between 1 and 10000.");
         if (!(Dropout is >= 0f and < 1f)) throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, "Must be at least 0 and below 1.");
-        if (Dropout > 0f && BidirectionalEncoder) throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, "Dropout with a bidirectional encoder is not supported yet; use one or the other.");
         if (TiedEmbeddings && EmbeddingDim != HiddenDim) throw new ArgumentOutOfRangeException(nameof(TiedEmbeddings), TiedEmbeddings, ModelConfig.TiedEmbeddingsWidthMessage(EmbeddingDim, HiddenDim));
         if (!(LabelSmoothing is >= 0f and < 1f)) throw new ArgumentOutOfRangeException(nameof(LabelSmoothing), LabelSmoothing, "Must be at least 0 and below 1.");
         if (WarmupSteps is < 0 or > 100_000_000) throw new ArgumentOutOfRangeException(nameof(WarmupSteps), WarmupSteps, "Must be between 0 and 100000000.");

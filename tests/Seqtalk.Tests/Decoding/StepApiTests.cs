@@ -7,8 +7,8 @@ namespace Seqtalk.Tests.Decoding;
 
 public class StepApiTests
 {
-    private static Seq2SeqModel RandomModel(int layers, AttentionKind attention = AttentionKind.None, bool bidirectional = false) =>
-        TestBatches.RandomDecodingModel(layers, parameterSeed: 23, attention, bidirectional);
+    private static Seq2SeqModel RandomModel(int layers, AttentionKind attention = AttentionKind.None, bool bidirectional = false, bool bridge = false, bool inputFeeding = false) =>
+        TestBatches.RandomDecodingModel(layers, parameterSeed: 23, attention, bidirectional, bridge, inputFeeding);
 
     private static int[][] Sources(int seed, int count) =>
         TestBatches.RandomPairs(new Random(seed), count, 15, 12, 6, 1).Select(p => p.Source).Append([]).ToArray();
@@ -21,9 +21,13 @@ public class StepApiTests
     [InlineData(1, AttentionKind.Bahdanau)]
     [InlineData(2, AttentionKind.None, true)]
     [InlineData(1, AttentionKind.General, true)]
-    public void StepLogits_AreTheTeacherForcedLogitsOfTheTrainingForward(int layers, AttentionKind attention, bool bidirectional = false)
+    [InlineData(2, AttentionKind.None, false, true)]
+    [InlineData(1, AttentionKind.Dot, true, true)]
+    [InlineData(2, AttentionKind.General, false, false, true)]
+    [InlineData(1, AttentionKind.Bahdanau, true, true, true)]
+    public void StepLogits_AreTheTeacherForcedLogitsOfTheTrainingForward(int layers, AttentionKind attention, bool bidirectional = false, bool bridge = false, bool inputFeeding = false)
     {
-        var model = RandomModel(layers, attention, bidirectional);
+        var model = RandomModel(layers, attention, bidirectional, bridge, inputFeeding);
         var sources = Sources(3, 5);
         int v = model.Config.TargetVocabSize;
         var targets = sources.Select((_, i) => new[] { 4 + i % 8, 5 + i % 7, 6 }).ToArray();
@@ -56,9 +60,13 @@ public class StepApiTests
     [InlineData(AttentionKind.General)]
     [InlineData(AttentionKind.Bahdanau)]
     [InlineData(AttentionKind.Dot, true)]
-    public void RowsAreIndependentOfTheirNeighboursAndOfTheRowCount_AndReorderFollowsParents(AttentionKind attention, bool bidirectional = false)
+    [InlineData(AttentionKind.None, false, true)]
+    [InlineData(AttentionKind.General, true, true)]
+    [InlineData(AttentionKind.Dot, false, false, true)]
+    [InlineData(AttentionKind.Bahdanau, true, false, true)]
+    public void RowsAreIndependentOfTheirNeighboursAndOfTheRowCount_AndReorderFollowsParents(AttentionKind attention, bool bidirectional = false, bool bridge = false, bool inputFeeding = false)
     {
-        var model = RandomModel(2, attention, bidirectional);
+        var model = RandomModel(2, attention, bidirectional, bridge, inputFeeding);
         var sources = Sources(4, 7);
         int v = model.Config.TargetVocabSize, n = sources.Length;
         var all = new InferenceSession(model, n);

@@ -40,10 +40,14 @@ public class ChatModelTests
     [InlineData(AttentionKind.General)]
     [InlineData(AttentionKind.Bahdanau)]
     [InlineData(AttentionKind.General, true)]
-    public void SaveThenLoad_GivesBitIdenticalLogitsAndReplies(AttentionKind attention, bool bidirectional = false)
+    [InlineData(AttentionKind.Dot, true, true)]
+    [InlineData(AttentionKind.Bahdanau, false, false, true)]
+    public void SaveThenLoad_GivesBitIdenticalLogitsAndReplies(AttentionKind attention, bool bidirectional = false, bool bridge = false, bool inputFeeding = false)
     {
         var pairs = SyntheticPairs(32);
-        var model = ChatModel.Train(pairs, Small() with { Attention = attention, BidirectionalEncoder = bidirectional });
+        var model = ChatModel.Train(pairs, Small() with { Attention = attention, BidirectionalEncoder = bidirectional, Bridge = bridge, InputFeeding = inputFeeding });
+        Assert.Equal(inputFeeding, model.Config.InputFeeding);
+        Assert.Equal(bridge, model.Config.Bridge);
         Assert.Equal(attention, model.Config.Attention);
         Assert.Equal(bidirectional, model.Config.BidirectionalEncoder);
         string dir = Path.Combine(Path.GetTempPath(), "seqtalk-test-" + Guid.NewGuid().ToString("N"));

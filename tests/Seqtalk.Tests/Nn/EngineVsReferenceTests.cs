@@ -19,7 +19,14 @@ public class EngineVsReferenceTests
     [InlineData(2, 5, 1, AttentionKind.None, true)]
     [InlineData(2, 5, 2, AttentionKind.General, true)]
     [InlineData(1, 5, 1, AttentionKind.Dot, true)]
-    public void ForwardBackward_MatchesDoubleReference(int layers, int batchSize, int threads, AttentionKind attention, bool bidirectional = false)
+    [InlineData(2, 4, 2, AttentionKind.None, false, true)]
+    [InlineData(2, 5, 1, AttentionKind.Bahdanau, true, true)]
+    [InlineData(1, 3, 1, AttentionKind.General, false, true)]
+    [InlineData(1, 4, 1, AttentionKind.Dot, false, false, true)]
+    [InlineData(2, 5, 2, AttentionKind.General, false, false, true)]
+    [InlineData(2, 5, 1, AttentionKind.Bahdanau, false, false, true)]
+    [InlineData(1, 5, 1, AttentionKind.Bahdanau, true, true, true)]
+    public void ForwardBackward_MatchesDoubleReference(int layers, int batchSize, int threads, AttentionKind attention, bool bidirectional = false, bool bridge = false, bool inputFeeding = false)
     {
         var cfg = new ModelConfig
         {
@@ -30,6 +37,8 @@ public class EngineVsReferenceTests
             Layers = layers,
             Attention = attention,
             BidirectionalEncoder = bidirectional,
+            Bridge = bridge,
+            InputFeeding = inputFeeding,
         };
         var rng = new Random(7 + layers + batchSize);
         var batch = TestBatches.Make(TestBatches.RandomPairs(rng, batchSize, 9, 7, 4, 3));

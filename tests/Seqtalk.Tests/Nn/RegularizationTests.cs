@@ -22,23 +22,39 @@ public class RegularizationTests
             for (int j = 0; j < width; j++) mask[r * width + j] = FixedMask(tensor, rowKeys[r], j);
     }
 
-    // (layers, tied, dropout, smoothing)
-    public static TheoryData<int, bool, bool, double> Cases => new()
+    // (layers, tied, dropout, smoothing, bidirectional encoder, attention with input feeding)
+    public static TheoryData<int, bool, bool, double, bool, AttentionKind> Cases => new()
     {
-        { 1, true, false, 0.0 },
-        { 2, false, true, 0.0 },
-        { 1, false, false, 0.1 },
-        { 2, true, true, 0.2 },
+        { 1, true, false, 0.0, false, AttentionKind.None },
+        { 2, false, true, 0.0, false, AttentionKind.None },
+        { 1, false, false, 0.1, false, AttentionKind.None },
+        { 2, true, true, 0.2, false, AttentionKind.None },
+        { 2, false, true, 0.0, true, AttentionKind.None },
+        { 3, true, true, 0.1, true, AttentionKind.None },
+        { 2, false, true, 0.0, false, AttentionKind.General },
+        { 3, false, true, 0.1, true, AttentionKind.Bahdanau },
+        { 1, true, true, 0.0, false, AttentionKind.Dot },
     };
 
-    private static ModelConfig Config(int layers, bool tied) =>
-        new() { SourceVocabSize = 7, TargetVocabSize = 7, EmbeddingDim = 5, HiddenDim = 5, Layers = layers, TiedEmbeddings = tied };
+    /// <summary>E = H = 5, or 6 with a bidirectional encoder (H/2 per direction); attention other than None comes with input feeding.</summary>
+    private static ModelConfig Config(int layers, bool tied, bool bidirectional = false, AttentionKind feeding = AttentionKind.None) => new()
+    {
+        Attention = feeding,
+        InputFeeding = feeding != AttentionKind.None,
+        SourceVocabSize = 7,
+        TargetVocabSize = 7,
+        EmbeddingDim = bidirectional ? 6 : 5,
+        HiddenDim = bidirectional ? 6 : 5,
+        Layers = layers,
+        TiedEmbeddings = tied,
+        BidirectionalEncoder = bidirectional,
+    };
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Reference_AllParameters_MatchFiniteDifferences(int layers, bool tied, bool dropout, double smoothing)
+    public void Reference_AllParameters_MatchFiniteDifferences(int layers, bool tied, bool dropout, double smoothing, bool bidirectional, AttentionKind feeding)
     {
-        var cfg = Config(layers, tied);
+        var cfg = Config(layers, tied, bidirectional, feeding);
         var rng = new Random(100 + layers);
         var batch = TestBatches.Make(TestBatches.RandomPairs(rng, 3, 7, 7, 3, 2));
         var layout = ParameterLayout.ForSeq2Seq(cfg);
@@ -63,9 +79,9 @@ public class RegularizationTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Engine_MatchesReference(int layers, bool tied, bool dropout, double smoothing)
+    public void Engine_MatchesReference(int layers, bool tied, bool dropout, double smoothing, bool bidirectional, AttentionKind feeding)
     {
-        var cfg = Config(layers, tied);
+        var cfg = Config(layers, tied, bidirectional, feeding);
         var rng = new Random(200 + layers);
         var batch = TestBatches.Make(TestBatches.RandomPairs(rng, 4, 7, 7, 4, 3));
         var model = Seq2SeqModel.Create(cfg, seed: 5);
@@ -129,10 +145,23 @@ public class RegularizationTests
         Assert.Contains("embedding width (4)", e.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void HashedDropout_IsAFunctionOfSeedAndStep_NotOfTheThreadCount()
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void HashedDropout_IsAFunctionOfSeedAndStep_NotOfTheThreadCount(bool bidirectional, bool inputFeeding)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 30, TargetVocabSize = 40, EmbeddingDim = 8, HiddenDim = 8, Layers = 2 };
+        var cfg = new ModelConfig
+        {
+            SourceVocabSize = 30,
+            TargetVocabSize = 40,
+            EmbeddingDim = 8,
+            HiddenDim = 8,
+            Layers = 2,
+            BidirectionalEncoder = bidirectional,
+            Attention = inputFeeding ? AttentionKind.General : AttentionKind.None,
+            InputFeeding = inputFeeding,
+        };
         var rng = new Random(4);
         var batch = TestBatches.Make(TestBatches.RandomPairs(rng, 24, 30, 40, 7, 9));
         var model = Seq2SeqModel.Create(cfg, seed: 1);
@@ -153,5 +182,37 @@ public class RegularizationTests
         var g0 = new float[model.Layout.TotalLength];
         Assert.Equal(none.ForwardBackward(batch, g0, 1f / batch.RealTargetTokens).LossSum, off.Loss);
         Assert.Equal(g0, off.Grads);                       // rate 0 is the plain model, bit for bit
+    }
+
+    [Fact]
+    public void BidirectionalEncoder_DropsBetweenLayers_InBothDirections()
+    {
+        // Zero the between-layer mask over the forward half of layer 0's output, or over the backward half: the loss
+        // changes either way (and differently), so the mask covers both directions' outputs.
+        var cfg = Config(2, tied: false, bidirectional: true);
+        var rng = new Random(31);
+        var batch = TestBatches.Make(TestBatches.RandomPairs(rng, 3, 7, 7, 4, 3));
+        var model = Seq2SeqModel.Create(cfg, 6);
+        for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] = (float)((rng.NextDouble() * 2 - 1) * 0.5);
+        double Loss(Func<int, bool> zero)
+        {
+            var ws = new TrainingWorkspace(model, batch.Size, batch.SourceSteps, batch.TargetSteps, 1)
+            {
+                Dropout = Rate,
+                MaskSource = (tensor, keys, bsz, width, mask) =>
+                {
+                    for (int r = 0; r < keys.Length; r++)
+                        for (int j = 0; j < width; j++) mask[r * width + j] = tensor == TrainingWorkspace.DropoutTensor.EncoderLayer(0) && zero(j) ? 0f : 1f;
+                },
+            };
+            return ws.ForwardBackward(batch, new float[model.Layout.TotalLength], 1f).LossSum;
+        }
+        double none = Loss(_ => false), forwardHalf = Loss(j => j < 3), backwardHalf = Loss(j => j >= 3);
+        Assert.Equal(ScalarReference.Seq2Seq(cfg, model.Parameters.Select(v => (double)v).ToArray(), batch, false).LossSum, none, 1e-5);
+        Assert.NotEqual(none, forwardHalf, 4);
+        Assert.NotEqual(none, backwardHalf, 4);
+        Assert.NotEqual(forwardHalf, backwardHalf, 4);
+        // The options accept the combination (they refused it before both directions were masked).
+        new Seqtalk.Training.TrainingOptions { Dropout = 0.2f, BidirectionalEncoder = true }.Validate();
     }
 }

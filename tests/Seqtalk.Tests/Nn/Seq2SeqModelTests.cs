@@ -92,9 +92,11 @@ public class Seq2SeqModelTests
     [InlineData(AttentionKind.Bahdanau, false)]
     [InlineData(AttentionKind.None, true)]
     [InlineData(AttentionKind.Bahdanau, true)]
-    public void Padding_NeverLeaks_BatchLossIsTheSumOfSingleRowLosses(AttentionKind attention, bool bidirectional)
+    [InlineData(AttentionKind.Dot, false, true)]
+    [InlineData(AttentionKind.General, true, true)]
+    public void Padding_NeverLeaks_BatchLossIsTheSumOfSingleRowLosses(AttentionKind attention, bool bidirectional, bool inputFeeding = false)
     {
-        var model = Seq2SeqModel.Create(SmallConfig with { Attention = attention, BidirectionalEncoder = bidirectional }, 2);
+        var model = Seq2SeqModel.Create(SmallConfig with { Attention = attention, BidirectionalEncoder = bidirectional, InputFeeding = inputFeeding }, 2);
         var rng = new Random(99);
         for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] += (float)((rng.NextDouble() - 0.5) * 0.4);
         var pairs = TestBatches.RandomPairs(rng, 5, 13, 11, 6, 5);
@@ -121,9 +123,10 @@ public class Seq2SeqModelTests
     [InlineData(AttentionKind.Bahdanau, false)]
     [InlineData(AttentionKind.None, true)]
     [InlineData(AttentionKind.Bahdanau, true)]
-    public void ThreadCount_DoesNotChangeAnyBit(AttentionKind attention, bool bidirectional)
+    [InlineData(AttentionKind.General, false, true)]
+    public void ThreadCount_DoesNotChangeAnyBit(AttentionKind attention, bool bidirectional, bool inputFeeding = false)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 50, TargetVocabSize = 211, EmbeddingDim = 8, HiddenDim = 12, Layers = 2, Attention = attention, BidirectionalEncoder = bidirectional };
+        var cfg = new ModelConfig { SourceVocabSize = 50, TargetVocabSize = 211, EmbeddingDim = 8, HiddenDim = 12, Layers = 2, Attention = attention, BidirectionalEncoder = bidirectional, InputFeeding = inputFeeding };
         var model = Seq2SeqModel.Create(cfg, 11);
         var batch = TestBatches.Make(TestBatches.RandomPairs(new Random(3), 32, 50, 211, 7, 9));
         Assert.True(batch.RealTargetTokens > 2 * 64, "the batch must span several output strands (blocks of 64 rows) to be split across threads");
@@ -150,9 +153,11 @@ public class Seq2SeqModelTests
     [InlineData(AttentionKind.Bahdanau, false)]
     [InlineData(AttentionKind.None, true)]
     [InlineData(AttentionKind.Bahdanau, true)]
-    public void FloatModel_GradientsMatchFiniteDifferences_Smoke(AttentionKind attention, bool bidirectional)
+    [InlineData(AttentionKind.General, true, true)]
+    [InlineData(AttentionKind.Bahdanau, false, false, true)]
+    public void FloatModel_GradientsMatchFiniteDifferences_Smoke(AttentionKind attention, bool bidirectional, bool bridge = false, bool inputFeeding = false)
     {
-        var cfg = new ModelConfig { SourceVocabSize = 9, TargetVocabSize = 8, EmbeddingDim = 4, HiddenDim = bidirectional ? 6 : 5, Layers = 2, Attention = attention, BidirectionalEncoder = bidirectional };
+        var cfg = new ModelConfig { SourceVocabSize = 9, TargetVocabSize = 8, EmbeddingDim = 4, HiddenDim = bidirectional ? 6 : 5, Layers = 2, Attention = attention, BidirectionalEncoder = bidirectional, Bridge = bridge, InputFeeding = inputFeeding };
         var model = Seq2SeqModel.Create(cfg, 4);
         var rng = new Random(8);
         for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] += (float)((rng.NextDouble() - 0.5) * 0.6);
@@ -187,9 +192,12 @@ public class Seq2SeqModelTests
     [InlineData(AttentionKind.Bahdanau, false)]
     [InlineData(AttentionKind.None, true)]
     [InlineData(AttentionKind.Bahdanau, true)]
-    public void ForwardBackward_AllocatesNothingAfterTheFirstCall(AttentionKind attention, bool bidirectional)
+    [InlineData(AttentionKind.General, false, true)]
+    [InlineData(AttentionKind.Bahdanau, false, false, true)]
+    [InlineData(AttentionKind.General, true, true, true)]
+    public void ForwardBackward_AllocatesNothingAfterTheFirstCall(AttentionKind attention, bool bidirectional, bool bridge = false, bool inputFeeding = false)
     {
-        var model = Seq2SeqModel.Create(SmallConfig with { Attention = attention, BidirectionalEncoder = bidirectional }, 3);
+        var model = Seq2SeqModel.Create(SmallConfig with { Attention = attention, BidirectionalEncoder = bidirectional, Bridge = bridge, InputFeeding = inputFeeding }, 3);
         var batch = TestBatches.Make(TestBatches.RandomPairs(new Random(4), 6, 13, 11, 5, 4));
         var ws = new TrainingWorkspace(model, 6, batch.SourceSteps, batch.TargetSteps, threads: 1);
         var g = new float[model.Layout.TotalLength];

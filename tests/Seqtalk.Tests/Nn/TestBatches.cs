@@ -52,7 +52,7 @@ internal static class TestBatches
 
     /// <summary>A small model (Vs 15, Vt 12, E 6, H 7 or 8 when bidirectional) with weights uniform in ±0.8 from
     /// <paramref name="parameterSeed"/>: large enough to give varied replies, small enough for exact checks.</summary>
-    public static Seq2SeqModel RandomDecodingModel(int layers, int parameterSeed, AttentionKind attention = AttentionKind.None, bool bidirectional = false)
+    public static Seq2SeqModel RandomDecodingModel(int layers, int parameterSeed, AttentionKind attention = AttentionKind.None, bool bidirectional = false, bool bridge = false, bool inputFeeding = false)
     {
         var cfg = new ModelConfig
         {
@@ -63,6 +63,8 @@ internal static class TestBatches
             Layers = layers,
             Attention = attention,
             BidirectionalEncoder = bidirectional,
+            Bridge = bridge,
+            InputFeeding = inputFeeding,
         };
         var model = Seq2SeqModel.Create(cfg, 9);
         var rng = new Random(parameterSeed);

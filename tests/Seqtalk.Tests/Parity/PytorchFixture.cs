@@ -40,7 +40,8 @@ internal static class PytorchFixture
 
     /// <summary>The seq2seq cases make_fixtures.py writes.</summary>
     public static readonly string[] Seq2SeqCases = ["seq2seq_l1", "seq2seq_l2", "seq2seq_dot", "seq2seq_general", "seq2seq_bahdanau",
-        "seq2seq_bidirectional", "seq2seq_bidirectional_general"];
+        "seq2seq_bidirectional", "seq2seq_bidirectional_general", "seq2seq_bridge", "seq2seq_bidirectional_bridge_dot",
+        "seq2seq_feeding_general", "seq2seq_feeding_bahdanau_bidirectional"];
 
     public static string PathOf(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", $"pytorch_{name}.json");
 
@@ -61,6 +62,8 @@ internal static class PytorchFixture
             Attention = c.TryGetProperty("attention", out var a) ? Enum.Parse<AttentionKind>(a.GetString()!, ignoreCase: true) : AttentionKind.None,
             TiedEmbeddings = c.TryGetProperty("tied_embeddings", out var tied) && tied.GetBoolean(),
             BidirectionalEncoder = c.TryGetProperty("bidirectional_encoder", out var bi) && bi.GetBoolean(),
+            Bridge = c.TryGetProperty("bridge", out var bridge) && bridge.GetBoolean(),
+            InputFeeding = c.TryGetProperty("input_feeding", out var feeding) && feeding.GetBoolean(),
         };
         var layout = root.GetProperty("layout").EnumerateArray()
             .Select(e => (e.GetProperty("name").GetString()!, Ints(e.GetProperty("shape")), e.GetProperty("offset").GetInt32()))

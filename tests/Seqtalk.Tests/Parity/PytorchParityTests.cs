@@ -138,7 +138,7 @@ public class PytorchParityTests
             .Order(StringComparer.Ordinal)
             .ToArray();
         var covered = PytorchFixture.Seq2SeqCases.Append(LstmLayerFixtureTests.CaseName)
-            .Append(RegularizedParityTests.CaseName).Append(Training.LearningRateScheduleTests.FixtureName).Order(StringComparer.Ordinal).ToArray();
+            .Append(RegularizedParityTests.CaseName).Append(RegularizedParityTests.BidirectionalCaseName).Append(Training.LearningRateScheduleTests.FixtureName).Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(covered, files);
     }
 

@@ -12,15 +12,19 @@ namespace Seqtalk.Tests.Parity;
 public class RegularizedParityTests
 {
     public const string CaseName = "seq2seq_reg";
+    /// <summary>The same with a two-layer bidirectional encoder: the mask between its layers covers [fwd; bwd].</summary>
+    public const string BidirectionalCaseName = "seq2seq_reg_bidirectional";
+
+    public static TheoryData<string> Cases => new(CaseName, BidirectionalCaseName);
     private readonly ITestOutputHelper _output;
 
     public RegularizedParityTests(ITestOutputHelper output) => _output = output;
 
     private sealed record Extras(double Nll, float Smoothing, float Rate, Dictionary<int, (int[] Shape, float[] Values)> Masks);
 
-    private static Extras LoadExtras()
+    private static Extras LoadExtras(string name)
     {
-        using var doc = PytorchFixture.Open(CaseName, "seq2seq");
+        using var doc = PytorchFixture.Open(name, "seq2seq");
         var root = doc.RootElement;
         var dropout = root.GetProperty("dropout");
         var masks = dropout.GetProperty("masks").EnumerateArray().ToDictionary(
@@ -53,10 +57,12 @@ public class RegularizedParityTests
         return (model, ws);
     }
 
-    [Fact]
-    public void Layout_HasNoOutputWeight_AndMatchesFixture()
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Layout_HasNoOutputWeight_AndMatchesFixture(string name)
     {
-        var f = PytorchFixture.LoadSeq2Seq(CaseName);
+        var f = PytorchFixture.LoadSeq2Seq(name);
+        Assert.Equal(name == BidirectionalCaseName, f.Config.BidirectionalEncoder);
         Assert.True(f.Config.TiedEmbeddings);
         var layout = ParameterLayout.ForSeq2Seq(f.Config);
         Assert.Equal(f.Layout.Select(e => $"{e.Name}[{string.Join(',', e.Shape)}]@{e.Offset}"),
@@ -66,19 +72,21 @@ public class RegularizedParityTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void ForwardBackward_LossesLogitsAndEveryGradient_MatchPytorch(int threads)
+    [InlineData(CaseName, 1)]
+    [InlineData(CaseName, 2)]
+    [InlineData(BidirectionalCaseName, 1)]
+    [InlineData(BidirectionalCaseName, 2)]
+    public void ForwardBackward_LossesLogitsAndEveryGradient_MatchPytorch(string name, int threads)
     {
-        var f = PytorchFixture.LoadSeq2Seq(CaseName);
-        var x = LoadExtras();
+        var f = PytorchFixture.LoadSeq2Seq(name);
+        var x = LoadExtras(name);
         Assert.Equal(2 * f.Config.Layers + 1, x.Masks.Count);   // embeddings, between layers, top output
         var (model, ws) = Build(f, x, threads);
         int n = f.Batch.RealTargetTokens;
         var gradients = new float[f.Parameters.Length];
         var stats = ws.ForwardBackward(f.Batch, gradients, 1f / n);
 
-        var log = new ParityLog($"{CaseName}: tied embeddings, fixed dropout masks, label smoothing {x.Smoothing} vs PyTorch");
+        var log = new ParityLog($"{name}: tied embeddings, fixed dropout masks, label smoothing {x.Smoothing} vs PyTorch");
         log.CheckScalar("smoothed loss (what PyTorch's criterion returns)", stats.SmoothedLossSum / n, f.Loss, 1e-5);
         log.CheckScalar("true NLL (what we report)", stats.LossSum / n, x.Nll, 1e-5);
         log.Check("logits", ws.LastLogits.ToArray(), f.Logits, f.LogitsShape, 1e-4);
@@ -88,16 +96,17 @@ public class RegularizedParityTests
         Assert.NotEqual(f.Loss, x.Nll, 3);   // the smoothing is not vacuous
     }
 
-    [Fact]
-    public void RmsProp_TenSteps_LossesAndFinalWeightsMatchPytorch()
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void RmsProp_TenSteps_LossesAndFinalWeightsMatchPytorch(string name)
     {
-        var f = PytorchFixture.LoadSeq2Seq(CaseName);
-        var (model, ws) = Build(f, LoadExtras());
+        var f = PytorchFixture.LoadSeq2Seq(name);
+        var (model, ws) = Build(f, LoadExtras(name));
         var r = f.RmsProp;
         int n = f.Batch.RealTargetTokens;
         var gradients = new float[f.Parameters.Length];
         var meanSquare = new float[f.Parameters.Length];
-        var log = new ParityLog($"{CaseName}: {r.Steps} RMSprop steps vs PyTorch");
+        var log = new ParityLog($"{name}: {r.Steps} RMSprop steps vs PyTorch");
         for (int step = 0; step < r.Steps; step++)
         {
             Array.Clear(gradients);

@@ -77,7 +77,14 @@ public class ReferenceGradientTests
     [InlineData(AttentionKind.None, 2, true)]
     [InlineData(AttentionKind.General, 1, true)]
     [InlineData(AttentionKind.Bahdanau, 2, true)]
-    public void Seq2Seq_WithAttention_AllParameters_MatchFiniteDifferences(AttentionKind attention, int layers, bool bidirectional)
+    [InlineData(AttentionKind.None, 2, false, true)]
+    [InlineData(AttentionKind.None, 1, true, true)]
+    [InlineData(AttentionKind.General, 2, true, true)]
+    [InlineData(AttentionKind.Dot, 1, false, false, true)]
+    [InlineData(AttentionKind.General, 2, false, false, true)]
+    [InlineData(AttentionKind.Bahdanau, 2, false, false, true)]
+    [InlineData(AttentionKind.Bahdanau, 1, true, true, true)]
+    public void Seq2Seq_WithAttention_AllParameters_MatchFiniteDifferences(AttentionKind attention, int layers, bool bidirectional, bool bridge = false, bool inputFeeding = false)
     {
         // A bidirectional encoder needs an even H (H/2 per direction).
         var cfg = new ModelConfig
@@ -89,6 +96,8 @@ public class ReferenceGradientTests
             Layers = layers,
             Attention = attention,
             BidirectionalEncoder = bidirectional,
+            Bridge = bridge,
+            InputFeeding = inputFeeding,
         };
         var rng = new Random(42 + layers + (int)attention);
         // Three rows with different source lengths, so the mask over padded source steps matters.
@@ -104,6 +113,9 @@ public class ReferenceGradientTests
         // Every attention tensor gets a gradient that the relative check above really measures.
         foreach (var slot in layout.Slots.Where(s => s.Name.StartsWith("attn.", StringComparison.Ordinal)))
             Assert.Contains(analytic.AsSpan(slot.Offset, slot.Length).ToArray(), v => Math.Abs(v) > 1e-4);
+        foreach (var slot in layout.Slots.Where(s => s.Name.StartsWith("bridge.", StringComparison.Ordinal)))
+            Assert.Contains(analytic.AsSpan(slot.Offset, slot.Length).ToArray(), v => Math.Abs(v) > 1e-4);
+        Assert.Equal(bridge ? 4 * layers : 0, layout.Slots.Count(s => s.Name.StartsWith("bridge.", StringComparison.Ordinal)));
     }
 
     private static void CheckAgainstFd(string name, double[] param, double[] analytic, Func<double> loss)

@@ -193,6 +193,7 @@ internal static class ScalarReference
         for (int k = 0; k < cfg.Layers; k++)
         {
             string n = $"enc.l{k}", r = $"enc.l{k}_reverse";
+            if (k > 0) input = Drop(TrainingWorkspace.DropoutTensor.EncoderLayer(k - 1), input, h);   // both directions read it
             if (cfg.BidirectionalEncoder)
             {
                 encBi[k] = ReferenceBiLayer.Forward(
@@ -203,15 +204,72 @@ internal static class ScalarReference
             }
             else
             {
-                if (k > 0) input = Drop(TrainingWorkspace.DropoutTensor.EncoderLayer(k - 1), input, h);
                 encCaches[k] = LstmForward(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh"), k == 0 ? e : h, h,
                     input, encMask, new double[bsz * h], new double[bsz * h], bsz);
                 (encOut[k], encH[k], encC[k]) = (encCaches[k].H, encCaches[k].H[ts - 1], encCaches[k].C[ts - 1]);
             }
             input = encOut[k];
         }
+        // Learned bridge: decoder layer k starts from h0 = tanh(W_h h_enc + b_h), c0 = W_c c_enc + b_c.
+        var bridgeInH = (double[][])encH.Clone(); var bridgeInC = (double[][])encC.Clone();
+        double[] Affine(string w, string bias, double[] x)
+        {
+            double[] wv = P(w), bv = P(bias);
+            var y = new double[bsz * h];
+            for (int b = 0; b < bsz; b++)
+                for (int o = 0; o < h; o++) { double s = bv[o]; for (int i = 0; i < h; i++) s += wv[o * h + i] * x[b * h + i]; y[b * h + o] = s; }
+            return y;
+        }
+        for (int k = 0; k < cfg.Layers && cfg.Bridge; k++)
+        {
+            encH[k] = Affine($"bridge.l{k}.w_h", $"bridge.l{k}.b_h", bridgeInH[k]).Select(Math.Tanh).ToArray();
+            encC[k] = Affine($"bridge.l{k}.w_c", $"bridge.l{k}.b_c", bridgeInC[k]);
+        }
         input = Drop(TrainingWorkspace.DropoutTensor.DecoderEmbedding, Embed(P("dec.embed"), batch.DecoderInput, tt), e);
-        for (int k = 0; k < cfg.Layers; k++)
+        // One step's x ⊙ mask ([B·W], logical rows t·B + b); the mask is its own derivative.
+        double[] DropStep(int tensor, int t, double[] x, int width)
+        {
+            if (maskOf is null) return x;
+            var y = new double[x.Length];
+            for (int b = 0; b < bsz; b++) for (int j = 0; j < width; j++) y[b * width + j] = x[b * width + j] * maskOf(tensor, t * bsz + b, j);
+            return y;
+        }
+        ReferenceAttention? feedAttention = null;
+        LstmCache[,]? feedCaches = null;
+        ReferenceAttention.Step[,]? feedSteps = null;
+        if (cfg.InputFeeding)
+        {
+            // Input feeding, step by step: x_t = [emb_t; h̃_{t−1}] (h̃_{−1} = 0), every layer one step, then attention on
+            // the top h gives h̃_t, which the output layer reads and the next step is fed.
+            feedAttention = new ReferenceAttention(cfg, p, layout, encOut[cfg.Layers - 1], batch.SourceLengths);
+            feedCaches = new LstmCache[tt, cfg.Layers]; feedSteps = new ReferenceAttention.Step[tt, bsz];
+            var hs = (double[][])encH.Clone(); var cs = (double[][])encC.Clone();
+            var feed = new double[bsz * h];
+            var tilde = new double[tt][];
+            var all = Enumerable.Repeat(true, bsz).ToArray();
+            for (int t = 0; t < tt; t++)
+            {
+                var x = new double[bsz * (e + h)];
+                for (int b = 0; b < bsz; b++) { Array.Copy(input[t], b * e, x, b * (e + h), e); Array.Copy(feed, b * h, x, b * (e + h) + e, h); }
+                for (int k = 0; k < cfg.Layers; k++)
+                {
+                    string n = $"dec.l{k}";
+                    if (k > 0) x = DropStep(TrainingWorkspace.DropoutTensor.DecoderLayer(k - 1), t, x, h);
+                    var c = LstmForward(P(n + ".w_ih"), P(n + ".w_hh"), P(n + ".b_ih"), P(n + ".b_hh"), k == 0 ? e + h : h, h, [x], [all], hs[k], cs[k], bsz);
+                    feedCaches[t, k] = c; hs[k] = c.H[0]; cs[k] = c.C[0]; x = c.H[0];
+                }
+                tilde[t] = new double[bsz * h];
+                x = DropStep(TrainingWorkspace.DropoutTensor.DecoderOutput, t, x, h);   // the attention query, not h̃
+                for (int b = 0; b < bsz; b++)
+                {
+                    feedSteps[t, b] = feedAttention.Forward(b, x.AsSpan(b * h, h).ToArray());
+                    Array.Copy(feedSteps[t, b].HTilde, 0, tilde[t], b * h, h);
+                }
+                feed = tilde[t];
+            }
+            input = tilde;
+        }
+        for (int k = 0; k < cfg.Layers && !cfg.InputFeeding; k++)
         {
             if (k > 0) input = Drop(TrainingWorkspace.DropoutTensor.DecoderLayer(k - 1), input, h);
             string n = $"dec.l{k}";
@@ -224,14 +282,14 @@ internal static class ScalarReference
         // Tied embeddings: the projection weight is dec.embed itself ([Vt, E] with E = H), and its gradient lands there.
         string outName = cfg.TiedEmbeddings ? "dec.embed" : "out.w";
         double[] outW = P(outName), outB = P("out.b");
-        input = Drop(TrainingWorkspace.DropoutTensor.DecoderOutput, input, h);
+        if (!cfg.InputFeeding) input = Drop(TrainingWorkspace.DropoutTensor.DecoderOutput, input, h);
         var logits = new List<double[]>();
         var grad = new double[layout.TotalLength];
         var dTop = new double[tt][];
         for (int t = 0; t < tt; t++) dTop[t] = new double[bsz * h];
         double loss = 0, nll = 0;
         var gw = layout[outName]; var gb = layout["out.b"];
-        var attention = cfg.Attention == AttentionKind.None ? null : new ReferenceAttention(cfg, p, layout, encOut[cfg.Layers - 1], batch.SourceLengths);
+        var attention = cfg.Attention == AttentionKind.None || cfg.InputFeeding ? null : new ReferenceAttention(cfg, p, layout, encOut[cfg.Layers - 1], batch.SourceLengths);
         var dMem = new double[ts][];
         for (int t = 0; t < ts; t++) dMem[t] = new double[bsz * h];
         for (int b = 0; b < bsz; b++)
@@ -262,7 +320,7 @@ internal static class ScalarReference
             }
         }
         if (!gradients) return new ReferenceResult(loss, [.. logits], grad) { NllSum = nll };
-        dTop = Drop(TrainingWorkspace.DropoutTensor.DecoderOutput, dTop, h);
+        if (!cfg.InputFeeding) dTop = Drop(TrainingWorkspace.DropoutTensor.DecoderOutput, dTop, h);
 
         void AddTo(string name, double[] g) { var s = layout[name]; for (int i = 0; i < g.Length; i++) grad[s.Offset + i] += g[i]; }
         void ScatterEmbed(string name, int[] ids, int steps, double[][] dX)
@@ -275,7 +333,41 @@ internal static class ScalarReference
         // Backward, reverse order: decoder layers, decoder embedding, encoder layers, encoder embedding.
         double[]?[] dOut = dTop;
         var dH0 = new double[cfg.Layers][]; var dC0 = new double[cfg.Layers][];
-        for (int k = cfg.Layers - 1; k >= 0; k--)
+        if (cfg.InputFeeding)
+        {
+            // Steps in reverse: dh̃_t = (from the output) + (from x_{t+1}); attention → dh of the top layer; layers top to
+            // bottom; layer 0's dx splits into d emb_t and dh̃_{t−1}.
+            for (int k = 0; k < cfg.Layers; k++) { dH0[k] = new double[bsz * h]; dC0[k] = new double[bsz * h]; }
+            var dFeed = new double[bsz * h];
+            var dEmb = new double[tt][];
+            for (int t = tt - 1; t >= 0; t--)
+            {
+                var dOutside = new double[bsz * h];
+                for (int b = 0; b < bsz; b++)
+                {
+                    var dHt = new double[h];
+                    for (int j = 0; j < h; j++) dHt[j] = dTop[t][b * h + j] + dFeed[b * h + j];
+                    Array.Copy(feedAttention!.Backward(feedSteps![t, b], dHt, grad, dMem), 0, dOutside, b * h, h);
+                }
+                dOutside = DropStep(TrainingWorkspace.DropoutTensor.DecoderOutput, t, dOutside, h);
+                for (int k = cfg.Layers - 1; k >= 0; k--)
+                {
+                    var g = LstmBackward(feedCaches![t, k], [dOutside], dH0[k], dC0[k]);
+                    string n = $"dec.l{k}";
+                    AddTo(n + ".w_ih", g.DWIh); AddTo(n + ".w_hh", g.DWHh); AddTo(n + ".b_ih", g.DBIh); AddTo(n + ".b_hh", g.DBHh);
+                    dH0[k] = g.DH0; dC0[k] = g.DC0;
+                    dOutside = k > 0 ? DropStep(TrainingWorkspace.DropoutTensor.DecoderLayer(k - 1), t, g.DX[0], h) : g.DX[0];
+                }
+                dEmb[t] = new double[bsz * e]; dFeed = new double[bsz * h];
+                for (int b = 0; b < bsz; b++)
+                {
+                    Array.Copy(dOutside, b * (e + h), dEmb[t], b * e, e);
+                    Array.Copy(dOutside, b * (e + h) + e, dFeed, b * h, h);
+                }
+            }
+            dOut = Drop(TrainingWorkspace.DropoutTensor.DecoderEmbedding, dEmb, e);
+        }
+        for (int k = cfg.Layers - 1; k >= 0 && !cfg.InputFeeding; k--)
         {
             var g = LstmBackward(decCaches[k], dOut, new double[bsz * h], new double[bsz * h]);
             string n = $"dec.l{k}";
@@ -284,7 +376,33 @@ internal static class ScalarReference
             dOut = Drop(k > 0 ? TrainingWorkspace.DropoutTensor.DecoderLayer(k - 1) : TrainingWorkspace.DropoutTensor.DecoderEmbedding, g.DX, k > 0 ? h : e);
         }
         ScatterEmbed("dec.embed", batch.DecoderInput, tt, dOut.Select(a => a!).ToArray());
-        dOut = attention is null ? new double[ts][] : dMem;
+        for (int k = 0; k < cfg.Layers && cfg.Bridge; k++)
+        {
+            // Backward of the bridge: dPre = dh0 ⊙ (1 − h0²) for h; c is linear.
+            (string W, string B, double[] X, double[] DY)[] parts =
+            [
+                ($"bridge.l{k}.w_h", $"bridge.l{k}.b_h", bridgeInH[k], dH0[k].Select((d, i) => d * (1 - encH[k][i] * encH[k][i])).ToArray()),
+                ($"bridge.l{k}.w_c", $"bridge.l{k}.b_c", bridgeInC[k], dC0[k]),
+            ];
+            var dIn = new double[2][];
+            for (int q = 0; q < 2; q++)
+            {
+                var (wName, bName, x, dy) = parts[q];
+                double[] wv = P(wName);
+                var dw = new double[h * h]; var db = new double[h]; dIn[q] = new double[bsz * h];
+                for (int b = 0; b < bsz; b++)
+                {
+                    for (int o = 0; o < h; o++)
+                    {
+                        db[o] += dy[b * h + o];
+                        for (int i = 0; i < h; i++) { dw[o * h + i] += dy[b * h + o] * x[b * h + i]; dIn[q][b * h + i] += dy[b * h + o] * wv[o * h + i]; }
+                    }
+                }
+                AddTo(wName, dw); AddTo(bName, db);
+            }
+            dH0[k] = dIn[0]; dC0[k] = dIn[1];
+        }
+        dOut = cfg.Attention == AttentionKind.None ? new double[ts][] : dMem;
         for (int k = cfg.Layers - 1; k >= 0; k--)
         {
             string n = $"enc.l{k}";
@@ -294,7 +412,7 @@ internal static class ScalarReference
                 string r = $"enc.l{k}_reverse";
                 AddTo(n + ".w_ih", gf.DWIh); AddTo(n + ".w_hh", gf.DWHh); AddTo(n + ".b_ih", gf.DBIh); AddTo(n + ".b_hh", gf.DBHh);
                 AddTo(r + ".w_ih", gr.DWIh); AddTo(r + ".w_hh", gr.DWHh); AddTo(r + ".b_ih", gr.DBIh); AddTo(r + ".b_hh", gr.DBHh);
-                dOut = dx;
+                dOut = Drop(k > 0 ? TrainingWorkspace.DropoutTensor.EncoderLayer(k - 1) : TrainingWorkspace.DropoutTensor.EncoderEmbedding, dx, k > 0 ? h : e);
                 continue;
             }
             var g = LstmBackward(encCaches[k], dOut, dH0[k], dC0[k]);
