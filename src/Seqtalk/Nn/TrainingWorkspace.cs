@@ -39,7 +39,7 @@ internal sealed partial class TrainingWorkspace
     internal const int MaxStrands = 4;
 
     private readonly Seq2SeqModel _model;
-    private readonly int _maxBatch, _maxSourceSteps, _maxTargetSteps, _threads;
+    private readonly int _maxBatch, _maxSourceSteps, _maxTargetSteps;
     private readonly int _e, _h, _g, _layers, _vs, _vt;
     private readonly LayerSlots[] _encSlots, _decSlots;
     private readonly ParameterSlot _encEmbed, _decEmbed, _outW, _outB;
@@ -65,7 +65,8 @@ internal sealed partial class TrainingWorkspace
     private readonly float[] _dC;                                          // [R, H]
 
     private readonly Action<int> _strandBody;
-    private readonly ParallelOptions _parallelOptions;
+    private readonly WorkerPool _pool;
+    private readonly LstmParallel _lstmParallel;
     private int _strands, _blocks;
     private bool _backward;
     private int _tokens;
@@ -83,7 +84,7 @@ internal sealed partial class TrainingWorkspace
         ArgumentOutOfRangeException.ThrowIfLessThan(maxTargetSteps, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         _model = model;
-        _maxBatch = maxBatch; _maxSourceSteps = maxSourceSteps; _maxTargetSteps = maxTargetSteps; _threads = threads;
+        _maxBatch = maxBatch; _maxSourceSteps = maxSourceSteps; _maxTargetSteps = maxTargetSteps;
         var cfg = model.Config;
         _e = cfg.EmbeddingDim; _h = cfg.HiddenDim; _g = 4 * _h; _layers = cfg.Layers;
         _vs = cfg.SourceVocabSize; _vt = cfg.TargetVocabSize;
@@ -128,9 +129,20 @@ internal sealed partial class TrainingWorkspace
         _dA = new float[rMax * wide]; _dB = new float[rMax * wide];
         _dC = new float[rMax * _h];
         _strandBody = RunStrand;
-        _parallelOptions = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        _pool = new WorkerPool(threads);
+        _lstmParallel = new LstmParallel(_pool);
         InitAttention(maxBatch, maxSourceSteps, rDec);
         InitBidirectional(rEnc);
+    }
+
+    /// <summary>The workspace's threads (the caller and threads − 1 workers), for the optimizer's sections too.</summary>
+    internal WorkerPool Pool => _pool;
+
+    /// <summary>When set, each call adds its time per phase here (the benchmark's --profile).</summary>
+    internal PhaseProfile? Profile
+    {
+        get => _lstmParallel.Profile;
+        set => _lstmParallel.Profile = value;
     }
 
     /// <summary>Logits [N, Vt] of the real target tokens of the last call, rows ordered by (b, t).</summary>
@@ -167,6 +179,15 @@ internal sealed partial class TrainingWorkspace
     }
 
     private BatchStats Run(Batch batch, Span<float> gradients, float lossScale, bool backward)
+    {
+        if (Profile is not { } profile) return RunPasses(batch, gradients, lossScale, backward);
+        long start = PhaseProfile.Now;
+        var stats = RunPasses(batch, gradients, lossScale, backward);
+        profile.AddWorkspaceCall(start);   // Other = the whole call less the phases timed inside it
+        return stats;
+    }
+
+    private BatchStats RunPasses(Batch batch, Span<float> gradients, float lossScale, bool backward)
     {
         Validate(batch);
         int bsz = batch.Size, ts = batch.SourceSteps, tt = batch.TargetSteps, h = _h, e = _e;
@@ -218,7 +239,7 @@ internal sealed partial class TrainingWorkspace
         {
             if (k > 0) DropForward(DropoutTensor.EncoderLayer(k - 1), _encH[k - 1], rows, h, bsz);   // after its state seeded the decoder
             Lstm.Forward(k == 0 ? _encX : _encH[k - 1], k == 0 ? e : h, rows, encOffset, encCount, _zeros, _zeros,
-                Weights(_encSlots[k], _bias[k]), h, _encGates[k], _encC[k], _encH[k], _encHPrev[k]);
+                Weights(_encSlots[k], _bias[k]), h, _encGates[k], _encC[k], _encH[k], _encHPrev[k], _lstmParallel);
             // The state after row b's last real token seeds decoder layer k (in b's decoder slot).
             for (int b = 0; b < bsz; b++)
             {
@@ -235,7 +256,7 @@ internal sealed partial class TrainingWorkspace
         {
             if (k > 0) DropForward(DropoutTensor.DecoderLayer(k - 1), _decH[k - 1], rowsDec, h, bsz);
             Lstm.Forward(k == 0 ? _decX : _decH[k - 1], k == 0 ? e : h, rowsDec, decOffset, decCount, _h0[k], _c0[k],
-                Weights(_decSlots[k], _bias[_layers + k]), h, _decGates[k], _decC[k], _decH[k], _decHPrev[k]);
+                Weights(_decSlots[k], _bias[_layers + k]), h, _decGates[k], _decC[k], _decH[k], _decHPrev[k], _lstmParallel);
         }
 
         // ---- Output: gather the real target positions, project, softmax cross-entropy ----
@@ -259,7 +280,9 @@ internal sealed partial class TrainingWorkspace
         _backward = backward;
         // Projection, softmax-CE and (with backward) dh and the strands' dW, block by block.
         if (backward) _dHOut.AsSpan(0, n * h).Clear();
+        long clock = PhaseProfile.Now;
         RunOutput(n);
+        Profile?.Add(TrainingPhase.Output, clock);
         double lossSum = 0;
         int correct = 0;
         for (int i = 0; i < n; i++)
@@ -297,7 +320,7 @@ internal sealed partial class TrainingWorkspace
             _dB.AsSpan(0, rowsDec * inDim).Clear();
             Lstm.Backward(k == 0 ? _decX : _decH[k - 1], inDim, rowsDec, decOffset, decCount, _c0[k],
                 Weights(_decSlots[k], _bias[_layers + k]), h, _decGates[k], _decC[k], _decHPrev[k],
-                _dA, _dC, _dPre, _dB, _dH0[k], _dC0[k], _discard, Grads(gradients, _decSlots[k]));
+                _dA, _dC, _dPre, _dB, _dH0[k], _dC0[k], _discard, Grads(gradients, _decSlots[k]), _lstmParallel);
             (_dA, _dB) = (_dB, _dA);
             if (k > 0) DropBackward(DropoutTensor.DecoderLayer(k - 1), _dA, rowsDec, h);
         }
@@ -322,7 +345,7 @@ internal sealed partial class TrainingWorkspace
             _dB.AsSpan(0, rows * inDim).Clear();
             Lstm.Backward(k == 0 ? _encX : _encH[k - 1], inDim, rows, encOffset, encCount, _zeros,
                 Weights(_encSlots[k], _bias[k]), h, _encGates[k], _encC[k], _encHPrev[k],
-                _dA, _dC, _dPre, _dB, default, default, _discard, Grads(gradients, _encSlots[k]));
+                _dA, _dC, _dPre, _dB, default, default, _discard, Grads(gradients, _encSlots[k]), _lstmParallel);
             (_dA, _dB) = (_dB, _dA);
             if (k > 0) DropBackward(DropoutTensor.EncoderLayer(k - 1), _dA, rows, h);
         }
@@ -335,14 +358,7 @@ internal sealed partial class TrainingWorkspace
     {
         _blocks = (n + _blockRows - 1) / _blockRows;
         _strands = Math.Min(MaxStrands, _blocks);
-        if (_strands <= 1 || _threads == 1)
-        {
-            for (int s = 0; s < _strands; s++) RunStrand(s);
-        }
-        else
-        {
-            Parallel.For(0, _strands, _parallelOptions, _strandBody);
-        }
+        _pool.Run(_strands, _strandBody);
     }
 
     /// <summary>Strand s of S covers blocks [blocks·s/S, blocks·(s+1)/S): fixed by N, not by the thread count.</summary>
