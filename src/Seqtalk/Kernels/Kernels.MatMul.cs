@@ -57,6 +57,19 @@ internal static partial class Kernels
         ReadOnlySpan<float> bias,   // [out], or empty for no bias
         Span<float> y,              // [rows, out]
         int rows, int inDim, int outDim, int rowStart, int rowEnd, int colStart, int colEnd, bool accumulate)
+        => MatMulForwardColumns(x, w, default, bias, y, rows, inDim, outDim, rowStart, rowEnd, colStart, colEnd, accumulate);
+
+    /// <summary><see cref="MatMulForwardColumns(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, int, int, int, int, bool)"/>
+    /// with Wᵀ packed once beforehand by <see cref="PackMatMulForwardWeights"/> (or empty: pack per call), for a W that
+    /// many calls share (the recurrent W_hh, once per batch instead of once per step). The same bits either way.
+    /// With a packing, <paramref name="colStart"/> must be a multiple of <see cref="GemmPanelWidth"/>.</summary>
+    public static void MatMulForwardColumns(
+        ReadOnlySpan<float> x,          // [rows, in]
+        ReadOnlySpan<float> w,          // [out, in]
+        ReadOnlySpan<float> packedWt,   // PackMatMulForwardWeights(w), or empty
+        ReadOnlySpan<float> bias,       // [out], or empty for no bias
+        Span<float> y,                  // [rows, out]
+        int rows, int inDim, int outDim, int rowStart, int rowEnd, int colStart, int colEnd, bool accumulate)
     {
         CheckMatMul(rows, inDim, outDim, rowStart, rowEnd, x.Length, w.Length, y.Length);
         if (colStart < 0 || colStart > colEnd || colEnd > outDim) throw new ArgumentOutOfRangeException(nameof(colStart), $"column range [{colStart}, {colEnd}) is not inside [0, {outDim}).");
@@ -78,7 +91,38 @@ internal static partial class Kernels
         }
 
         Gemm(ref MemoryMarshal.GetReference(x), inDim, 1, rowStart, rowEnd, width, inDim,
-            wCols, inDim, bTransposed: true, ref Unsafe.Add(ref MemoryMarshal.GetReference(y), colStart), outDim, biasCols, loadC: accumulate);
+            wCols, inDim, bTransposed: true, ref Unsafe.Add(ref MemoryMarshal.GetReference(y), colStart), outDim, biasCols, loadC: accumulate,
+            packedB: PackedColumns(packedWt, outDim, inDim, colStart));
+    }
+
+    /// <summary>Packs Wᵀ [in, out] for <see cref="MatMulForwardColumns(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, int, int, int, int, bool)"/>:
+    /// panels [panelStart, panelEnd) of <see cref="MatMulPackedPanels"/>(out); <paramref name="packed"/> holds
+    /// <see cref="GemmPackedLength"/>(out, in) floats. Does nothing without SIMD (the scalar path reads W).</summary>
+    public static void PackMatMulForwardWeights(ReadOnlySpan<float> w, int inDim, int outDim, Span<float> packed, int panelStart, int panelEnd)
+    {
+        if (!GemmIsVectorized) return;
+        GemmPackB(w, inDim, bTransposed: true, outDim, inDim, packed, panelStart, panelEnd);
+    }
+
+    /// <summary>Packs W [out, in] for <see cref="MatMulBackwardInputColumns(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, int, int, int, int)"/>:
+    /// panels [panelStart, panelEnd) of <see cref="MatMulPackedPanels"/>(in); <paramref name="packed"/> holds
+    /// <see cref="GemmPackedLength"/>(in, out) floats. Does nothing without SIMD.</summary>
+    public static void PackMatMulBackwardInputWeights(ReadOnlySpan<float> w, int inDim, int outDim, Span<float> packed, int panelStart, int panelEnd)
+    {
+        if (!GemmIsVectorized) return;
+        GemmPackB(w, inDim, bTransposed: false, inDim, outDim, packed, panelStart, panelEnd);
+    }
+
+    /// <summary>Panels of a packed operand with <paramref name="columns"/> columns.</summary>
+    public static int MatMulPackedPanels(int columns) => (columns + GemmPanelWidth - 1) / GemmPanelWidth;
+
+    // The packing from column colStart on (a panel boundary), or empty when there is none or no SIMD.
+    private static ReadOnlySpan<float> PackedColumns(ReadOnlySpan<float> packed, int columns, int depth, int colStart)
+    {
+        if (packed.IsEmpty || !GemmIsVectorized) return default;
+        if (colStart % GemmPanelWidth != 0) throw new ArgumentException($"column {colStart} is not at a packed panel boundary ({GemmPanelWidth} columns).", nameof(colStart));
+        if (packed.Length < GemmPackedLength(columns, depth)) throw new ArgumentException($"the packed operand has {packed.Length} floats, expected {GemmPackedLength(columns, depth)}.", nameof(packed));
+        return packed[(colStart / GemmPanelWidth * GemmPanelWidth * depth)..];
     }
 
     /// <summary>dx[r, i] += Σ_o dy[r, o]·w[o, i], for r in [rowStart, rowEnd).</summary>
@@ -109,6 +153,17 @@ internal static partial class Kernels
         ReadOnlySpan<float> w,      // [out, in]
         Span<float> dx,             // [rows, in]
         int rows, int inDim, int outDim, int rowStart, int rowEnd, int colStart, int colEnd)
+        => MatMulBackwardInputColumns(dy, w, default, dx, rows, inDim, outDim, rowStart, rowEnd, colStart, colEnd);
+
+    /// <summary><see cref="MatMulBackwardInputColumns(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, int, int, int, int)"/>
+    /// with W packed once beforehand by <see cref="PackMatMulBackwardInputWeights"/> (or empty); the same bits either way.
+    /// With a packing, <paramref name="colStart"/> must be a multiple of <see cref="GemmPanelWidth"/>.</summary>
+    public static void MatMulBackwardInputColumns(
+        ReadOnlySpan<float> dy,         // [rows, out]
+        ReadOnlySpan<float> w,          // [out, in]
+        ReadOnlySpan<float> packedW,    // PackMatMulBackwardInputWeights(w), or empty
+        Span<float> dx,                 // [rows, in]
+        int rows, int inDim, int outDim, int rowStart, int rowEnd, int colStart, int colEnd)
     {
         CheckMatMul(rows, inDim, outDim, rowStart, rowEnd, dx.Length, w.Length, dy.Length);
         if (colStart < 0 || colStart > colEnd || colEnd > inDim) throw new ArgumentOutOfRangeException(nameof(colStart), $"column range [{colStart}, {colEnd}) is not inside [0, {inDim}).");
@@ -122,7 +177,8 @@ internal static partial class Kernels
 
         // B = w[:, colStart:colEnd]: the copy pack reads `width` floats of each row, ldb = in apart.
         Gemm(ref MemoryMarshal.GetReference(dy), outDim, 1, rowStart, rowEnd, width, outDim,
-            w[colStart..], inDim, bTransposed: false, ref Unsafe.Add(ref MemoryMarshal.GetReference(dx), colStart), inDim, default, loadC: true);
+            w[colStart..], inDim, bTransposed: false, ref Unsafe.Add(ref MemoryMarshal.GetReference(dx), colStart), inDim, default, loadC: true,
+            packedB: PackedColumns(packedW, inDim, outDim, colStart));
     }
 
     /// <summary>dw[o, i] += Σ_r dy[r, o]·x[r, i]; dbias[o] += Σ_r dy[r, o], for o in [outStart, outEnd).</summary>

@@ -84,17 +84,25 @@ internal static unsafe class Lstm
             };
             // pre = x·W_ihᵀ + (b_ih + b_hh) for every step at once.
             RunItems(parallel, ref a, Section.InputProjection, Math.Max(1, (g4 + ColumnBlock - 1) / ColumnBlock));
-            if (profile is not null) clock = profile.Add(TrainingPhase.InputProjection, clock);
-            for (int t = 0; t < offset.Length; t++)
+            // W_hhᵀ packed once for all steps (each step's blocks would otherwise pack their columns again).
+            float[]? packed = PackingFor(parallel, blocks, hidden, K.GemmPackedLength(g4, hidden));
+            fixed (float* pPacked = packed)
             {
-                int o = offset[t], n = count[t];
-                if (n == 0) break;
-                a.N = n;
-                a.Step = o;
-                // pre += hPrev·W_hhᵀ, with hPrev = h0 or the first n rows of step t−1 (a prefix: rows are sorted).
-                if (t == 0) { a.Hp = pH0; a.Cp = pC0; }
-                else { a.Hp = pH + (nint)offset[t - 1] * hidden; a.Cp = pC + (nint)offset[t - 1] * hidden; }
-                RunItems(parallel, ref a, Section.ForwardStep, blocks);
+                a.Packed = pPacked;
+                a.PackedLength = packed?.Length ?? 0;
+                if (packed is not null) RunItems(parallel, ref a, Section.PackForward, PackItems(K.MatMulPackedPanels(g4)));
+                if (profile is not null) clock = profile.Add(TrainingPhase.InputProjection, clock);
+                for (int t = 0; t < offset.Length; t++)
+                {
+                    int o = offset[t], n = count[t];
+                    if (n == 0) break;
+                    a.N = n;
+                    a.Step = o;
+                    // pre += hPrev·W_hhᵀ, with hPrev = h0 or the first n rows of step t−1 (a prefix: rows are sorted).
+                    if (t == 0) { a.Hp = pH0; a.Cp = pC0; }
+                    else { a.Hp = pH + (nint)offset[t - 1] * hidden; a.Cp = pC + (nint)offset[t - 1] * hidden; }
+                    RunItems(parallel, ref a, Section.ForwardStep, blocks);
+                }
             }
             if (profile is not null) profile.Add(TrainingPhase.RecurrentForward, clock);
         }
@@ -151,25 +159,35 @@ internal static unsafe class Lstm
             // The first section has only the gates of the last step; the last only step 0's product, into dH0.
             int last = offset.Length - 1;
             while (last >= 0 && count[last] == 0) last--;
-            for (int t = last + 1; t >= 0; t--)
+            // W_hh packed once for all steps' dh products.
+            float[]? packed = PackingFor(parallel, blocks, hidden, K.GemmPackedLength(hidden, g4));
+            fixed (float* pPacked = packed)
             {
-                a.GemmN = 0;
-                if (t <= last && (t > 0 || !dH0.IsEmpty))
+                a.Packed = pPacked;
+                a.PackedLength = packed?.Length ?? 0;
+                if (packed is not null) RunItems(parallel, ref a, Section.PackBackward, PackItems(K.MatMulPackedPanels(hidden)));
+                for (int t = last + 1; t >= 0; t--)
                 {
-                    a.GemmN = count[t];
-                    a.GemmDPre = pDPre + (nint)offset[t] * g4;
-                    a.GemmDhp = t > 0 ? pDH + (nint)offset[t - 1] * hidden : pDH0;
+                    a.GemmN = 0;
+                    if (t <= last && (t > 0 || !dH0.IsEmpty))
+                    {
+                        a.GemmN = count[t];
+                        a.GemmDPre = pDPre + (nint)offset[t] * g4;
+                        a.GemmDhp = t > 0 ? pDH + (nint)offset[t - 1] * hidden : pDH0;
+                    }
+                    a.N = 0;
+                    if (t >= 1)
+                    {
+                        int s = t - 1, n = count[s], o = offset[s];
+                        a.N = n;
+                        a.Step = o;
+                        if (s == 0) { a.Cp = pC0; a.Dcp = dC0.IsEmpty ? pDiscard : pDC0; }
+                        else { a.Cp = pC + (nint)offset[s - 1] * hidden; a.Dcp = pDC + (nint)offset[s - 1] * hidden; }
+                    }
+                    if (a.GemmN > 0 || a.N > 0) RunItems(parallel, ref a, Section.BackwardStep, blocks);
                 }
-                a.N = 0;
-                if (t >= 1)
-                {
-                    int s = t - 1, n = count[s], o = offset[s];
-                    a.N = n;
-                    a.Step = o;
-                    if (s == 0) { a.Cp = pC0; a.Dcp = dC0.IsEmpty ? pDiscard : pDC0; }
-                    else { a.Cp = pC + (nint)offset[s - 1] * hidden; a.Dcp = pDC + (nint)offset[s - 1] * hidden; }
-                }
-                if (a.GemmN > 0 || a.N > 0) RunItems(parallel, ref a, Section.BackwardStep, blocks);
+                a.Packed = null;
+                a.PackedLength = 0;
             }
             if (profile is not null) clock = profile.Add(TrainingPhase.RecurrentBackward, clock);
             // Forward was pre = x·W_ihᵀ + hPrev·W_hhᵀ + b_ih + b_hh, over all rows at once: dW_ih, dW_hh (with the
@@ -183,14 +201,29 @@ internal static unsafe class Lstm
 
     // ---- The items of the parallel sections ----
 
-    internal enum Section { InputProjection, ForwardStep, BackwardStep, WeightGradients }
+    internal enum Section { InputProjection, PackForward, ForwardStep, PackBackward, BackwardStep, WeightGradients }
+
+    /// <summary>Packed panels per item of a packing section.</summary>
+    private const int PackPanels = 8;
+
+    private static int PackItems(int panels) => (panels + PackPanels - 1) / PackPanels;
+
+    // The scratch that holds W_hh packed for the steps' GEMMs, or null to let each call pack its own columns: only
+    // with several blocks (each at a panel boundary: H a multiple of the panel width) and SIMD.
+    private static float[]? PackingFor(LstmParallel? parallel, int blocks, int hidden, int length)
+    {
+        if (parallel is null || blocks == 1 || !K.GemmIsVectorized || hidden % K.GemmPanelWidth != 0) return null;
+        if (parallel.Packed.Length < length) parallel.Packed = new float[length];
+        return parallel.Packed;
+    }
 
     /// <summary>Pointers to the pinned buffers of one Forward or Backward call, and the current step.</summary>
     internal struct StepArgs
     {
         public float* X, WIh, WHh, Bias, Gates, C, H, HPrev, Hp, Cp;
         public float* DH, DC, DPre, DX, DWIh, DWHh, DBIh, DBHh, Dcp, GemmDPre, GemmDhp;
-        public int InDim, Rows, Hidden, Blocks, N, Step, GemmN, WeightBlocks;
+        public float* Packed;
+        public int InDim, Rows, Hidden, Blocks, N, Step, GemmN, WeightBlocks, PackedLength;
     }
 
     private static void RunItems(LstmParallel? parallel, ref StepArgs a, Section section, int items)
@@ -217,6 +250,18 @@ internal static unsafe class Lstm
                         a.Rows, a.InDim, g4, 0, a.Rows, c0, c1, accumulate: false);
                     break;
                 }
+            case Section.PackForward:
+                {
+                    int panels = K.MatMulPackedPanels(g4);
+                    K.PackMatMulForwardWeights(Floats(a.WHh, g4 * hd), hd, g4, Floats(a.Packed, a.PackedLength), item * PackPanels, Math.Min(panels, (item + 1) * PackPanels));
+                    break;
+                }
+            case Section.PackBackward:
+                {
+                    int panels = K.MatMulPackedPanels(hd);
+                    K.PackMatMulBackwardInputWeights(Floats(a.WHh, g4 * hd), hd, g4, Floats(a.Packed, a.PackedLength), item * PackPanels, Math.Min(panels, (item + 1) * PackPanels));
+                    break;
+                }
             case Section.ForwardStep:
                 {
                     int n = a.N, u0 = item * UnitBlock, u1 = a.Blocks == 1 ? hd : Math.Min(hd, u0 + UnitBlock);
@@ -230,7 +275,7 @@ internal static unsafe class Lstm
                     else
                     {
                         for (int q = 0; q < 4; q++)
-                            K.MatMulForwardColumns(hp, wHh, default, gt, n, hd, g4, 0, n, q * hd + u0, q * hd + u1, accumulate: true);
+                            K.MatMulForwardColumns(hp, wHh, Floats(a.Packed, a.PackedLength), default, gt, n, hd, g4, 0, n, q * hd + u0, q * hd + u1, accumulate: true);
                     }
                     K.LstmCellForward(gt, Floats(a.Cp, n * hd), gt, Floats(a.C + (nint)a.Step * hd, n * hd), Floats(a.H + (nint)a.Step * hd, n * hd),
                         hd, 0, n, u0, u1);
@@ -249,7 +294,7 @@ internal static unsafe class Lstm
                         var dpre = Floats(a.GemmDPre, m * g4);
                         var dhp = Floats(a.GemmDhp, m * hd);
                         if (a.Blocks == 1) K.MatMulBackwardInput(dpre, Floats(a.WHh, g4 * hd), dhp, m, hd, g4, 0, m);
-                        else K.MatMulBackwardInputColumns(dpre, Floats(a.WHh, g4 * hd), dhp, m, hd, g4, 0, m, u0, u1);
+                        else K.MatMulBackwardInputColumns(dpre, Floats(a.WHh, g4 * hd), Floats(a.Packed, a.PackedLength), dhp, m, hd, g4, 0, m, u0, u1);
                     }
                     if (a.N > 0)
                     {
@@ -302,6 +347,9 @@ internal sealed class LstmParallel
 
     /// <summary>Where the phases' times go, or null.</summary>
     public PhaseProfile? Profile { get; set; }
+
+    /// <summary>Scratch for W_hh packed once per call (grown on first use).</summary>
+    internal float[] Packed { get; set; } = [];
 
     /// <summary>The item delegate handed to the pool (made once).</summary>
     public Action<int> Body { get; }

@@ -295,11 +295,7 @@ internal sealed partial class TrainingWorkspace
 
         // ==== Backward: the forward calls in exact reverse order ====
         // (the projection and softmax-CE backward ran block by block above; add the strands' dW in strand order)
-        for (int s = 0; s < _strands; s++)
-        {
-            TensorPrimitives.Add(Grad(gradients, _outW), _strandDW[s], Grad(gradients, _outW));
-            TensorPrimitives.Add(Grad(gradients, _outB), _strandDB[s], Grad(gradients, _outB));
-        }
+        AddStrandGradients(Grad(gradients, _outW), Grad(gradients, _outB));
 
         if (_attention != AttentionKind.None) AttentionBackward(batch, n, gradients);   // _dHOut: dh̃ → dh; d memory kept
         DropBackward(DropoutTensor.DecoderOutput, _dHOut, n, h);
@@ -359,6 +355,37 @@ internal sealed partial class TrainingWorkspace
         _blocks = (n + _blockRows - 1) / _blockRows;
         _strands = Math.Min(MaxStrands, _blocks);
         _pool.Run(_strands, _strandBody);
+    }
+
+    /// <summary>Output rows (of Vt) per item when threads add the strands' dW: each element still gets the strands in order.</summary>
+    private const int StrandSumRows = 256;
+
+    private unsafe float* _sumDW, _sumDB;
+    private Action<int>? _strandSumBody;
+
+    // dW += Σ_s strandDW[s] and db += Σ_s strandDB[s], strands in order for every element, rows split across threads.
+    private unsafe void AddStrandGradients(Span<float> dW, Span<float> dB)
+    {
+        fixed (float* pW = dW, pB = dB)
+        {
+            _sumDW = pW;
+            _sumDB = pB;
+            _strandSumBody ??= AddStrandRows;
+            _pool.Run((_vt + StrandSumRows - 1) / StrandSumRows, _strandSumBody);
+            _sumDW = _sumDB = null;
+        }
+    }
+
+    private unsafe void AddStrandRows(int item)
+    {
+        int o0 = item * StrandSumRows, rows = Math.Min(StrandSumRows, _vt - o0), h = _h;
+        var dW = new Span<float>(_sumDW + (nint)o0 * h, rows * h);
+        var dB = new Span<float>(_sumDB + o0, rows);
+        for (int s = 0; s < _strands; s++)
+        {
+            TensorPrimitives.Add(dW, _strandDW[s].AsSpan(o0 * h, rows * h), dW);
+            TensorPrimitives.Add(dB, _strandDB[s].AsSpan(o0, rows), dB);
+        }
     }
 
     /// <summary>Strand s of S covers blocks [blocks·s/S, blocks·(s+1)/S): fixed by N, not by the thread count.</summary>

@@ -125,6 +125,7 @@ public class MatMulTests
     [InlineData(2, 50, 200)]     // the dot path (at most MatMulDotRows rows)
     [InlineData(29, 50, 200)]
     [InlineData(13, 130, 520)]   // an LSTM step with H = 130 cut into gate blocks
+    [InlineData(9, 192, 768)]    // H = 192: blocks at panel boundaries, W packed once
     [InlineData(7, 35, 97)]
     public void ColumnBlocks_AreBitIdenticalToTheWholeCall(int rows, int inDim, int outDim)
     {
@@ -157,6 +158,21 @@ public class MatMulTests
                 for (int c0 = 0; c0 < inDim; c0 += block)
                     KernelMath.MatMulBackwardInputColumns(dy, w, partsDx, rows, inDim, outDim, 0, rows, c0, Math.Min(inDim, c0 + block));
                 for (int i = 0; i < wholeDx.Length; i++) AssertSameBits(wholeDx[i], partsDx[i], $"backward-input blocks of {block}, [{i}]");
+
+                // W packed once (as the LSTM steps share W_hh): blocks at panel boundaries give the same bits again.
+                if (block % KernelMath.GemmPanelWidth != 0) continue;
+                var packedWt = new float[KernelMath.GemmPackedLength(outDim, inDim)];
+                KernelMath.PackMatMulForwardWeights(w, inDim, outDim, packedWt, 0, KernelMath.MatMulPackedPanels(outDim));
+                var packedParts = (float[])y0.Clone();
+                for (int c0 = 0; c0 < outDim; c0 += block)
+                    KernelMath.MatMulForwardColumns(x, w, packedWt, bias, packedParts, rows, inDim, outDim, 0, rows, c0, Math.Min(outDim, c0 + block), accumulate);
+                for (int i = 0; i < whole.Length; i++) AssertSameBits(whole[i], packedParts[i], $"packed forward blocks of {block}, [{i}]");
+                var packedW = new float[KernelMath.GemmPackedLength(inDim, outDim)];
+                KernelMath.PackMatMulBackwardInputWeights(w, inDim, outDim, packedW, 0, KernelMath.MatMulPackedPanels(inDim));
+                var packedDx = (float[])dx0.Clone();
+                for (int c0 = 0; c0 < inDim; c0 += block)
+                    KernelMath.MatMulBackwardInputColumns(dy, w, packedW, packedDx, rows, inDim, outDim, 0, rows, c0, Math.Min(inDim, c0 + block));
+                for (int i = 0; i < wholeDx.Length; i++) AssertSameBits(wholeDx[i], packedDx[i], $"packed backward-input blocks of {block}, [{i}]");
             }
         }
     }

@@ -11,41 +11,43 @@ namespace Seqtalk.Tests.Nn;
 public class LstmThreadingTests
 {
     // H = 130: unit blocks 64, 64, 2 (a tail block); 4H = 520: three column blocks of 256, 256, 8; in = 300: dX in
-    // two column blocks (256, 44).
-    private const int Hidden = 130, InDim = 300;
+    // two column blocks (256, 44). H = 192: three whole blocks at panel boundaries, so W_hh is packed once per call.
+    private const int InDim = 300;
 
     private sealed record Run(float[] Gates, float[] C, float[] H, float[] HPrev, float[] DX, float[] DH0, float[] DC0,
         float[] DWIh, float[] DWHh, float[] DBIh, float[] DBHh);
 
-    private static (float[] X, float[] WIh, float[] WHh, float[] Bias, float[] H0, float[] C0, float[] DHOut, float[] DCOut) Data(int rows, int batch)
+    private static (float[] X, float[] WIh, float[] WHh, float[] Bias, float[] H0, float[] C0, float[] DHOut, float[] DCOut) Data(int rows, int batch, int hidden)
     {
         var rng = new Random(2024);
         float[] R(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)((rng.NextDouble() * 2 - 1) * scale)).ToArray();
-        int g4 = 4 * Hidden;
-        return (R(rows * InDim, 1), R(g4 * InDim, 0.08), R(g4 * Hidden, 0.1), R(g4, 0.5), R(batch * Hidden, 0.5), R(batch * Hidden, 0.5),
-            R(rows * Hidden, 1), R(rows * Hidden, 0.5));
+        int g4 = 4 * hidden;
+        return (R(rows * InDim, 1), R(g4 * InDim, 0.08), R(g4 * hidden, 0.1), R(g4, 0.5), R(batch * hidden, 0.5), R(batch * hidden, 0.5),
+            R(rows * hidden, 1), R(rows * hidden, 0.5));
     }
 
-    private static Run Layer(int[] offset, int[] count, int rows, int batch, LstmParallel? parallel)
+    private static Run Layer(int[] offset, int[] count, int rows, int batch, int hidden, LstmParallel? parallel)
     {
-        var (_, _, _, _, _, _, dHOut, dCOut) = Data(rows, batch);
-        return LayerWith(offset, count, rows, batch, dHOut, dCOut, parallel);
+        var (_, _, _, _, _, _, dHOut, dCOut) = Data(rows, batch, hidden);
+        return LayerWith(offset, count, rows, batch, hidden, dHOut, dCOut, parallel);
     }
 
-    [Fact]
-    public void AnyThreadCount_GivesTheSameBits()
+    [Theory]
+    [InlineData(130)]
+    [InlineData(192)]
+    public void AnyThreadCount_GivesTheSameBits(int hidden)
     {
         // A packed plan: 6 rows, then fewer as rows end (each step a prefix of the one before).
         int[] count = [6, 6, 5, 3, 1];
         int[] offset = new int[count.Length];
         for (int t = 1; t < count.Length; t++) offset[t] = offset[t - 1] + count[t - 1];
         int rows = count.Sum();
-        Assert.True(Lstm.UnitBlocks(Hidden) > 2, "the test needs several unit blocks");
+        Assert.True(Lstm.UnitBlocks(hidden) > 2, "the test needs several unit blocks");
 
-        var serial = Layer(offset, count, rows, 6, parallel: null);
+        var serial = Layer(offset, count, rows, 6, hidden, parallel: null);
         foreach (int threads in new[] { 1, 2, 3 })
         {
-            var run = Layer(offset, count, rows, 6, new LstmParallel(new WorkerPool(threads)));
+            var run = Layer(offset, count, rows, 6, hidden, new LstmParallel(new WorkerPool(threads)));
             foreach (var (name, expected, actual) in Pairs(serial, run))
             {
                 for (int i = 0; i < expected.Length; i++)
@@ -58,33 +60,35 @@ public class LstmThreadingTests
         Assert.Contains(serial.DWHh, v => v != 0f);   // the backward pass did run
     }
 
-    [Fact]
-    public void BlockedLayer_MatchesTheDoubleReference()
+    [Theory]
+    [InlineData(130)]
+    [InlineData(192)]
+    public void BlockedLayer_MatchesTheDoubleReference(int hidden)
     {
         const int batch = 3, steps = 4;
-        int rows = batch * steps, g4 = 4 * Hidden;
+        int rows = batch * steps, g4 = 4 * hidden;
         int[] count = Enumerable.Repeat(batch, steps).ToArray();
         int[] offset = Enumerable.Range(0, steps).Select(t => t * batch).ToArray();
-        var run = Layer(offset, count, rows, batch, new LstmParallel(new WorkerPool(2)));
+        var run = Layer(offset, count, rows, batch, hidden, new LstmParallel(new WorkerPool(2)));
 
-        var (x, wIh, wHh, bias, h0, c0, dHOut, dCOut) = Data(rows, batch);
+        var (x, wIh, wHh, bias, h0, c0, dHOut, dCOut) = Data(rows, batch, hidden);
         double[] D(float[] a) => a.Select(v => (double)v).ToArray();
         double[][] xs = Enumerable.Range(0, steps).Select(t => D(x.AsSpan(t * batch * InDim, batch * InDim).ToArray())).ToArray();
         bool[][] mask = Enumerable.Range(0, steps).Select(_ => Enumerable.Repeat(true, batch).ToArray()).ToArray();
-        var cache = ScalarReference.LstmForward(D(wIh), D(wHh), D(bias), new double[g4], InDim, Hidden, xs, mask, D(h0), D(c0), batch);
+        var cache = ScalarReference.LstmForward(D(wIh), D(wHh), D(bias), new double[g4], InDim, hidden, xs, mask, D(h0), D(c0), batch);
         for (int t = 0; t < steps; t++)
         {
-            AssertClose(cache.H[t], run.H.AsSpan(t * batch * Hidden, batch * Hidden), 1e-5, $"h[{t}]");
-            AssertClose(cache.C[t], run.C.AsSpan(t * batch * Hidden, batch * Hidden), 1e-5, $"c[{t}]");
+            AssertClose(cache.H[t], run.H.AsSpan(t * batch * hidden, batch * hidden), 1e-5, $"h[{t}]");
+            AssertClose(cache.C[t], run.C.AsSpan(t * batch * hidden, batch * hidden), 1e-5, $"c[{t}]");
         }
 
         // dC from outside enters only at the last step in the reference; the engine's dC buffer is added to at
         // every step, so give the reference the same: zero dC everywhere but the last step.
-        var (_, _, _, _, _, _, dHAll, dCAll) = Data(rows, batch);
-        Array.Clear(dCAll, 0, (steps - 1) * batch * Hidden);
-        var rerun = LayerWith(offset, count, rows, batch, dHAll, dCAll, new LstmParallel(new WorkerPool(2)));
-        double[]?[] dHOutT = Enumerable.Range(0, steps).Select(t => D(dHAll.AsSpan(t * batch * Hidden, batch * Hidden).ToArray())).ToArray();
-        var grads = ScalarReference.LstmBackward(cache, dHOutT, new double[batch * Hidden], D(dCAll.AsSpan((steps - 1) * batch * Hidden).ToArray()));
+        var (_, _, _, _, _, _, dHAll, dCAll) = Data(rows, batch, hidden);
+        Array.Clear(dCAll, 0, (steps - 1) * batch * hidden);
+        var rerun = LayerWith(offset, count, rows, batch, hidden, dHAll, dCAll, new LstmParallel(new WorkerPool(2)));
+        double[]?[] dHOutT = Enumerable.Range(0, steps).Select(t => D(dHAll.AsSpan(t * batch * hidden, batch * hidden).ToArray())).ToArray();
+        var grads = ScalarReference.LstmBackward(cache, dHOutT, new double[batch * hidden], D(dCAll.AsSpan((steps - 1) * batch * hidden).ToArray()));
         AssertClose(grads.DWIh, rerun.DWIh, 1e-4, "dW_ih");
         AssertClose(grads.DWHh, rerun.DWHh, 1e-4, "dW_hh");
         AssertClose(grads.DBIh, rerun.DBIh, 1e-4, "db");
@@ -93,17 +97,17 @@ public class LstmThreadingTests
         for (int t = 0; t < steps; t++) AssertClose(grads.DX[t], rerun.DX.AsSpan(t * batch * InDim, batch * InDim), 1e-4, $"dx[{t}]");
     }
 
-    private static Run LayerWith(int[] offset, int[] count, int rows, int batch, float[] dHOut, float[] dCOut, LstmParallel? parallel)
+    private static Run LayerWith(int[] offset, int[] count, int rows, int batch, int hidden, float[] dHOut, float[] dCOut, LstmParallel? parallel)
     {
-        var (x, wIh, wHh, bias, h0, c0, _, _) = Data(rows, batch);
-        int g4 = 4 * Hidden;
-        float[] gates = new float[rows * g4], c = new float[rows * Hidden], h = new float[rows * Hidden], hPrev = new float[rows * Hidden];
+        var (x, wIh, wHh, bias, h0, c0, _, _) = Data(rows, batch, hidden);
+        int g4 = 4 * hidden;
+        float[] gates = new float[rows * g4], c = new float[rows * hidden], h = new float[rows * hidden], hPrev = new float[rows * hidden];
         var w = new LstmWeights(wIh, wHh, bias);
-        Lstm.Forward(x, InDim, rows, offset, count, h0, c0, w, Hidden, gates, c, h, hPrev, parallel);
+        Lstm.Forward(x, InDim, rows, offset, count, h0, c0, w, hidden, gates, c, h, hPrev, parallel);
         float[] dH = (float[])dHOut.Clone(), dC = (float[])dCOut.Clone(), dPre = new float[rows * g4], dX = new float[rows * InDim];
-        float[] dH0 = new float[batch * Hidden], dC0 = new float[batch * Hidden], discard = new float[batch * Hidden];
+        float[] dH0 = new float[batch * hidden], dC0 = new float[batch * hidden], discard = new float[batch * hidden];
         float[] dWIh = new float[wIh.Length], dWHh = new float[wHh.Length], dBIh = new float[g4], dBHh = new float[g4];
-        Lstm.Backward(x, InDim, rows, offset, count, c0, w, Hidden, gates, c, hPrev, dH, dC, dPre, dX, dH0, dC0, discard,
+        Lstm.Backward(x, InDim, rows, offset, count, c0, w, hidden, gates, c, hPrev, dH, dC, dPre, dX, dH0, dC0, discard,
             new LstmGradients(dWIh, dWHh, dBIh, dBHh), parallel);
         return new Run(gates, c, h, hPrev, dX, dH0, dC0, dWIh, dWHh, dBIh, dBHh);
     }
