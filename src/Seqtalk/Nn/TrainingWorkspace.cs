@@ -65,6 +65,7 @@ internal sealed partial class TrainingWorkspace
     private readonly float[] _dC;                                          // [R, H]
 
     private readonly Action<int> _strandBody;
+    private readonly int[] _strandOrder = new int[MaxStrands];
     private readonly WorkerPool _pool;
     private readonly LstmParallel _lstmParallel;
     private int _strands, _blocks;
@@ -128,7 +129,7 @@ internal sealed partial class TrainingWorkspace
         _dPre = new float[checked(rMax * _g)];
         _dA = new float[rMax * wide]; _dB = new float[rMax * wide];
         _dC = new float[rMax * _h];
-        _strandBody = RunStrand;
+        _strandBody = item => RunStrand(_strandOrder[item]);
         _pool = new WorkerPool(threads);
         _lstmParallel = new LstmParallel(_pool);
         InitAttention(maxBatch, maxSourceSteps, rDec);
@@ -354,6 +355,15 @@ internal sealed partial class TrainingWorkspace
     {
         _blocks = (n + _blockRows - 1) / _blockRows;
         _strands = Math.Min(MaxStrands, _blocks);
+        // Longest strands first (threads take items in order), so that e.g. strands of 1, 2, 1, 2 blocks on two
+        // threads end after 3 blocks, not 4. Which thread runs a strand changes no result.
+        for (int s = 0; s < _strands; s++)
+        {
+            // Insertion by length, descending; equal lengths keep strand order.
+            int length = StrandLength(s), at = s;
+            while (at > 0 && StrandLength(_strandOrder[at - 1]) < length) { _strandOrder[at] = _strandOrder[at - 1]; at--; }
+            _strandOrder[at] = s;
+        }
         _pool.Run(_strands, _strandBody);
     }
 
@@ -386,6 +396,12 @@ internal sealed partial class TrainingWorkspace
             TensorPrimitives.Add(dW, _strandDW[s].AsSpan(o0 * h, rows * h), dW);
             TensorPrimitives.Add(dB, _strandDB[s].AsSpan(o0, rows), dB);
         }
+    }
+
+    private int StrandLength(int strand)
+    {
+        var (start, end) = StrandBlocks(_blocks, _strands, strand);
+        return end - start;
     }
 
     /// <summary>Strand s of S covers blocks [blocks·s/S, blocks·(s+1)/S): fixed by N, not by the thread count.</summary>
