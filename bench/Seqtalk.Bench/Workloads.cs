@@ -22,10 +22,12 @@ internal static partial class Workloads
     private const int BatchSize = 128;
     private const int DefaultReplyEpochs = 19;     // after workload 1's epoch: 20 in all
 
-    private sealed record Settings(int Threads, string? JsonPath, bool Quick, string DataPath, string? Only, int ReplyEpochs);
+    private sealed record Settings(int Threads, string? JsonPath, bool Quick, string DataPath, string? Only, int ReplyEpochs, bool Profile = false);
 
     private sealed record Result(string Workload, string Metric, double Value, string Unit, string Detail,
         double? GflopsPerSecond = null, double? PeakFraction = null, double? Seconds = null);
+
+    private static bool s_profile;
 
     public static int Run(string[] args)
     {
@@ -52,6 +54,14 @@ internal static partial class Workloads
         var tutorial = new TrainingOptions { Seed = ValidationSeed, Threads = threads, BatchSize = BatchSize };
         // --only train: the two training workloads; tutorial: the first only; reply: the tutorial model and the reply workloads
         // (the tutorial model is trained either way: the replies use it). For iterating, not for reports.
+        s_profile = settings.Profile;
+        if (settings.Only == "large")
+        {
+            var (rl, _) = TrainWorkload("train_large", pairs, tutorial with { EmbeddingDim = 256, HiddenDim = 512, Layers = 2, MaxVocabulary = 8000 },
+                settings.Quick ? 2 : 0, peak, 0);
+            Print(rl);
+            return 0;
+        }
         var (r1, chat) = TrainWorkload("train_tutorial", pairs, tutorial, settings.Quick ? 6 : 0, peak, settings.ReplyEpochs);
         results.Add(r1);
         Print(r1);
@@ -141,6 +151,8 @@ internal static partial class Workloads
         }
         initial.CopyTo(model.Parameters, 0);
 
+        var profile = s_profile ? new PhaseProfile() : null;
+        workspace.Profile = profile;
         long tokens = 0;
         double flops = 0;
         var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
@@ -149,9 +161,11 @@ internal static partial class Workloads
         {
             Array.Clear(gradients);
             var stats = workspace.ForwardBackward(batch, gradients, 1f / batch.RealTargetTokens);
-            double norm = Math.Sqrt(Kernels.Kernels.SumOfSquares(gradients));
+            long optimizerStart = PhaseProfile.Now;
+            double norm = Math.Sqrt(optimizer.SumOfSquares(gradients, workspace.Pool));
             if (!double.IsFinite(stats.LossSum) || !double.IsFinite(norm)) throw new InvalidOperationException($"{name}: non-finite loss or gradient.");
-            optimizer.Update(model.Parameters, gradients, options.LearningRate);
+            optimizer.Update(model.Parameters, gradients, options.LearningRate, workspace.Pool);
+            profile?.Add(TrainingPhase.Optimizer, optimizerStart);
             tokens += stats.Tokens;
             flops += BatchFlops(batch, config);
         }
@@ -163,6 +177,13 @@ internal static partial class Workloads
         string detail = $"{batches.Count} steps, {tokens} real target tokens in {seconds:F2} s (CPU {cpuSeconds:F2} s, {tokens / cpuSeconds:F0} tokens per CPU-s); E={config.EmbeddingDim} H={config.HiddenDim} L={config.Layers} " +
             $"Vs={config.SourceVocabSize} Vt={config.TargetVocabSize}; {flops / tokens / 1e6:F2} MFLOP/token";
         var result = new Result(name, "tokens_per_s", tokens / seconds, "tokens/s", detail, gflops, gflops / peak, seconds);
+        workspace.Profile = null;
+        if (profile is not null)
+        {
+            Console.WriteLine($"{name}: wall-clock seconds per phase over the epoch ({seconds:F2} s in all, {options.Threads} thread(s))");
+            foreach (var phase in Enum.GetValues<TrainingPhase>())
+                Console.WriteLine($"  {phase,-18} {profile.Seconds(phase),8:F3} s  {profile.Seconds(phase) / seconds,6:P1}");
+        }
         // More epochs for the reply workloads (untimed), so replies have the length a trained model gives.
         for (int epoch = 0; epoch < extraEpochs; epoch++)
         {
@@ -258,7 +279,7 @@ internal static partial class Workloads
     {
         int threads = 1;
         string? json = null, data = null, only = null;
-        bool quick = false;
+        bool quick = false, profile = false;
         int? replyEpochs = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -270,16 +291,17 @@ internal static partial class Workloads
                 case "--quick": quick = true; break;
                 case "--reply-epochs" when i + 1 < args.Length && int.TryParse(args[i + 1], out int re) && re >= 0: replyEpochs = re; i++; break;
                 case "--only" when i + 1 < args.Length: only = args[++i]; break;
+                case "--profile": profile = true; break;
                 default:
                     Console.Error.WriteLine($"error: unknown or incomplete option '{args[i]}'.");
-                    Console.Error.WriteLine("usage: workloads [--threads N] [--json FILE] [--quick] [--data PATH] [--only train|tutorial|reply] [--reply-epochs N]");
+                    Console.Error.WriteLine("usage: workloads [--threads N] [--json FILE] [--quick] [--data PATH] [--only train|tutorial|large|reply] [--reply-epochs N] [--profile]");
                     return null;
             }
         }
         data ??= DefaultDataPath();
         // The reply workloads use the tutorial model after 20 epochs by default (the tutorial's run, whose replies
         // average about 4 tokens, as the PyTorch figures do); --quick keeps the 1-epoch model.
-        return new Settings(threads, json, quick, Path.GetFullPath(data), only, replyEpochs ?? (quick ? 0 : DefaultReplyEpochs));
+        return new Settings(threads, json, quick, Path.GetFullPath(data), only, replyEpochs ?? (quick ? 0 : DefaultReplyEpochs), profile);
     }
 
     internal static string DefaultDataPath()

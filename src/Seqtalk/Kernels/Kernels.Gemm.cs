@@ -54,7 +54,7 @@ internal static partial class Kernels
         ReadOnlySpan<float> b, int ldb, bool bTransposed,
         ref float c, nint ldc,
         ReadOnlySpan<float> bias,
-        bool loadC, bool packA = false)
+        bool loadC, bool packA = false, ReadOnlySpan<float> packedB = default)
     {
         if (mStart >= mEnd || n == 0) return;
         bool wide = GemmUses512;
@@ -82,12 +82,23 @@ internal static partial class Kernels
             do
             {
                 int kc = Math.Min(kcMax, k - pc);
-                for (int jr = 0; jr < nc; jr += nr)
+                // B's panels: packed here for this block, or read from the caller's full-depth packing (the same floats).
+                nint panelStride = kc * nr;
+                ref float blockB = ref packRef;
+                if (!packedB.IsEmpty)
                 {
-                    int width = Math.Min(nr, nc - jr);
-                    Span<float> panel = pack.Slice(jr * kc, kc * nr);
-                    if (bTransposed) PackTransposed(b, ldb, pc, kc, jc + jr, width, nr, panel);
-                    else PackCopy(b, ldb, pc, kc, jc + jr, width, nr, panel);
+                    panelStride = (nint)k * nr;
+                    blockB = ref Unsafe.Add(ref MemoryMarshal.GetReference(packedB), jc / nr * panelStride + pc * nr);
+                }
+                else
+                {
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        int width = Math.Min(nr, nc - jr);
+                        Span<float> panel = pack.Slice(jr * kc, kc * nr);
+                        if (bTransposed) PackTransposed(b, ldb, pc, kc, jc + jr, width, nr, panel);
+                        else PackCopy(b, ldb, pc, kc, jc + jr, width, nr, panel);
+                    }
                 }
 
                 bool load = loadC || pc > 0;
@@ -105,7 +116,7 @@ internal static partial class Kernels
                             : ref Unsafe.Add(ref a, ic * aM + pc * aK);
                         nint tileM = packA ? 1 : aM, tileK = packA ? mr : aK;
                         int kernelRows = packA ? mr : rowsInTile;   // packed tiles have zero rows, not missing ones
-                        Tile(ref aTile, tileM, tileK, kernelRows, rowsInTile, kc, ref packRef, ref Unsafe.Add(ref c, ic * ldc + jc), ldc,
+                        Tile(ref aTile, tileM, tileK, kernelRows, rowsInTile, kc, ref blockB, panelStride, ref Unsafe.Add(ref c, ic * ldc + jc), ldc,
                             nc, nr, mr, wide, load, addBias, ref bias.IsEmpty ? ref biasRef : ref Unsafe.Add(ref biasRef, jc), bias.IsEmpty ? default : bias.Slice(jc, nc), edgeTile, edgeBias);
                     }
                 }
@@ -119,14 +130,14 @@ internal static partial class Kernels
     // One row tile against all panels of the packed B block.
     private static void Tile(
         ref float aTile, nint aM, nint aK, int kernelRows, int rowsInTile, int kc,
-        ref float packRef, ref float cTile, nint ldc, int nc, int nr, int mr, bool wide, bool load, bool addBias,
+        ref float packRef, nint panelStride, ref float cTile, nint ldc, int nc, int nr, int mr, bool wide, bool load, bool addBias,
         ref float biasRef, ReadOnlySpan<float> bias, Span<float> edgeTile, Span<float> edgeBias)
     {
         ref float edgeRef = ref MemoryMarshal.GetReference(edgeTile);
         for (int jr = 0; jr < nc; jr += nr)
         {
             int width = Math.Min(nr, nc - jr);
-            ref float bPanel = ref Unsafe.Add(ref packRef, jr * kc);
+            ref float bPanel = ref Unsafe.Add(ref packRef, jr / nr * panelStride);
             ref float cBlock = ref Unsafe.Add(ref cTile, jr);
             ref float biasBlock = ref packRef;   // unused unless addBias
             if (addBias)
@@ -160,6 +171,27 @@ internal static partial class Kernels
             else Micro256(ref aTile, aM, aK, kernelRows, ref bPanel, kc, ref edgeRef, nr, load, addBias, ref biasBlock);
             for (int row = 0; row < rowsInTile; row++)
                 edgeTile.Slice(row * nr, width).CopyTo(MemoryMarshal.CreateSpan(ref Unsafe.Add(ref cBlock, row * ldc), width));
+        }
+    }
+
+    /// <summary>Columns per packed B panel: 32 with the Vector512 micro-kernel, 16 with Vector256.</summary>
+    internal static int GemmPanelWidth => GemmUses512 ? 32 : 16;
+
+    /// <summary>Floats of a full-depth packing of a [k, n] B operand (see <see cref="GemmPackB"/>).</summary>
+    internal static int GemmPackedLength(int n, int k) => checked((n + GemmPanelWidth - 1) / GemmPanelWidth * GemmPanelWidth * k);
+
+    /// <summary>Packs B (copy layout b[kk·ldb + j], or transposed b[j·ldb + kk]) for all k at once into panels
+    /// [n/NR][k][NR], zero-padded: panel p, depth kk is what the GEMM would pack for that block itself, so a call
+    /// given this packing computes the same bits. Packs panels [panelStart, panelEnd) (threads split panels).</summary>
+    internal static void GemmPackB(ReadOnlySpan<float> b, int ldb, bool bTransposed, int n, int k, Span<float> packed, int panelStart, int panelEnd)
+    {
+        int nr = GemmPanelWidth;
+        for (int p = panelStart; p < panelEnd; p++)
+        {
+            int width = Math.Min(nr, n - p * nr);
+            Span<float> panel = packed.Slice(p * nr * k, k * nr);
+            if (bTransposed) PackTransposed(b, ldb, 0, k, p * nr, width, nr, panel);
+            else PackCopy(b, ldb, 0, k, p * nr, width, nr, panel);
         }
     }
 

@@ -27,28 +27,44 @@ internal static partial class Kernels
         Span<float> c,                  // [B, H]   cached for backward
         Span<float> h,                  // [B, H]
         int hidden, int rowStart, int rowEnd)
+        => LstmCellForward(preGates, cPrev, gates, c, h, hidden, rowStart, rowEnd, 0, hidden);
+
+    /// <summary>Hidden units [unitStart, unitEnd) of <see cref="LstmCellForward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, Span{float}, Span{float}, int, int, int)"/>
+    /// (their four gate columns, their c and h), for rows [rowStart, rowEnd).</summary>
+    /// <remarks>Threads split a step by units; a unit's values may depend on the span lengths the activations see
+    /// (vector width, tails), so callers keep the unit blocks fixed by the shape, whatever the thread count.</remarks>
+    public static void LstmCellForward(
+        ReadOnlySpan<float> preGates,   // [B, 4H]
+        ReadOnlySpan<float> cPrev,      // [B, H]
+        Span<float> gates,              // [B, 4H]
+        Span<float> c,                  // [B, H]
+        Span<float> h,                  // [B, H]
+        int hidden, int rowStart, int rowEnd, int unitStart, int unitEnd)
     {
-        int g4 = 4 * hidden;
+        int g4 = 4 * hidden, u = unitEnd - unitStart;
         Debug.Assert(preGates.Length >= rowEnd * g4 && gates.Length >= rowEnd * g4);
         Debug.Assert(cPrev.Length >= rowEnd * hidden && c.Length >= rowEnd * hidden && h.Length >= rowEnd * hidden);
-        if (hidden == 0) return;
+        Debug.Assert(0 <= unitStart && unitStart <= unitEnd && unitEnd <= hidden);
+        if (u == 0) return;
         for (int r = rowStart; r < rowEnd; r++)
         {
-            ReadOnlySpan<float> pre = preGates.Slice(r * g4, g4);
-            Span<float> gt = gates.Slice(r * g4, g4);
-            TensorPrimitives.Sigmoid(pre[..(2 * hidden)], gt[..(2 * hidden)]);      // i, f
-            TensorPrimitives.Tanh(pre.Slice(2 * hidden, hidden), gt.Slice(2 * hidden, hidden)); // g
-            TensorPrimitives.Sigmoid(pre.Slice(3 * hidden, hidden), gt.Slice(3 * hidden, hidden)); // o
-            ReadOnlySpan<float> i = gt[..hidden], f = gt.Slice(hidden, hidden), g = gt.Slice(2 * hidden, hidden), o = gt.Slice(3 * hidden, hidden);
-            Span<float> cr = c.Slice(r * hidden, hidden), hr = h.Slice(r * hidden, hidden);
-            TensorPrimitives.Multiply(f, cPrev.Slice(r * hidden, hidden), cr);   // c = f⊙cPrev
-            TensorPrimitives.MultiplyAdd(i, g, cr, cr);                          // c += i⊙g
-            TensorPrimitives.Tanh(cr, hr);                                       // h = tanh(c)
-            TensorPrimitives.Multiply(hr, o, hr);                                // h = o⊙tanh(c)
+            int b = r * g4 + unitStart, s = r * hidden + unitStart;
+            ReadOnlySpan<float> preI = preGates.Slice(b, u), preF = preGates.Slice(b + hidden, u);
+            ReadOnlySpan<float> preG = preGates.Slice(b + 2 * hidden, u), preO = preGates.Slice(b + 3 * hidden, u);
+            Span<float> i = gates.Slice(b, u), f = gates.Slice(b + hidden, u), g = gates.Slice(b + 2 * hidden, u), o = gates.Slice(b + 3 * hidden, u);
+            TensorPrimitives.Sigmoid(preI, i);
+            TensorPrimitives.Sigmoid(preF, f);
+            TensorPrimitives.Tanh(preG, g);
+            TensorPrimitives.Sigmoid(preO, o);
+            Span<float> cr = c.Slice(s, u), hr = h.Slice(s, u);
+            TensorPrimitives.Multiply(f, cPrev.Slice(s, u), cr);   // c = f⊙cPrev
+            TensorPrimitives.MultiplyAdd(i, g, cr, cr);            // c += i⊙g
+            TensorPrimitives.Tanh(cr, hr);                         // h = tanh(c)
+            TensorPrimitives.Multiply(hr, o, hr);                  // h = o⊙tanh(c)
         }
     }
 
-    /// <summary>Backward of <see cref="LstmCellForward"/> for rows [rowStart, rowEnd).</summary>
+    /// <summary>Backward of <see cref="LstmCellForward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, Span{float}, Span{float}, int, int, int)"/> for rows [rowStart, rowEnd).</summary>
     /// <remarks>Forward was c = f⊙cPrev + i⊙g, h = o⊙tanh(c). With dc = dC + dH⊙o⊙(1 − tanh²c):
     /// dPre_i = dc⊙g⊙i(1−i); dPre_f = dc⊙cPrev⊙f(1−f); dPre_g = dc⊙i⊙(1−g²); dPre_o = dH⊙tanh(c)⊙o(1−o);
     /// dCPrev += dc⊙f. dPreGates is written, not accumulated; it must not alias an input.</remarks>
@@ -61,25 +77,38 @@ internal static partial class Kernels
         Span<float> dPreGates,          // [B, 4H]  written
         Span<float> dCPrev,             // [B, H]   accumulated (+=)
         int hidden, int rowStart, int rowEnd)
+        => LstmCellBackward(gates, cPrev, c, dH, dC, dPreGates, dCPrev, hidden, rowStart, rowEnd, 0, hidden);
+
+    /// <summary>Hidden units [unitStart, unitEnd) of <see cref="LstmCellBackward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, Span{float}, int, int, int)"/>
+    /// (their four dPre columns and their dCPrev), for rows [rowStart, rowEnd); callers keep the unit blocks fixed by the shape.</summary>
+    public static void LstmCellBackward(
+        ReadOnlySpan<float> gates,      // [B, 4H]
+        ReadOnlySpan<float> cPrev,      // [B, H]
+        ReadOnlySpan<float> c,          // [B, H]
+        ReadOnlySpan<float> dH,         // [B, H]
+        ReadOnlySpan<float> dC,         // [B, H]
+        Span<float> dPreGates,          // [B, 4H]  written
+        Span<float> dCPrev,             // [B, H]   accumulated (+=)
+        int hidden, int rowStart, int rowEnd, int unitStart, int unitEnd)
     {
-        int g4 = 4 * hidden;
+        int g4 = 4 * hidden, u = unitEnd - unitStart;
         Debug.Assert(gates.Length >= rowEnd * g4 && dPreGates.Length >= rowEnd * g4);
+        Debug.Assert(0 <= unitStart && unitStart <= unitEnd && unitEnd <= hidden);
         for (int r = rowStart; r < rowEnd; r++)
         {
-            ReadOnlySpan<float> gt = gates.Slice(r * g4, g4);
-            ReadOnlySpan<float> i = gt[..hidden], f = gt.Slice(hidden, hidden), g = gt.Slice(2 * hidden, hidden), o = gt.Slice(3 * hidden, hidden);
-            ReadOnlySpan<float> cp = cPrev.Slice(r * hidden, hidden), cr = c.Slice(r * hidden, hidden);
-            ReadOnlySpan<float> dh = dH.Slice(r * hidden, hidden), dc = dC.Slice(r * hidden, hidden);
-            Span<float> dpre = dPreGates.Slice(r * g4, g4);
-            Span<float> di = dpre[..hidden], df = dpre.Slice(hidden, hidden), dg = dpre.Slice(2 * hidden, hidden), dout = dpre.Slice(3 * hidden, hidden);
-            Span<float> dcp = dCPrev.Slice(r * hidden, hidden);
+            int b = r * g4 + unitStart, s = r * hidden + unitStart;
+            ReadOnlySpan<float> i = gates.Slice(b, u), f = gates.Slice(b + hidden, u), g = gates.Slice(b + 2 * hidden, u), o = gates.Slice(b + 3 * hidden, u);
+            ReadOnlySpan<float> cp = cPrev.Slice(s, u), cr = c.Slice(s, u);
+            ReadOnlySpan<float> dh = dH.Slice(s, u), dc = dC.Slice(s, u);
+            Span<float> di = dPreGates.Slice(b, u), df = dPreGates.Slice(b + hidden, u), dg = dPreGates.Slice(b + 2 * hidden, u), dout = dPreGates.Slice(b + 3 * hidden, u);
+            Span<float> dcp = dCPrev.Slice(s, u);
             TensorPrimitives.Tanh(cr, dout);   // tanh(c) parked in the o slot, read before it is overwritten
             int j = 0;
             if (Vector.IsHardwareAccelerated)
             {
                 int n = Vector<float>.Count;
                 var one = Vector<float>.One;
-                for (; j <= hidden - n; j += n)
+                for (; j <= u - n; j += n)
                 {
                     var vi = new Vector<float>(i[j..]); var vf = new Vector<float>(f[j..]);
                     var vg = new Vector<float>(g[j..]); var vo = new Vector<float>(o[j..]);
@@ -93,7 +122,7 @@ internal static partial class Kernels
                     (new Vector<float>(dcp[j..]) + dct * vf).CopyTo(dcp[j..]);
                 }
             }
-            for (; j < hidden; j++)
+            for (; j < u; j++)
             {
                 float tc = dout[j];
                 float dct = dc[j] + dh[j] * o[j] * (1f - tc * tc);

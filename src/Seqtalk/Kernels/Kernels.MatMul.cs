@@ -46,6 +46,85 @@ internal static partial class Kernels
             w, inDim, bTransposed: true, ref MemoryMarshal.GetReference(y), outDim, bias, loadC: accumulate);
     }
 
+    /// <summary>Columns [colStart, colEnd) of <see cref="MatMulForward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, int, int, bool)"/>:
+    /// y[r, o] = (accumulate ? y[r, o] : 0) + Σ_i x[r, i]·w[o, i] + bias[o], for r in [rowStart, rowEnd), o in [colStart, colEnd).</summary>
+    /// <remarks>The same operations per element as the full call (the GEMM's blocking depends on the depth only, the
+    /// dot path on <paramref name="rows"/> only), so any split of the columns gives the full call's bits. Lets threads
+    /// split a product by output columns: each packs only its own rows of W.</remarks>
+    public static void MatMulForwardColumns(
+        ReadOnlySpan<float> x,      // [rows, in]
+        ReadOnlySpan<float> w,      // [out, in]
+        ReadOnlySpan<float> bias,   // [out], or empty for no bias
+        Span<float> y,              // [rows, out]
+        int rows, int inDim, int outDim, int rowStart, int rowEnd, int colStart, int colEnd, bool accumulate)
+        => MatMulForwardColumns(x, w, default, bias, y, rows, inDim, outDim, rowStart, rowEnd, colStart, colEnd, accumulate);
+
+    /// <summary><see cref="MatMulForwardColumns(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, int, int, int, int, bool)"/>
+    /// with Wᵀ packed once beforehand by <see cref="PackMatMulForwardWeights"/> (or empty: pack per call), for a W that
+    /// many calls share (the recurrent W_hh, once per batch instead of once per step). The same bits either way.
+    /// With a packing, <paramref name="colStart"/> must be a multiple of <see cref="GemmPanelWidth"/>.</summary>
+    public static void MatMulForwardColumns(
+        ReadOnlySpan<float> x,          // [rows, in]
+        ReadOnlySpan<float> w,          // [out, in]
+        ReadOnlySpan<float> packedWt,   // PackMatMulForwardWeights(w), or empty
+        ReadOnlySpan<float> bias,       // [out], or empty for no bias
+        Span<float> y,                  // [rows, out]
+        int rows, int inDim, int outDim, int rowStart, int rowEnd, int colStart, int colEnd, bool accumulate)
+    {
+        CheckMatMul(rows, inDim, outDim, rowStart, rowEnd, x.Length, w.Length, y.Length);
+        if (colStart < 0 || colStart > colEnd || colEnd > outDim) throw new ArgumentOutOfRangeException(nameof(colStart), $"column range [{colStart}, {colEnd}) is not inside [0, {outDim}).");
+        if (!bias.IsEmpty && bias.Length < outDim) throw new ArgumentException($"bias has {bias.Length} floats, expected {outDim}.", nameof(bias));
+        int width = colEnd - colStart;
+        if (width == 0 || rowStart == rowEnd) return;
+        ReadOnlySpan<float> wCols = w.Slice(colStart * inDim, width * inDim);
+        ReadOnlySpan<float> biasCols = bias.IsEmpty ? default : bias.Slice(colStart, width);
+        if (!GemmIsVectorized)
+        {
+            MatMulForwardNaiveColumns(x, w, bias, y, inDim, outDim, rowStart, rowEnd, colStart, colEnd, accumulate);
+            return;
+        }
+
+        if (rows <= MatMulDotRows)
+        {
+            MatMulForwardDotColumns(x, w, bias, y, inDim, outDim, rowStart, rowEnd, colStart, colEnd, accumulate);
+            return;
+        }
+
+        Gemm(ref MemoryMarshal.GetReference(x), inDim, 1, rowStart, rowEnd, width, inDim,
+            wCols, inDim, bTransposed: true, ref Unsafe.Add(ref MemoryMarshal.GetReference(y), colStart), outDim, biasCols, loadC: accumulate,
+            packedB: PackedColumns(packedWt, outDim, inDim, colStart));
+    }
+
+    /// <summary>Packs Wᵀ [in, out] for <see cref="MatMulForwardColumns(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, int, int, int, int, bool)"/>:
+    /// panels [panelStart, panelEnd) of <see cref="MatMulPackedPanels"/>(out); <paramref name="packed"/> holds
+    /// <see cref="GemmPackedLength"/>(out, in) floats. Does nothing without SIMD (the scalar path reads W).</summary>
+    public static void PackMatMulForwardWeights(ReadOnlySpan<float> w, int inDim, int outDim, Span<float> packed, int panelStart, int panelEnd)
+    {
+        if (!GemmIsVectorized) return;
+        GemmPackB(w, inDim, bTransposed: true, outDim, inDim, packed, panelStart, panelEnd);
+    }
+
+    /// <summary>Packs W [out, in] for <see cref="MatMulBackwardInputColumns(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, int, int, int, int)"/>:
+    /// panels [panelStart, panelEnd) of <see cref="MatMulPackedPanels"/>(in); <paramref name="packed"/> holds
+    /// <see cref="GemmPackedLength"/>(in, out) floats. Does nothing without SIMD.</summary>
+    public static void PackMatMulBackwardInputWeights(ReadOnlySpan<float> w, int inDim, int outDim, Span<float> packed, int panelStart, int panelEnd)
+    {
+        if (!GemmIsVectorized) return;
+        GemmPackB(w, inDim, bTransposed: false, inDim, outDim, packed, panelStart, panelEnd);
+    }
+
+    /// <summary>Panels of a packed operand with <paramref name="columns"/> columns.</summary>
+    public static int MatMulPackedPanels(int columns) => (columns + GemmPanelWidth - 1) / GemmPanelWidth;
+
+    // The packing from column colStart on (a panel boundary), or empty when there is none or no SIMD.
+    private static ReadOnlySpan<float> PackedColumns(ReadOnlySpan<float> packed, int columns, int depth, int colStart)
+    {
+        if (packed.IsEmpty || !GemmIsVectorized) return default;
+        if (colStart % GemmPanelWidth != 0) throw new ArgumentException($"column {colStart} is not at a packed panel boundary ({GemmPanelWidth} columns).", nameof(colStart));
+        if (packed.Length < GemmPackedLength(columns, depth)) throw new ArgumentException($"the packed operand has {packed.Length} floats, expected {GemmPackedLength(columns, depth)}.", nameof(packed));
+        return packed[(colStart / GemmPanelWidth * GemmPanelWidth * depth)..];
+    }
+
     /// <summary>dx[r, i] += Σ_o dy[r, o]·w[o, i], for r in [rowStart, rowEnd).</summary>
     /// <remarks>GEMM with C = dx, A = dy, B = w (packed as is), k = out.</remarks>
     public static void MatMulBackwardInput(
@@ -64,6 +143,42 @@ internal static partial class Kernels
 
         Gemm(ref MemoryMarshal.GetReference(dy), outDim, 1, rowStart, rowEnd, inDim, outDim,
             w, inDim, bTransposed: false, ref MemoryMarshal.GetReference(dx), inDim, default, loadC: true);
+    }
+
+    /// <summary>Columns [colStart, colEnd) of <see cref="MatMulBackwardInput"/>: dx[r, i] += Σ_o dy[r, o]·w[o, i],
+    /// for r in [rowStart, rowEnd), i in [colStart, colEnd).</summary>
+    /// <remarks>The same operations per element as the full call, so any split of the columns gives its bits.</remarks>
+    public static void MatMulBackwardInputColumns(
+        ReadOnlySpan<float> dy,     // [rows, out]
+        ReadOnlySpan<float> w,      // [out, in]
+        Span<float> dx,             // [rows, in]
+        int rows, int inDim, int outDim, int rowStart, int rowEnd, int colStart, int colEnd)
+        => MatMulBackwardInputColumns(dy, w, default, dx, rows, inDim, outDim, rowStart, rowEnd, colStart, colEnd);
+
+    /// <summary><see cref="MatMulBackwardInputColumns(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, int, int, int, int)"/>
+    /// with W packed once beforehand by <see cref="PackMatMulBackwardInputWeights"/> (or empty); the same bits either way.
+    /// With a packing, <paramref name="colStart"/> must be a multiple of <see cref="GemmPanelWidth"/>.</summary>
+    public static void MatMulBackwardInputColumns(
+        ReadOnlySpan<float> dy,         // [rows, out]
+        ReadOnlySpan<float> w,          // [out, in]
+        ReadOnlySpan<float> packedW,    // PackMatMulBackwardInputWeights(w), or empty
+        Span<float> dx,                 // [rows, in]
+        int rows, int inDim, int outDim, int rowStart, int rowEnd, int colStart, int colEnd)
+    {
+        CheckMatMul(rows, inDim, outDim, rowStart, rowEnd, dx.Length, w.Length, dy.Length);
+        if (colStart < 0 || colStart > colEnd || colEnd > inDim) throw new ArgumentOutOfRangeException(nameof(colStart), $"column range [{colStart}, {colEnd}) is not inside [0, {inDim}).");
+        int width = colEnd - colStart;
+        if (outDim == 0 || width == 0 || rowStart == rowEnd) return;
+        if (!GemmIsVectorized)
+        {
+            MatMulBackwardInputScalarColumns(dy, w, dx, inDim, outDim, rowStart, rowEnd, colStart, colEnd);
+            return;
+        }
+
+        // B = w[:, colStart:colEnd]: the copy pack reads `width` floats of each row, ldb = in apart.
+        Gemm(ref MemoryMarshal.GetReference(dy), outDim, 1, rowStart, rowEnd, width, outDim,
+            w[colStart..], inDim, bTransposed: false, ref Unsafe.Add(ref MemoryMarshal.GetReference(dx), colStart), inDim, default, loadC: true,
+            packedB: PackedColumns(packedW, inDim, outDim, colStart));
     }
 
     /// <summary>dw[o, i] += Σ_r dy[r, o]·x[r, i]; dbias[o] += Σ_r dy[r, o], for o in [outStart, outEnd).</summary>
@@ -132,6 +247,23 @@ internal static partial class Kernels
         }
     }
 
+    private static void MatMulForwardDotColumns(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y,
+        int inDim, int outDim, int rowStart, int rowEnd, int colStart, int colEnd, bool accumulate)
+    {
+        ref float wRef = ref MemoryMarshal.GetReference(w);
+        for (int r = rowStart; r < rowEnd; r++)
+        {
+            ref float xRow = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), r * inDim);
+            Span<float> yRow = y.Slice(r * outDim, outDim);
+            for (int o = colStart; o < colEnd; o++)
+            {
+                float sum = Dot(ref xRow, ref Unsafe.Add(ref wRef, o * inDim), inDim);
+                if (!bias.IsEmpty) sum += bias[o];
+                yRow[o] = accumulate ? yRow[o] + sum : sum;
+            }
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Dot(ref float a, ref float b, int length)
     {
@@ -168,6 +300,36 @@ internal static partial class Kernels
                 float d = dy[r * outDim + o];
                 ReadOnlySpan<float> wRow = w.Slice(o * inDim, inDim);
                 for (int i = 0; i < dxRow.Length; i++) dxRow[i] += d * wRow[i];
+            }
+        }
+    }
+
+    private static void MatMulBackwardInputScalarColumns(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx,
+        int inDim, int outDim, int rowStart, int rowEnd, int colStart, int colEnd)
+    {
+        int width = colEnd - colStart;
+        for (int r = rowStart; r < rowEnd; r++)
+        {
+            Span<float> dxRow = dx.Slice(r * inDim + colStart, width);
+            for (int o = 0; o < outDim; o++)
+            {
+                float d = dy[r * outDim + o];
+                ReadOnlySpan<float> wRow = w.Slice(o * inDim + colStart, width);
+                for (int i = 0; i < dxRow.Length; i++) dxRow[i] += d * wRow[i];
+            }
+        }
+    }
+
+    private static void MatMulForwardNaiveColumns(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y,
+        int inDim, int outDim, int rowStart, int rowEnd, int colStart, int colEnd, bool accumulate)
+    {
+        for (int r = rowStart; r < rowEnd; r++)
+        {
+            for (int o = colStart; o < colEnd; o++)
+            {
+                float sum = bias.IsEmpty ? 0f : bias[o];
+                for (int i = 0; i < inDim; i++) sum += x[r * inDim + i] * w[o * inDim + i];
+                y[r * outDim + o] = accumulate ? y[r * outDim + o] + sum : sum;
             }
         }
     }

@@ -76,10 +76,10 @@ internal sealed partial class TrainingWorkspace
             // one mask over H, so the two directions' halves draw distinct elements; both directions of layer k read it.
             if (k > 0) DropForward(DropoutTensor.EncoderLayer(k - 1), x, rows, h, bsz);
             Lstm.Forward(x, inDim, rows, offset, count, _zeros, _zeros, Weights(_encSlots[k], _bias[k]), d,
-                _encGates[k], _encC[k], _encHF[k], _encHPrev[k]);
+                _encGates[k], _encC[k], _encHF[k], _encHPrev[k], _lstmParallel);
             for (int p = 0; p < rows; p++) x.AsSpan(_revIdx[p] * inDim, inDim).CopyTo(_encXR.AsSpan(p * inDim, inDim));
             Lstm.Forward(_encXR, inDim, rows, offset, count, _zeros, _zeros, Weights(_encRevSlots[k], _biasRev[k]), d,
-                _encGR[k], _encCR[k], _encHR[k], _encHPrevR[k]);
+                _encGR[k], _encCR[k], _encHR[k], _encHPrevR[k], _lstmParallel);
             // out[p] = [h_fwd(p); h_bwd(p)], h_bwd(p) being reverse row rev(p).
             float[] output = _encH[k];
             for (int p = 0; p < rows; p++)
@@ -126,12 +126,12 @@ internal sealed partial class TrainingWorkspace
             float[] x = k == 0 ? _encX : _encH[k - 1];
             _dB.AsSpan(0, rows * inDim).Clear();
             Lstm.Backward(x, inDim, rows, offset, count, _zeros, Weights(_encSlots[k], _bias[k]), d, _encGates[k], _encC[k], _encHPrev[k],
-                _dHF, _dCF, _dPre, _dB, default, default, _discard, Grads(gradients, _encSlots[k]));
+                _dHF, _dCF, _dPre, _dB, default, default, _discard, Grads(gradients, _encSlots[k]), _lstmParallel);
             // The reverse LSTM read x gathered through rev: re-gather its input, then scatter its dx back.
             for (int p = 0; p < rows; p++) x.AsSpan(_revIdx[p] * inDim, inDim).CopyTo(_encXR.AsSpan(p * inDim, inDim));
             _dXR.AsSpan(0, rows * inDim).Clear();
             Lstm.Backward(_encXR, inDim, rows, offset, count, _zeros, Weights(_encRevSlots[k], _biasRev[k]), d, _encGR[k], _encCR[k], _encHPrevR[k],
-                _dHR, _dCR, _dPre, _dXR, default, default, _discard, Grads(gradients, _encRevSlots[k]));
+                _dHR, _dCR, _dPre, _dXR, default, default, _discard, Grads(gradients, _encRevSlots[k]), _lstmParallel);
             for (int p = 0; p < rows; p++) Add(_dB.AsSpan(_revIdx[p] * inDim, inDim), _dXR.AsSpan(p * inDim, inDim));
             (_dA, _dB) = (_dB, _dA);
             if (k > 0) DropBackward(DropoutTensor.EncoderLayer(k - 1), _dA, rows, h);

@@ -41,7 +41,7 @@ internal sealed partial class TrainingWorkspace
     internal const int MaxStrands = 4;
 
     private readonly Seq2SeqModel _model;
-    private readonly int _maxBatch, _maxSourceSteps, _maxTargetSteps, _threads;
+    private readonly int _maxBatch, _maxSourceSteps, _maxTargetSteps;
     private readonly int _e, _h, _g, _layers, _vs, _vt;
     private readonly LayerSlots[] _encSlots, _decSlots;
     private readonly ParameterSlot _encEmbed, _decEmbed, _outW, _outB;
@@ -67,7 +67,9 @@ internal sealed partial class TrainingWorkspace
     private readonly float[] _dC;                                          // [R, H]
 
     private readonly Action<int> _strandBody;
-    private readonly ParallelOptions _parallelOptions;
+    private readonly int[] _strandOrder = new int[MaxStrands];
+    private readonly WorkerPool _pool;
+    private readonly LstmParallel _lstmParallel;
     private int _strands, _blocks;
     private bool _backward;
     private int _tokens;
@@ -85,7 +87,7 @@ internal sealed partial class TrainingWorkspace
         ArgumentOutOfRangeException.ThrowIfLessThan(maxTargetSteps, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         _model = model;
-        _maxBatch = maxBatch; _maxSourceSteps = maxSourceSteps; _maxTargetSteps = maxTargetSteps; _threads = threads;
+        _maxBatch = maxBatch; _maxSourceSteps = maxSourceSteps; _maxTargetSteps = maxTargetSteps;
         var cfg = model.Config;
         _e = cfg.EmbeddingDim; _h = cfg.HiddenDim; _g = 4 * _h; _layers = cfg.Layers;
         _vs = cfg.SourceVocabSize; _vt = cfg.TargetVocabSize;
@@ -129,12 +131,23 @@ internal sealed partial class TrainingWorkspace
         _dPre = new float[checked(rMax * _g)];
         _dA = new float[rMax * wide]; _dB = new float[rMax * wide];
         _dC = new float[rMax * _h];
-        _strandBody = RunStrand;
-        _parallelOptions = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        _strandBody = item => RunStrand(_strandOrder[item]);
+        _pool = new WorkerPool(threads);
+        _lstmParallel = new LstmParallel(_pool);
         InitAttention(maxBatch, maxSourceSteps, rDec);
         InitBidirectional(rEnc);
         InitBridge();
         InitInputFeeding(rDec);
+    }
+
+    /// <summary>The workspace's threads (the caller and threads − 1 workers), for the optimizer's sections too.</summary>
+    internal WorkerPool Pool => _pool;
+
+    /// <summary>When set, each call adds its time per phase here (the benchmark's --profile).</summary>
+    internal PhaseProfile? Profile
+    {
+        get => _lstmParallel.Profile;
+        set => _lstmParallel.Profile = value;
     }
 
     /// <summary>Logits [N, Vt] of the real target tokens of the last call, rows ordered by (b, t).</summary>
@@ -171,6 +184,15 @@ internal sealed partial class TrainingWorkspace
     }
 
     private BatchStats Run(Batch batch, Span<float> gradients, float lossScale, bool backward)
+    {
+        if (Profile is not { } profile) return RunPasses(batch, gradients, lossScale, backward);
+        long start = PhaseProfile.Now;
+        var stats = RunPasses(batch, gradients, lossScale, backward);
+        profile.AddWorkspaceCall(start);   // Other = the whole call less the phases timed inside it
+        return stats;
+    }
+
+    private BatchStats RunPasses(Batch batch, Span<float> gradients, float lossScale, bool backward)
     {
         Validate(batch);
         int bsz = batch.Size, ts = batch.SourceSteps, tt = batch.TargetSteps, h = _h, e = _e;
@@ -222,7 +244,7 @@ internal sealed partial class TrainingWorkspace
         {
             if (k > 0) DropForward(DropoutTensor.EncoderLayer(k - 1), _encH[k - 1], rows, h, bsz);   // after its state seeded the decoder
             Lstm.Forward(k == 0 ? _encX : _encH[k - 1], k == 0 ? e : h, rows, encOffset, encCount, _zeros, _zeros,
-                Weights(_encSlots[k], _bias[k]), h, _encGates[k], _encC[k], _encH[k], _encHPrev[k]);
+                Weights(_encSlots[k], _bias[k]), h, _encGates[k], _encC[k], _encH[k], _encHPrev[k], _lstmParallel);
             // The state after row b's last real token seeds decoder layer k (in b's decoder slot).
             for (int b = 0; b < bsz; b++)
             {
@@ -242,7 +264,7 @@ internal sealed partial class TrainingWorkspace
         {
             if (k > 0) DropForward(DropoutTensor.DecoderLayer(k - 1), _decH[k - 1], rowsDec, h, bsz);
             Lstm.Forward(k == 0 ? _decX : _decH[k - 1], k == 0 ? e : h, rowsDec, decOffset, decCount, _h0[k], _c0[k],
-                Weights(_decSlots[k], _bias[_layers + k]), h, _decGates[k], _decC[k], _decH[k], _decHPrev[k]);
+                Weights(_decSlots[k], _bias[_layers + k]), h, _decGates[k], _decC[k], _decH[k], _decHPrev[k], _lstmParallel);
         }
 
         // ---- Output: gather the real target positions, project, softmax cross-entropy ----
@@ -267,7 +289,9 @@ internal sealed partial class TrainingWorkspace
         _backward = backward;
         // Projection, softmax-CE and (with backward) dh and the strands' dW, block by block.
         if (backward) _dHOut.AsSpan(0, n * h).Clear();
+        long clock = PhaseProfile.Now;
         RunOutput(n);
+        Profile?.Add(TrainingPhase.Output, clock);
         double lossSum = 0;
         int correct = 0;
         for (int i = 0; i < n; i++)
@@ -280,11 +304,7 @@ internal sealed partial class TrainingWorkspace
 
         // ==== Backward: the forward calls in exact reverse order ====
         // (the projection and softmax-CE backward ran block by block above; add the strands' dW in strand order)
-        for (int s = 0; s < _strands; s++)
-        {
-            TensorPrimitives.Add(Grad(gradients, _outW), _strandDW[s], Grad(gradients, _outW));
-            TensorPrimitives.Add(Grad(gradients, _outB), _strandDB[s], Grad(gradients, _outB));
-        }
+        AddStrandGradients(Grad(gradients, _outW), Grad(gradients, _outB));
 
         if (_inputFeeding) InputFeedingBackward(batch, n, rowsDec, decOffset, decCount, gradients);   // leaves d embedding in _dA
         else DecoderBackward(batch, n, rowsDec, decOffset, decCount, gradients);
@@ -311,7 +331,7 @@ internal sealed partial class TrainingWorkspace
             _dB.AsSpan(0, rows * inDim).Clear();
             Lstm.Backward(k == 0 ? _encX : _encH[k - 1], inDim, rows, encOffset, encCount, _zeros,
                 Weights(_encSlots[k], _bias[k]), h, _encGates[k], _encC[k], _encHPrev[k],
-                _dA, _dC, _dPre, _dB, default, default, _discard, Grads(gradients, _encSlots[k]));
+                _dA, _dC, _dPre, _dB, default, default, _discard, Grads(gradients, _encSlots[k]), _lstmParallel);
             (_dA, _dB) = (_dB, _dA);
             if (k > 0) DropBackward(DropoutTensor.EncoderLayer(k - 1), _dA, rows, h);
         }
@@ -344,7 +364,7 @@ internal sealed partial class TrainingWorkspace
             _dB.AsSpan(0, rowsDec * inDim).Clear();
             Lstm.Backward(k == 0 ? _decX : _decH[k - 1], inDim, rowsDec, decOffset, decCount, _c0[k],
                 Weights(_decSlots[k], _bias[_layers + k]), h, _decGates[k], _decC[k], _decHPrev[k],
-                _dA, _dC, _dPre, _dB, _dH0[k], _dC0[k], _discard, Grads(gradients, _decSlots[k]));
+                _dA, _dC, _dPre, _dB, _dH0[k], _dC0[k], _discard, Grads(gradients, _decSlots[k]), _lstmParallel);
             (_dA, _dB) = (_dB, _dA);
             if (k > 0) DropBackward(DropoutTensor.DecoderLayer(k - 1), _dA, rowsDec, h);
         }
@@ -354,14 +374,53 @@ internal sealed partial class TrainingWorkspace
     {
         _blocks = (n + _blockRows - 1) / _blockRows;
         _strands = Math.Min(MaxStrands, _blocks);
-        if (_strands <= 1 || _threads == 1)
+        // Longest strands first (threads take items in order), so that e.g. strands of 1, 2, 1, 2 blocks on two
+        // threads end after 3 blocks, not 4. Which thread runs a strand changes no result.
+        for (int s = 0; s < _strands; s++)
         {
-            for (int s = 0; s < _strands; s++) RunStrand(s);
+            // Insertion by length, descending; equal lengths keep strand order.
+            int length = StrandLength(s), at = s;
+            while (at > 0 && StrandLength(_strandOrder[at - 1]) < length) { _strandOrder[at] = _strandOrder[at - 1]; at--; }
+            _strandOrder[at] = s;
         }
-        else
+        _pool.Run(_strands, _strandBody);
+    }
+
+    /// <summary>Output rows (of Vt) per item when threads add the strands' dW: each element still gets the strands in order.</summary>
+    private const int StrandSumRows = 256;
+
+    private unsafe float* _sumDW, _sumDB;
+    private Action<int>? _strandSumBody;
+
+    // dW += Σ_s strandDW[s] and db += Σ_s strandDB[s], strands in order for every element, rows split across threads.
+    private unsafe void AddStrandGradients(Span<float> dW, Span<float> dB)
+    {
+        fixed (float* pW = dW, pB = dB)
         {
-            Parallel.For(0, _strands, _parallelOptions, _strandBody);
+            _sumDW = pW;
+            _sumDB = pB;
+            _strandSumBody ??= AddStrandRows;
+            _pool.Run((_vt + StrandSumRows - 1) / StrandSumRows, _strandSumBody);
+            _sumDW = _sumDB = null;
         }
+    }
+
+    private unsafe void AddStrandRows(int item)
+    {
+        int o0 = item * StrandSumRows, rows = Math.Min(StrandSumRows, _vt - o0), h = _h;
+        var dW = new Span<float>(_sumDW + (nint)o0 * h, rows * h);
+        var dB = new Span<float>(_sumDB + o0, rows);
+        for (int s = 0; s < _strands; s++)
+        {
+            TensorPrimitives.Add(dW, _strandDW[s].AsSpan(o0 * h, rows * h), dW);
+            TensorPrimitives.Add(dB, _strandDB[s].AsSpan(o0, rows), dB);
+        }
+    }
+
+    private int StrandLength(int strand)
+    {
+        var (start, end) = StrandBlocks(_blocks, _strands, strand);
+        return end - start;
     }
 
     /// <summary>Strand s of S covers blocks [blocks·s/S, blocks·(s+1)/S): fixed by N, not by the thread count.</summary>

@@ -1,4 +1,5 @@
 using Seqtalk.Kernels;
+using Seqtalk.Nn;
 
 namespace Seqtalk.Training;
 
@@ -14,6 +15,10 @@ internal sealed class Optimizer
     public const float AdamBeta1 = 0.9f;
     public const float AdamBeta2 = 0.999f;
     public const float SgdMomentum = 0.9f;
+
+    /// <summary>Floats per item when threads split an update or a norm: fixed, so the result does not depend on the
+    /// thread count (the update is elementwise; the norm adds the chunks' sums in chunk order).</summary>
+    internal const int Chunk = 1 << 16;
 
     private readonly OptimizerKind _kind;
     private readonly float[] _state1;
@@ -49,16 +54,72 @@ internal sealed class Optimizer
     public void Update(Span<float> parameters, ReadOnlySpan<float> gradients, float learningRate)
     {
         _step++;
+        UpdateRange(parameters, gradients, learningRate, 0, parameters.Length);
+    }
+
+    /// <summary><see cref="Update(Span{float}, ReadOnlySpan{float}, float)"/> with the parameters cut into
+    /// <see cref="Chunk"/>-float items run on <paramref name="pool"/>'s threads; the same result bit for bit.</summary>
+    public void Update(float[] parameters, float[] gradients, float learningRate, WorkerPool pool)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(pool);
+        if (pool.Threads == 1 || parameters.Length <= Chunk)
+        {
+            Update(parameters, gradients, learningRate);
+            return;
+        }
+        _step++;
+        _parameters = parameters;
+        _gradients = gradients;
+        _learningRate = learningRate;
+        _updateBody ??= i =>
+        {
+            int start = i * Chunk, length = Math.Min(Chunk, _parameters!.Length - start);
+            UpdateRange(_parameters, _gradients, _learningRate, start, length);
+        };
+        pool.Run((parameters.Length + Chunk - 1) / Chunk, _updateBody);
+        _parameters = _gradients = null;
+    }
+
+    /// <summary>Σ x² in double: <see cref="Chunk"/>-float chunks summed on <paramref name="pool"/>'s threads, then
+    /// added in chunk order, so any thread count gives the same bits.</summary>
+    public double SumOfSquares(float[] x, WorkerPool pool)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(pool);
+        int chunks = (x.Length + Chunk - 1) / Chunk;
+        if (chunks <= 1) return Kernels.Kernels.SumOfSquares(x);
+        if (_partial.Length < chunks) _partial = new double[chunks];
+        _norms = x;
+        _normBody ??= i => _partial[i] = Kernels.Kernels.SumOfSquares(_norms.AsSpan(i * Chunk, Math.Min(Chunk, _norms!.Length - i * Chunk)));
+        pool.Run(chunks, _normBody);
+        _norms = null;
+        double sum = 0;
+        for (int i = 0; i < chunks; i++) sum += _partial[i];
+        return sum;
+    }
+
+    private double[] _partial = [];
+    private float[]? _norms;
+    private Action<int>? _normBody;
+    private float[]? _parameters, _gradients;
+    private float _learningRate;
+    private Action<int>? _updateBody;
+
+    private void UpdateRange(Span<float> all, ReadOnlySpan<float> allGradients, float learningRate, int start, int length)
+    {
+        Span<float> parameters = all.Slice(start, length);
+        ReadOnlySpan<float> gradients = allGradients.Slice(start, length);
         switch (_kind)
         {
             case OptimizerKind.RmsProp:
-                Kernels.Kernels.RmsPropUpdate(parameters, gradients, _state1, learningRate, RmsPropRho, Epsilon);
+                Kernels.Kernels.RmsPropUpdate(parameters, gradients, _state1.AsSpan(start, length), learningRate, RmsPropRho, Epsilon);
                 break;
             case OptimizerKind.Adam:
-                Kernels.Kernels.AdamUpdate(parameters, gradients, _state1, _state2, learningRate, AdamBeta1, AdamBeta2, Epsilon, _step);
+                Kernels.Kernels.AdamUpdate(parameters, gradients, _state1.AsSpan(start, length), _state2.AsSpan(start, length), learningRate, AdamBeta1, AdamBeta2, Epsilon, _step);
                 break;
             case OptimizerKind.Sgd:
-                Kernels.Kernels.SgdMomentumUpdate(parameters, gradients, _state1, learningRate, SgdMomentum);
+                Kernels.Kernels.SgdMomentumUpdate(parameters, gradients, _state1.AsSpan(start, length), learningRate, SgdMomentum);
                 break;
             default:
                 throw new InvalidOperationException($"Unknown optimizer {_kind}.");

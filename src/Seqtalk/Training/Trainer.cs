@@ -168,7 +168,7 @@ internal static class Trainer
                 learningRate = schedule.NextStep();
                 workspace.Step = schedule.State.Step;   // keys the dropout masks
                 var stats = workspace.ForwardBackward(batch, gradients, 1f / batch.RealTargetTokens);
-                gradNorm = Math.Sqrt(Kernels.Kernels.SumOfSquares(gradients));
+                gradNorm = Math.Sqrt(optimizer.SumOfSquares(gradients, workspace.Pool));
                 state.StepInEpoch++;
                 state.GlobalStep++;
                 if (!double.IsFinite(stats.LossSum) || !double.IsFinite(gradNorm))
@@ -183,7 +183,7 @@ internal static class Trainer
                     state.NonFiniteInARow = 0;
                     if (options.ClipNorm is { } clip && gradNorm > clip)
                         System.Numerics.Tensors.TensorPrimitives.Multiply(gradients, (float)(clip / gradNorm), gradients);
-                    optimizer.Update(model.Parameters, gradients, learningRate);
+                    optimizer.Update(model.Parameters, gradients, learningRate, workspace.Pool);
                     state.EpochLossSum += stats.LossSum;
                     state.EpochTokens += stats.Tokens;
                     state.EpochCorrect += stats.Correct;

@@ -72,5 +72,72 @@ public class LstmKernelTests
         AssertTail(dPre, rows * g4, "dPre"); AssertTail(dCPrev, n, "dCPrev");
     }
 
+    /// <summary>A block of hidden units (as threads run them): its gate columns, c, h, dPre and dCPrev match the
+    /// scalar twin, and no other unit's values are touched.</summary>
+    [Theory]
+    [InlineData(3, 130, 0, 64)]
+    [InlineData(3, 130, 64, 128)]
+    [InlineData(2, 130, 128, 130)]
+    [InlineData(5, 37, 5, 22)]
+    public void CellByUnits_WritesOnlyItsUnits_AndMatchesTheScalarTwin(int rows, int hidden, int u0, int u1)
+    {
+        var rng = new Random(rows * 1000 + hidden + u0);
+        int g4 = 4 * hidden, n = rows * hidden;
+        const float Mark = -777f;
+        var pre = Random(rng, rows * g4, 3f);
+        var cPrev = Random(rng, n, 2f);
+        float[] gates = Filled(rows * g4, Mark), c = Filled(n, Mark), h = Filled(n, Mark);
+        K.LstmCellForward(pre.AsSpan(0, rows * g4), cPrev.AsSpan(0, n), gates, c, h, hidden, 0, rows, u0, u1);
+        float[] gates2 = new float[rows * g4], c2 = new float[n], h2 = new float[n];
+        K.LstmCellForwardScalar(pre, cPrev, gates2, c2, h2, hidden, 0, rows);
+        for (int r = 0; r < rows; r++)
+        {
+            for (int j = 0; j < hidden; j++)
+            {
+                bool inside = j >= u0 && j < u1;
+                for (int q = 0; q < 4; q++)
+                {
+                    int i = r * g4 + q * hidden + j;
+                    if (inside) Assert.True(Math.Abs(gates2[i] - gates[i]) <= 1e-5f, $"gate {q} [{r},{j}]: {gates[i]} vs {gates2[i]}");
+                    else Assert.Equal(Mark, gates[i]);
+                }
+                int s = r * hidden + j;
+                if (inside)
+                {
+                    Assert.True(Math.Abs(c2[s] - c[s]) <= 1e-5f && Math.Abs(h2[s] - h[s]) <= 1e-5f, $"c, h [{r},{j}]");
+                }
+                else
+                {
+                    Assert.Equal(Mark, c[s]);
+                    Assert.Equal(Mark, h[s]);
+                }
+            }
+        }
+
+        var dH = Random(rng, n); var dC = Random(rng, n);
+        float[] dPre = Filled(rows * g4, Mark), dPre2 = new float[rows * g4];
+        var dCPrev = Random(rng, n); var dCPrev2 = (float[])dCPrev.Clone(); var before = (float[])dCPrev.Clone();
+        K.LstmCellBackward(gates2, cPrev.AsSpan(0, n), c2, dH.AsSpan(0, n), dC.AsSpan(0, n), dPre, dCPrev.AsSpan(0, n), hidden, 0, rows, u0, u1);
+        K.LstmCellBackwardScalar(gates2, cPrev, c2, dH, dC, dPre2, dCPrev2, hidden, 0, rows);
+        for (int r = 0; r < rows; r++)
+        {
+            for (int j = 0; j < hidden; j++)
+            {
+                bool inside = j >= u0 && j < u1;
+                for (int q = 0; q < 4; q++)
+                {
+                    int i = r * g4 + q * hidden + j;
+                    if (inside) Assert.True(Math.Abs(dPre2[i] - dPre[i]) <= 1e-5f, $"dPre {q} [{r},{j}]: {dPre[i]} vs {dPre2[i]}");
+                    else Assert.Equal(Mark, dPre[i]);
+                }
+                int s = r * hidden + j;
+                if (inside) Assert.True(Math.Abs(dCPrev2[s] - dCPrev[s]) <= 1e-5f, $"dCPrev [{r},{j}]");
+                else Assert.Equal(before[s], dCPrev[s]);
+            }
+        }
+    }
+
+    private static float[] Filled(int length, float value) => Enumerable.Repeat(value, length).ToArray();
+
     private static void Clear(float[] a, int length) => a.AsSpan(0, length).Clear();
 }

@@ -119,6 +119,70 @@ public class MatMulTests
         }
     }
 
+    /// <summary>The column-range kernels (threads split the LSTM's products by columns): each column block, run
+    /// alone, writes exactly the whole call's bits into its columns and nothing outside them.</summary>
+    [Theory]
+    [InlineData(2, 50, 200)]     // the dot path (at most MatMulDotRows rows)
+    [InlineData(29, 50, 200)]
+    [InlineData(13, 130, 520)]   // an LSTM step with H = 130 cut into gate blocks
+    [InlineData(9, 192, 768)]    // H = 192: blocks at panel boundaries, W packed once
+    [InlineData(7, 35, 97)]
+    public void ColumnBlocks_AreBitIdenticalToTheWholeCall(int rows, int inDim, int outDim)
+    {
+        var rng = new Random(rows + inDim + outDim);
+        float[] x = Random(rng, rows * inDim), w = Random(rng, outDim * inDim), bias = Random(rng, outDim), y0 = Random(rng, rows * outDim);
+        float[] dy = Random(rng, rows * outDim), dx0 = Random(rng, rows * inDim);
+        foreach (bool accumulate in new[] { false, true })
+        {
+            var whole = (float[])y0.Clone();
+            KernelMath.MatMulForward(x, w, bias, whole, rows, inDim, outDim, 0, rows, accumulate);
+            var wholeDx = (float[])dx0.Clone();
+            KernelMath.MatMulBackwardInput(dy, w, wholeDx, rows, inDim, outDim, 0, rows);
+            foreach (int block in new[] { 1, 5, 16, 32, 33, 64 })
+            {
+                for (int c0 = 0; c0 < outDim; c0 += block)
+                {
+                    var alone = (float[])y0.Clone();
+                    int c1 = Math.Min(outDim, c0 + block);
+                    KernelMath.MatMulForwardColumns(x, w, bias, alone, rows, inDim, outDim, 0, rows, c0, c1, accumulate);
+                    for (int r = 0; r < rows; r++)
+                        for (int o = 0; o < outDim; o++)
+                        {
+                            bool inside = o >= c0 && o < c1;
+                            float expected = inside ? whole[r * outDim + o] : y0[r * outDim + o];
+                            AssertSameBits(expected, alone[r * outDim + o], $"forward block [{c0},{c1}) of {outDim}, accumulate {accumulate}, [{r},{o}]");
+                        }
+                }
+
+                var partsDx = (float[])dx0.Clone();
+                for (int c0 = 0; c0 < inDim; c0 += block)
+                    KernelMath.MatMulBackwardInputColumns(dy, w, partsDx, rows, inDim, outDim, 0, rows, c0, Math.Min(inDim, c0 + block));
+                for (int i = 0; i < wholeDx.Length; i++) AssertSameBits(wholeDx[i], partsDx[i], $"backward-input blocks of {block}, [{i}]");
+
+                // W packed once (as the LSTM steps share W_hh): blocks at panel boundaries give the same bits again.
+                if (block % KernelMath.GemmPanelWidth != 0) continue;
+                var packedWt = new float[KernelMath.GemmPackedLength(outDim, inDim)];
+                KernelMath.PackMatMulForwardWeights(w, inDim, outDim, packedWt, 0, KernelMath.MatMulPackedPanels(outDim));
+                var packedParts = (float[])y0.Clone();
+                for (int c0 = 0; c0 < outDim; c0 += block)
+                    KernelMath.MatMulForwardColumns(x, w, packedWt, bias, packedParts, rows, inDim, outDim, 0, rows, c0, Math.Min(outDim, c0 + block), accumulate);
+                for (int i = 0; i < whole.Length; i++) AssertSameBits(whole[i], packedParts[i], $"packed forward blocks of {block}, [{i}]");
+                var packedW = new float[KernelMath.GemmPackedLength(inDim, outDim)];
+                KernelMath.PackMatMulBackwardInputWeights(w, inDim, outDim, packedW, 0, KernelMath.MatMulPackedPanels(inDim));
+                var packedDx = (float[])dx0.Clone();
+                for (int c0 = 0; c0 < inDim; c0 += block)
+                    KernelMath.MatMulBackwardInputColumns(dy, w, packedW, packedDx, rows, inDim, outDim, 0, rows, c0, Math.Min(inDim, c0 + block));
+                for (int i = 0; i < wholeDx.Length; i++) AssertSameBits(wholeDx[i], packedDx[i], $"packed backward-input blocks of {block}, [{i}]");
+            }
+        }
+    }
+
+    private static void AssertSameBits(float expected, float actual, string what)
+    {
+        if (BitConverter.SingleToInt32Bits(expected) != BitConverter.SingleToInt32Bits(actual))
+            Assert.Fail($"{what}: {actual:R}, the whole call gave {expected:R}");
+    }
+
     [Fact]
     public void ForwardWithoutAccumulate_IgnoresOldOutput()
     {
