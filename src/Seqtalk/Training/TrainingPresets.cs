@@ -22,7 +22,7 @@ public static class TrainingPresets
 
     /// <summary>Better answers than <see cref="Tutorial"/>: BPE subwords (never <c>&lt;unk&gt;</c>), general (Luong)
     /// attention, embedding 128 and hidden 256, dropout, Adam with gradient clipping and reduce-on-plateau, and up to
-    /// 60 epochs with early stopping after 3 epochs without a better validation loss. docs/cli.md lists the values.</summary>
+    /// 100 epochs with early stopping after 3 epochs without a better validation loss. docs/cli.md lists the values.</summary>
     public static TrainingOptions Quality { get; } = new()
     {
         Tokenizer = TokenizerKind.Bpe,
@@ -36,7 +36,7 @@ public static class TrainingPresets
         ClipNorm = 5f,
         PlateauFactor = 0.5,
         PlateauPatience = 1,
-        Epochs = 60,
+        Epochs = 100,
         EarlyStoppingPatience = 3,
     };
 
