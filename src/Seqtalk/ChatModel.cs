@@ -351,6 +351,14 @@ public sealed record EvaluationResult
     public required long ReferenceCharacters { get; init; }
     /// <summary>Share of the answers' tokens (without <c>&lt;/s&gt;</c>) that are <c>&lt;unk&gt;</c>.</summary>
     public required double UnknownShare { get; init; }
+    /// <summary>Question tokens the model reads (each question cut to the maximum sequence length).</summary>
+    public long QuestionTokens { get; init; }
+    /// <summary>Share of <see cref="QuestionTokens"/> that are <c>&lt;unk&gt;</c>: question words the model has never
+    /// seen. 0 with BPE tokens (character and byte fallback).</summary>
+    public double QuestionUnknownShare { get; init; }
+    /// <summary>Replies that contain <c>&lt;unk&gt;</c> (possible only with <see cref="Decoding.DecodeOptions.AllowUnknown"/>
+    /// and a tokenizer that has unknown tokens; never with BPE).</summary>
+    public int RepliesWithUnknown { get; init; }
     /// <summary>Answers longer than the model's maximum sequence length, whose likelihood covers only the
     /// first tokens (their characters are all counted).</summary>
     public required int TruncatedReferences { get; init; }

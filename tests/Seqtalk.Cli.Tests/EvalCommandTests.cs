@@ -2,7 +2,7 @@ using System.Text.Json;
 
 namespace Seqtalk.Cli.Tests;
 
-/// <summary><c>seqtalk eval</c>: every metric in --json, the --examples file, --validation-only.</summary>
+/// <summary><c>seqtalk eval</c>: every metric in --json, the --examples file, --validation-only, the decoding options.</summary>
 public sealed class EvalCommandTests : IClassFixture<TinyModel>, IDisposable
 {
     private readonly TinyModel _model;
@@ -21,7 +21,7 @@ public sealed class EvalCommandTests : IClassFixture<TinyModel>, IDisposable
         using var json = JsonDocument.Parse(r.Stdout);
         var root = json.RootElement;
         Assert.Equal(20, root.GetProperty("pairs").GetInt32());
-        foreach (var name in new[] { "tokenAccuracy", "tokenF1", "exactMatch", "unknownShare", "distinct1", "distinct2", "top10ReplyShare" })
+        foreach (var name in new[] { "tokenAccuracy", "tokenF1", "exactMatch", "unknownShare", "questionUnknownShare", "distinct1", "distinct2", "top10ReplyShare" })
             Assert.InRange(root.GetProperty(name).GetDouble(), 0, 1);
         foreach (var name in new[] { "bleu", "charBleu", "chrf" })
             Assert.InRange(root.GetProperty(name).GetDouble(), 0, 100);
@@ -72,8 +72,53 @@ public sealed class EvalCommandTests : IClassFixture<TinyModel>, IDisposable
     {
         var r = CliRunner.Run(_dir.Path, "eval", "--model", _model.ModelDirectory, "--data", _model.DataFile);
         Assert.True(r.ExitCode == 0, r.ToString());
-        foreach (var word in new[] { "bits/char", "char BLEU", "chrF", "distinct-1/2", "reply length", "top-10 replies" })
+        foreach (var word in new[] { "bits/char", "char BLEU", "chrF", "distinct-1/2", "reply length", "top-10 replies", "question tokens", "<unk> replies", "decoding" })
             Assert.Contains(r.StdoutLines, l => l.StartsWith(word, StringComparison.Ordinal));
+    }
+
+    /// <summary>The replies of the --examples file, decoded with <paramref name="decoding"/>.</summary>
+    private string[] EvalReplies(string file, params string[] decoding)
+    {
+        var r = CliRunner.Run(_dir.Path, ["eval", "--model", _model.ModelDirectory, "--data", _model.DataFile, "--json", "--examples", file, .. decoding]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        return [.. File.ReadAllLines(_dir.File(file)).Select(l =>
+        {
+            using var line = JsonDocument.Parse(l);
+            return line.RootElement.GetProperty("reply").GetString()!;
+        })];
+    }
+
+    [Fact]
+    public void DecodingOptions_ReachTheReplies_AsReplyDecodesThem()
+    {
+        var questions = TinyModel.Pairs(20).Select(p => p.Question).ToArray();
+        string[][] settings =
+        [
+            ["--beam-size", "3", "--length-penalty", "0.5"],
+            ["--min-length", "6", "--max-length", "9", "--no-repeat-ngram", "1", "--repetition-penalty", "1.3"],
+            ["--temperature", "1.5", "--top-k", "5", "--top-p", "0.95", "--seed", "7"],
+        ];
+        var greedy = EvalReplies("greedy.jsonl");
+        Assert.Equal(greedy, EvalReplies("beam1.jsonl", "--beam-size", "1"));
+        foreach (var decoding in settings)
+        {
+            var replies = EvalReplies("decoded.jsonl", decoding);
+            var reply = CliRunner.Run(_dir.Path, ["reply", "--model", _model.ModelDirectory, .. decoding, .. questions]);
+            Assert.True(reply.ExitCode == 0, reply.ToString());
+            Assert.Equal(reply.StdoutLines, replies);
+            if (decoding[0] != "--beam-size") Assert.NotEqual(greedy, replies);   // the options changed what eval decoded
+        }
+    }
+
+    [Fact]
+    public void DecodingOptions_BadValuesAndNBest_FailInOneLine()
+    {
+        var beam = CliRunner.Run(_dir.Path, "eval", "--model", _model.ModelDirectory, "--data", _model.DataFile, "--beam-size", "0");
+        CliAssert.OneLineError(beam, 2, "--beam-size");
+        var topK = CliRunner.Run(_dir.Path, "eval", "--model", _model.ModelDirectory, "--data", _model.DataFile, "--top-k", "3");
+        CliAssert.OneLineError(topK, 2, "--top-k", "--temperature");
+        var nbest = CliRunner.Run(_dir.Path, "eval", "--model", _model.ModelDirectory, "--data", _model.DataFile, "--nbest", "2");
+        CliAssert.OneLineError(nbest, 2, "--nbest");
     }
 
     [Fact]

@@ -43,7 +43,7 @@ public sealed partial class MemorisationTests : IDisposable
     private static partial Regex Spaces();
 
     /// <summary>The first rows of ChatbotData.csv (Q,A,label; one line per row) with distinct questions.</summary>
-    private static List<(string Question, string Answer)> FirstDistinct(string path, int count)
+    internal static List<(string Question, string Answer)> FirstDistinct(string path, int count)
     {
         var seen = new HashSet<string>();
         var pairs = new List<(string, string)>();

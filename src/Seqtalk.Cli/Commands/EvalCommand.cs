@@ -7,9 +7,10 @@ using System.Text.Json.Nodes;
 
 namespace Seqtalk.Cli.Commands;
 
-/// <summary><c>seqtalk eval --model DIR --data F [--json] [--examples FILE] [--validation-only]</c>: the likelihood of
-/// the answers (loss, perplexity, bits per character, token accuracy) and the quality of the replies (BLEU, chrF,
-/// token F1, distinct-n, lengths, repetition) (<see cref="ChatModel.Evaluate"/>).</summary>
+/// <summary><c>seqtalk eval --model DIR --data F [--json] [--examples FILE] [--validation-only] [decoding options]</c>: the
+/// likelihood of the answers (loss, perplexity, bits per character, token accuracy), the <c>&lt;unk&gt;</c> share of the
+/// questions, and the quality of the replies decoded with the options of <c>reply</c> (BLEU, chrF, token F1, distinct-n,
+/// lengths, repetition, replies containing <c>&lt;unk&gt;</c>) (<see cref="ChatModel.Evaluate"/>).</summary>
 internal static class EvalCommand
 {
     private static readonly JsonSerializerOptions s_compact = new()
@@ -22,7 +23,7 @@ internal static class EvalCommand
     {
         var model = SharedOptions.Model();
         var data = new DataOptions();
-        var maxLength = SharedOptions.MaxLength();
+        var decodeFlags = new DecodeFlags();
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
         var examples = new Option<string?>("--examples")
         {
@@ -36,13 +37,13 @@ internal static class EvalCommand
 
         var command = new Command("eval", "Evaluate a model on question/answer pairs.") { model };
         data.AddTo(command);
-        command.Options.Add(maxLength);
+        decodeFlags.AddTo(command, nbest: false);
         command.Options.Add(json);
         command.Options.Add(examples);
         command.Options.Add(validationOnly);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
-            var decode = SharedOptions.ToDecodeOptions(parse.GetValue(maxLength));
+            var decode = decodeFlags.Read(parse);
             var chat = ChatModel.Load(parse.GetValue(model)!);
             IReadOnlyList<Data.QaPair> pairs = data.ReadPairs(parse, out _);
             if (parse.GetValue(validationOnly)) pairs = chat.ValidationPairs(pairs);
@@ -57,6 +58,7 @@ internal static class EvalCommand
                 var inv = CultureInfo.InvariantCulture;
                 Console.WriteLine(string.Create(inv, $"pairs            {r.Pairs:N0}"));
                 Console.WriteLine(string.Create(inv, $"answer tokens    {r.Tokens:N0} (with </s>; {r.UnknownShare * 100:F1}% <unk>, {r.TruncatedReferences:N0} answers cut)"));
+                Console.WriteLine(string.Create(inv, $"question tokens  {r.QuestionTokens:N0} ({r.QuestionUnknownShare * 100:F2}% <unk>)"));
                 Console.WriteLine(string.Create(inv, $"loss             {r.Loss:F4}"));
                 Console.WriteLine(string.Create(inv, $"perplexity       {r.Perplexity:F2}"));
                 Console.WriteLine(string.Create(inv, $"bits/char        {r.BitsPerCharacter:F4} (over {r.ReferenceCharacters:N0} answer characters)"));
@@ -69,6 +71,8 @@ internal static class EvalCommand
                 Console.WriteLine(string.Create(inv, $"distinct-1/2     {r.Distinct1:F4} / {r.Distinct2:F4}"));
                 Console.WriteLine(string.Create(inv, $"reply length     {r.MeanReplyLength:F2} tokens, {r.MeanReplyCharacters:F1} chars (answers {r.MeanReferenceLength:F2} tokens)"));
                 Console.WriteLine(string.Create(inv, $"top-10 replies   {r.TopRepliesShare * 100:F1}% of replies"));
+                Console.WriteLine(string.Create(inv, $"<unk> replies    {r.RepliesWithUnknown:N0}"));
+                Console.WriteLine($"decoding         {DecodeFlags.Describe(decode)}");
             }
             return ExitCodes.Ok;
         }));
@@ -85,6 +89,9 @@ internal static class EvalCommand
         ["referenceCharacters"] = r.ReferenceCharacters,
         ["unknownShare"] = Number(r.UnknownShare),
         ["truncatedReferences"] = r.TruncatedReferences,
+        ["questionTokens"] = r.QuestionTokens,
+        ["questionUnknownShare"] = Number(r.QuestionUnknownShare),
+        ["repliesWithUnknown"] = r.RepliesWithUnknown,
         ["tokenAccuracy"] = Number(r.TokenAccuracy),
         ["bleu"] = Number(r.Bleu),
         ["charBleu"] = Number(r.CharacterBleu),

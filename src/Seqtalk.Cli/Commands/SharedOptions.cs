@@ -20,13 +20,6 @@ internal static class SharedOptions
         Description = "Longest reply in tokens [default: the model's, longest training answer plus a margin].",
         HelpName = "N",
     };
-
-    public static DecodeOptions ToDecodeOptions(int? maxLength)
-    {
-        var options = new DecodeOptions { MaxLength = maxLength };
-        CommandRunner.Validate(options.Validate, new Dictionary<string, string> { [nameof(DecodeOptions.MaxLength)] = "--max-length" });
-        return options;
-    }
 }
 
 /// <summary>The decoding options of <c>reply</c> and <c>chat</c> (--beam-size … --allow-unk), mapped onto <see cref="DecodeOptions"/>.
@@ -62,10 +55,14 @@ internal sealed class DecodeFlags
         [nameof(DecodeOptions.AllowUnknown)] = "--allow-unk",
     };
 
-    public void AddTo(Command command)
+    /// <summary>Adds the options to <paramref name="command"/>; without <paramref name="nbest"/>, all but --nbest (for
+    /// commands that use one reply per question, such as eval).</summary>
+    public void AddTo(Command command, bool nbest = true)
     {
         foreach (Option option in new Option[] { MaxLength, MinLength, BeamSize, LengthPenalty, NBest, Temperature, TopK, TopP, Seed, NoRepeatNgram, RepetitionPenalty, AllowUnknown })
-            command.Options.Add(option);
+        {
+            if (nbest || option != NBest) command.Options.Add(option);
+        }
     }
 
     /// <summary>The options given on the command line, validated (a bad value is a usage error naming the option).</summary>

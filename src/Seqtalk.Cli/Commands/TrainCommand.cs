@@ -124,6 +124,13 @@ internal static class TrainCommand
             HelpName = "N",
             DefaultValueFactory = _ => s_defaults.KeepCheckpoints,
         };
+        var preset = new Option<string>("--preset")
+        {
+            Description = "Start from a named configuration: tutorial (the Keras tutorial's model, the defaults shown here) or quality (BPE, attention, a larger model, dropout, Adam, early stopping; see docs/cli.md). Options given beside it override its values.",
+            HelpName = "NAME",
+            DefaultValueFactory = _ => TrainingPresets.TutorialName,
+        };
+        preset.AcceptOnlyFromAmong([.. TrainingPresets.Names]);
         var resume = new Option<string?>("--resume")
         {
             Description = "Continue the run whose checkpoints DIR holds (the model directory, or one checkpoint in it) exactly where it stopped, on the same --data. Only --epochs, --early-stopping, --threads and the checkpoint options may change.",
@@ -147,7 +154,7 @@ internal static class TrainCommand
             output, epochs, batchSize, embeddingDim, hiddenDim, layers, attention, inputFeeding, bidirectional, bridge, optimizer, learningRate, clipNorm, validationSize, split, seed,
             threads, earlyStopping, tokenizer, normalize, lowercase, maxVocab, minFrequency, bpeVocabSize, maxSequence,
             dropout, tied, labelSmoothing, warmup, lrDecay, lrDecayStart, plateauFactor, plateauPatience, minLearningRate,
-            checkpointEvery, keepCheckpoints, resume,
+            checkpointEvery, keepCheckpoints, preset, resume,
         })
         {
             command.Options.Add(option);
@@ -214,6 +221,10 @@ internal static class TrainCommand
                 options = options with { CheckpointEverySteps = steps, CheckpointEvery = time };
             }
             string? resumeFrom = parse.GetValue(resume);
+            bool presetGiven = parse.GetResult(preset) is { Implicit: false };
+            if (presetGiven && resumeFrom is not null)
+                throw new UsageException("--preset starts a new run; a resumed run keeps the options of its checkpoint (drop --preset)");
+            if (presetGiven) options = Overlay(parse, command, options, TrainingPresets.Get(parse.GetValue(preset)!));
             string? outDir = parse.GetValue(output);
             if (resumeFrom is null && outDir is null) throw new UsageException("option '--out' is required (or --resume DIR to continue a run)");
             if (outDir is not null && File.Exists(outDir)) throw new UsageException($"--out '{outDir}' is a file; give a directory for the model.");
@@ -270,17 +281,25 @@ internal static class TrainCommand
         };
     }
 
-    /// <summary>The options of a resumed run: the checkpoint's, with the options given on this command line
-    /// put in their place; refused (naming the option) when one of them would change the run's batches or updates.</summary>
-    private static TrainingOptions ResumeOptions(ParseResult parse, Command command, TrainingOptions given, TrainingOptions saved)
+    /// <summary>A copy of <paramref name="start"/> (a preset's or a checkpoint's options) with the value of every option
+    /// given on this command line taken from <paramref name="given"/>; options left out keep <paramref name="start"/>'s value.</summary>
+    private static TrainingOptions Overlay(ParseResult parse, Command command, TrainingOptions given, TrainingOptions start)
     {
-        var options = saved with { };
+        var options = start with { };
         foreach (var property in typeof(TrainingOptions).GetProperties())
         {
             if (!s_optionNames.TryGetValue(property.Name, out var name) || property.SetMethod is null) continue;
             var option = command.Options.First(o => o.Name == name);
             if (parse.GetResult(option) is { Implicit: false }) property.SetValue(options, property.GetValue(given));
         }
+        return options;
+    }
+
+    /// <summary>The options of a resumed run: the checkpoint's, with the options given on this command line
+    /// put in their place; refused (naming the option) when one of them would change the run's batches or updates.</summary>
+    private static TrainingOptions ResumeOptions(ParseResult parse, Command command, TrainingOptions given, TrainingOptions saved)
+    {
+        var options = Overlay(parse, command, given, saved);
         if (Trainer.NonResumableDifference(saved, options) is { } changed)
         {
             string name = s_optionNames.GetValueOrDefault(changed.Name, changed.Name);

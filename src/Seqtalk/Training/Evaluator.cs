@@ -59,6 +59,8 @@ internal static class Evaluator
         }
         double loss = tokens == 0 ? double.NaN : lossSum / tokens;
 
+        long questionTokens = encoded.Sum(p => (long)p.Source.Length);
+        long questionUnknown = encoded.Sum(p => (long)p.Source.Count(id => id == SpecialTokens.UnknownId));
         long answerTokens = encoded.Sum(p => (long)p.Target.Length);
         long unknown = encoded.Sum(p => (long)p.Target.Count(id => id == SpecialTokens.UnknownId));
         int truncated = 0;
@@ -118,6 +120,9 @@ internal static class Evaluator
             ReferenceCharacters = totalCharacters,
             UnknownShare = answerTokens == 0 ? 0 : (double)unknown / answerTokens,
             TruncatedReferences = truncated,
+            QuestionTokens = questionTokens,
+            QuestionUnknownShare = questionTokens == 0 ? 0 : (double)questionUnknown / questionTokens,
+            RepliesWithUnknown = replies.Count(r => r.Contains(SpecialTokens.Unknown, StringComparison.Ordinal)),
             CharacterBleu = charBleu.Score(),
             Chrf = chrf.Score(),
             Distinct1 = TextMetrics.Distinct(replyWords, 1),
