@@ -14,10 +14,10 @@ namespace Seqtalk.Tests.Fuzz;
 /// </summary>
 public class PairReaderFuzzTests(ITestOutputHelper output)
 {
-    // 3 formats × (1,500 random + 3,000 mutated + 1,000 round trips) = 16,500 inputs.
-    private const int RandomInputs = 1_500;
-    private const int MutatedInputs = 3_000;
-    private const int RoundTrips = 1_000;
+    // 3 formats × (3,000 random + 5,000 mutated + 2,000 round trips) = 30,000 inputs: 10,000 per reader.
+    private const int RandomInputs = 3_000;
+    private const int MutatedInputs = 5_000;
+    private const int RoundTrips = 2_000;
 
     /// <summary>A generated file: its bytes, and the pairs it must read back as (with their start lines).</summary>
     internal sealed record PairsFile(byte[] Bytes, QaPair[] Expected);

@@ -8,13 +8,13 @@ using Xunit.Abstractions;
 namespace Seqtalk.Tests.Fuzz;
 
 /// <summary>
-/// The normalizer and both tokenizers, in both normalization modes, with and without lower-casing, on
+/// The normalizer and the three tokenizers (word, character, BPE), in both normalization modes, with and without lower-casing, on
 /// random Unicode (every plane, lone surrogates, noncharacters, combining marks, controls, very long
 /// strings); and <see cref="Vocabulary.Load"/> on random and mutated vocabulary files.
 /// </summary>
 public class TokenizerFuzzTests(ITestOutputHelper output)
 {
-    // 10,000 strings, each through 8 tokenizers; 10,000 vocabulary files (4,000 random, 6,000 mutated).
+    // 10,000 strings, each through 12 tokenizers; 10,000 vocabulary files (4,000 random, 6,000 mutated).
     private const int Strings = 10_000;
     private const int RandomVocabularies = 4_000;
     private const int MutatedVocabularies = 6_000;
@@ -31,6 +31,7 @@ public class TokenizerFuzzTests(ITestOutputHelper output)
                 var normalizer = new TextNormalizerOptions { Mode = mode, Lowercase = lower };
                 result.Add(WordTokenizer.Train(texts, new WordTokenizerOptions { Normalizer = normalizer }));
                 result.Add(CharTokenizer.Train(texts, new CharTokenizerOptions { Normalizer = normalizer }));
+                result.Add(BpeTokenizer.Train(texts, new BpeTokenizerOptions { Normalizer = normalizer, VocabularySize = 400 }));
             }
         }
         return [.. result];
@@ -127,11 +128,31 @@ public class TokenizerFuzzTests(ITestOutputHelper output)
                 Assert.Fail($"{where}: id {id} from text (vocabulary of {tokenizer.Vocabulary.Count})");
         }
         string decoded = tokenizer.Decode(ids);
+        if (tokenizer is BpeTokenizer bpe)
+        {
+            // BPE falls back to byte tokens for characters it never saw: never <unk>, and every text round-trips.
+            if (ids.Contains(SpecialTokens.UnknownId)) Assert.Fail($"{where}: BPE produced <unk>");
+            CheckBpePieces(bpe, ids, words.Count);
+        }
         if (!ids.Contains(SpecialTokens.UnknownId))
         {
             string expected = tokenizer.Kind == TokenizerKind.Character ? normalized : normalizer.JoinWords(words);
             Assert.Equal(expected, decoded);
         }
+    }
+
+    /// <summary>Every word from <see cref="TextNormalizer.SplitWords"/> becomes pieces of which exactly the first starts
+    /// with the word-start marker.</summary>
+    private static void CheckBpePieces(BpeTokenizer bpe, IReadOnlyList<int> ids, int words)
+    {
+        int starts = 0;
+        for (int k = 0; k < ids.Count; k++)
+        {
+            bool start = bpe.Vocabulary.GetToken(ids[k]).StartsWith(BpeTokenizer.WordStart, StringComparison.Ordinal);
+            if (k == 0 && !start) Assert.Fail($"BPE: the first piece '{bpe.Vocabulary.GetToken(ids[0])}' does not start a word");
+            if (start) starts++;
+        }
+        Assert.True(starts == words, $"BPE: {starts} pieces start a word, but the text has {words} words");
     }
 
     // ---- vocabulary files -------------------------------------------------------------------------
