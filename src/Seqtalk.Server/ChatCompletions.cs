@@ -190,7 +190,7 @@ internal static class ChatCompletions
     private static string Content(JsonElement message, string param)
     {
         if (RequestReader.Get(message, "content") is not { } content) return "";
-        if (content.ValueKind == JsonValueKind.String) return content.GetString()!;
+        if (content.ValueKind == JsonValueKind.String) return RequestReader.Text(content, param);
         if (content.ValueKind != JsonValueKind.Array) throw RequestReader.WrongType(param, "a string or an array of text parts", content);
 
         var text = new System.Text.StringBuilder();

@@ -28,7 +28,35 @@ internal static class RequestReader
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw ApiException.BadRequest($"The request body must be a JSON object, not {Describe(document.RootElement.ValueKind)}.", code: "invalid_json");
+            CheckPropertyNames(document.RootElement);
             return document.RootElement.Clone();
+        }
+    }
+
+    /// <summary>A property name holding bytes that are not UTF-8 or an unpaired surrogate escape (such as <c>"\ud800"</c>)
+    /// passes the parser, but System.Text.Json throws <see cref="InvalidOperationException"/> for it from any property
+    /// lookup on its object.
+    /// Checked once here (nesting is bounded by the reader's MaxDepth), so lookups never throw.</summary>
+    private static void CheckPropertyNames(JsonElement element)
+    {
+        if (element.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var property in element.EnumerateObject())
+            {
+                try
+                {
+                    _ = property.Name;
+                }
+                catch (InvalidOperationException)
+                {
+                    throw ApiException.BadRequest("The request body has a property name that is not valid text: bytes that are not UTF-8, or an unpaired surrogate escape (such as \\ud800).", code: "invalid_json");
+                }
+                CheckPropertyNames(property.Value);
+            }
+        }
+        else if (element.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var item in element.EnumerateArray()) CheckPropertyNames(item);
         }
     }
 
@@ -39,13 +67,28 @@ internal static class RequestReader
     public static string RequiredString(JsonElement obj, string name, string param)
     {
         var value = Get(obj, name) ?? throw ApiException.BadRequest($"'{param}' is required.", param, "missing_required_parameter");
-        return value.ValueKind == JsonValueKind.String ? value.GetString()! : throw WrongType(param, "a string", value);
+        return value.ValueKind == JsonValueKind.String ? Text(value, param) : throw WrongType(param, "a string", value);
     }
 
     public static string? OptionalString(JsonElement obj, string name)
     {
         if (Get(obj, name) is not { } value) return null;
-        return value.ValueKind == JsonValueKind.String ? value.GetString() : throw WrongType(name, "a string", value);
+        return value.ValueKind == JsonValueKind.String ? Text(value, name) : throw WrongType(name, "a string", value);
+    }
+
+    /// <summary>The text of a JSON string. Bytes that are not UTF-8 and lone surrogate escapes such as <c>"\ud800"</c> pass
+    /// the parser, but System.Text.Json throws <see cref="InvalidOperationException"/> when the string is read: a 400
+    /// naming the field, not a 500.</summary>
+    public static string Text(JsonElement value, string param)
+    {
+        try
+        {
+            return value.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            throw ApiException.BadRequest($"'{param}' is not valid text: it holds bytes that are not UTF-8, or an unpaired surrogate escape (such as \\ud800).", param);
+        }
     }
 
     public static int? OptionalInt(JsonElement obj, string name, int min, int max)

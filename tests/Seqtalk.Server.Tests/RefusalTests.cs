@@ -58,6 +58,17 @@ public sealed class RefusalTests(ServerFixture fixture)
         { Reply, """{"text": "hi", "seed": 1.5}""", 400, "seed" },
         { Chat, """{"messages": [{"role": "user", "content": "hi"}], "stream_options": true}""", 400, "stream_options" },
         { Chat, $$"""{"messages": [{"role": "user", "content": "{{new string('a', 1001)}}"}]}""", 413, "messages" },
+        // Found by RequestFuzzTests: valid JSON that System.Text.Json cannot turn into text was a 500.
+        { Reply, """{"text": "hi\ud800"}""", 400, "text" },
+        { Chat, """{"messages": [{"role": "user", "content": "a\udfff"}]}""", 400, "messages[0].content" },
+        { Chat, """{"messages": [{"role": "user", "content": [{"type": "text", "text": "\ud83d"}]}]}""", 400, "messages[0].content[0].text" },
+        { Chat, """{"messages": [{"role": "\ud800", "content": "hi"}]}""", 400, "messages[0].role" },
+        // Numbers beyond a double read as ±infinity, which the range checks refuse.
+        { Reply, """{"text": "hi", "temperature": 1e309}""", 400, "temperature" },
+        { Reply, """{"text": "hi", "length_penalty": -1e400}""", 400, "length_penalty" },
+        { Chat, """{"messages": [{"role": "user", "content": "hi"}], "top_p": 1E999}""", 400, "top_p" },
+        { Reply, """{"text": "hi", "x\udfff": 1}""", 400, null },
+        { Chat, """{"messages": [{"role": "user", "content": "hi", "\ud800": 2}]}""", 400, null },
     };
 
     [Theory]
@@ -80,6 +91,27 @@ public sealed class RefusalTests(ServerFixture fixture)
         using var response = await fixture.Server.Http.PostAsync(Reply, content);
         await AssertErrorAsync(response, 413);
         Assert.Equal(fixture.Model.Reply(fixture.Questions[2]), await fixture.Server.ReplyAsync(fixture.Questions[2]));
+    }
+
+    /// <summary>Found by RequestFuzzTests: System.Text.Json reads bytes that are not UTF-8 inside a string without
+    /// complaint and throws only when the string is read, which was a 500.</summary>
+    [Theory]
+    [InlineData(new byte[] { 0xFF }, false)]
+    [InlineData(new byte[] { 0xC3 }, false)]
+    [InlineData(new byte[] { 0xED, 0xA0, 0x80 }, false)]
+    [InlineData(new byte[] { 0xFF }, true)]
+    public async Task BytesThatAreNotUtf8_InAStringOrAName_Get400(byte[] bad, bool inName)
+    {
+        byte[] body = inName
+            ? [.. "{\"text\": \"hi\", \"a"u8, .. bad, .. "\": 1}"u8]
+            : [.. "{\"text\": \"a"u8, .. bad, .. "b\"}"u8];
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        using var response = await fixture.Server.Http.PostAsync(Reply, content);
+        var error = await AssertErrorAsync(response, 400);
+        Assert.Equal(inName ? "invalid_json" : "invalid_value", error.GetProperty("code").GetString());
+        Assert.Equal(inName ? null : "text", error.GetProperty("param").GetString());
+        Assert.Contains("not UTF-8", error.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]
