@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -9,6 +10,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Seqtalk.Decoding;
 using Seqtalk.Extensions.AI;
 
 namespace Seqtalk.Server;
@@ -153,10 +155,7 @@ public static class SeqtalkServer
     {
         long start = Stopwatch.GetTimestamp();
         var body = await RequestReader.ReadObjectAsync(context.Request, options.MaxRequestBytes);
-        string text = RequestReader.RequiredString(body, "text", "text");
-        int? maxLength = RequestReader.OptionalInt(body, "max_length", 1, options.MaxOutputTokens);
-        var decode = DecodeFields.Read(body, replies.ResolveMaxLength(maxLength));
-        replies.CheckQuestion(text, "text");
+        var (text, decode) = ParseReply(body, replies, options);
         var reply = await replies.ReplyAsync(context, text, decode);
         var answer = new JsonObject
         {
@@ -172,6 +171,17 @@ public static class SeqtalkServer
         }
         answer["ms"] = Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 1);
         await Json.WriteAsync(context.Response, answer);
+    }
+
+    /// <summary>A <c>/v1/reply</c> body's question and decoding options, checked (an <see cref="ApiException"/> otherwise);
+    /// what the endpoint does with a body before it queues the question (the request fuzz binds through it too).</summary>
+    internal static (string Text, DecodeOptions Decode) ParseReply(JsonElement body, ReplyService replies, ServerOptions options)
+    {
+        string text = RequestReader.RequiredString(body, "text", "text");
+        int? maxLength = RequestReader.OptionalInt(body, "max_length", 1, options.MaxOutputTokens);
+        var decode = DecodeFields.Read(body, replies.ResolveMaxLength(maxLength));
+        replies.CheckQuestion(text, "text");
+        return (text, decode);
     }
 
     /// <summary>Outermost: counts every request by route and status and times it; logs one line per request

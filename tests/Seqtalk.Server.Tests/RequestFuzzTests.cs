@@ -131,8 +131,8 @@ public sealed class RequestFuzzTests(ServerFixture fixture, ITestOutputHelper ou
         Assert.False(string.IsNullOrWhiteSpace(message));
     }
 
-    /// <summary>What the endpoint does with a body before it queues the question: the same calls in the same order as
-    /// <c>SeqtalkServer.ReplyAsync</c> and <c>ChatCompletions.HandleAsync</c>. Any exception but <see cref="ApiException"/>
+    /// <summary>What the endpoint does with a body before it queues the question: <c>SeqtalkServer.ParseReply</c>, and for
+    /// chat the same calls in the same order as <c>ChatCompletions.HandleAsync</c>. Any exception but <see cref="ApiException"/>
     /// escapes (and fails the fuzz target).</summary>
     private static Outcome Bind(Endpoint endpoint, byte[] body, ReplyService replies, ServerOptions options)
     {
@@ -144,10 +144,7 @@ public sealed class RequestFuzzTests(ServerFixture fixture, ITestOutputHelper ou
             var json = RequestReader.ReadObjectAsync(context.Request, options.MaxRequestBytes).GetAwaiter().GetResult();
             if (endpoint == Endpoint.Reply)
             {
-                string text = RequestReader.RequiredString(json, "text", "text");
-                int? maxLength = RequestReader.OptionalInt(json, "max_length", 1, options.MaxOutputTokens);
-                var decode = DecodeFields.Read(json, replies.ResolveMaxLength(maxLength));
-                replies.CheckQuestion(text, "text");
+                var (text, decode) = SeqtalkServer.ParseReply(json, replies, options);
                 return new Outcome(text, decode, 1, false, null);
             }
             var request = ChatCompletions.Parse(json, options);
