@@ -341,11 +341,23 @@ public sealed record EvaluationResult
     public required double TokenF1 { get; init; }
     /// <summary>Share of replies that equal the answer word for word (model's word split).</summary>
     public required double ExactMatch { get; init; }
-    /// <summary>Bits per character of the answers: the total negative log2-likelihood of the answer tokens and
-    /// each <c>&lt;/s&gt;</c>, divided by <see cref="ReferenceCharacters"/>. Comparable across tokenizers; a word
-    /// model predicts <c>&lt;unk&gt;</c> for every unknown word at the cost of one token, which makes its figure
-    /// optimistic by about <see cref="UnknownShare"/>. NaN when the answers have no characters.</summary>
+    /// <summary>Bits per character of the answers, a complete code length comparable across tokenizers: the total
+    /// negative log2-likelihood of the answer tokens and each <c>&lt;/s&gt;</c>, plus <see cref="UnknownSpellingBits"/>
+    /// (the spelling of the text behind each <c>&lt;unk&gt;</c>), divided by <see cref="ReferenceCharacters"/>. Equal to
+    /// <see cref="ModelBitsPerCharacter"/> when no answer token is <c>&lt;unk&gt;</c> (always with BPE). NaN when the
+    /// answers have no characters.</summary>
     public required double BitsPerCharacter { get; init; }
+    /// <summary>The model's part of <see cref="BitsPerCharacter"/>: the negative log2-likelihood of the answer tokens
+    /// and each <c>&lt;/s&gt;</c> alone, divided by <see cref="ReferenceCharacters"/>. Not comparable across tokenizers
+    /// when answers have <c>&lt;unk&gt;</c> tokens, since a whole unknown word then costs one token. NaN when the
+    /// answers have no characters.</summary>
+    public double ModelBitsPerCharacter { get; init; }
+    /// <summary>Bits added to the model's to spell the text behind every scored <c>&lt;unk&gt;</c> answer token with a
+    /// character unigram fit on the target vocabulary (see docs/cli.md); 0 when there is none.</summary>
+    public double UnknownSpellingBits { get; init; }
+    /// <summary>Scored answer tokens that are <c>&lt;unk&gt;</c> (each answer cut to the maximum sequence length), the
+    /// tokens <see cref="UnknownSpellingBits"/> spells.</summary>
+    public long UnknownTokens { get; init; }
     /// <summary>Characters of the answers after the model's answer normalization (NFC, one space between words),
     /// counted as Unicode text elements.</summary>
     public required long ReferenceCharacters { get; init; }
@@ -395,10 +407,13 @@ public sealed record EvaluationExample
     public required string Reply { get; init; }
     /// <summary>Answer tokens the likelihood is over, with <c>&lt;/s&gt;</c>.</summary>
     public required int Tokens { get; init; }
-    /// <summary>Negative log2-likelihood of the answer tokens and <c>&lt;/s&gt;</c> (teacher forcing), in bits.</summary>
+    /// <summary>Negative log2-likelihood of the answer tokens and <c>&lt;/s&gt;</c> (teacher forcing), plus
+    /// <see cref="UnknownSpellingBits"/>, in bits.</summary>
     public required double Bits { get; init; }
     /// <summary><see cref="Bits"/> divided by the characters of the normalized answer; NaN when it has none.</summary>
     public required double BitsPerCharacter { get; init; }
+    /// <summary>The part of <see cref="Bits"/> that spells the text behind the answer's scored <c>&lt;unk&gt;</c> tokens; 0 when it has none.</summary>
+    public double UnknownSpellingBits { get; init; }
     /// <summary>chrF (0–100) of the reply against the answer.</summary>
     public required double Chrf { get; init; }
 }

@@ -32,7 +32,7 @@ public sealed class EvalCommandTests : IClassFixture<TinyModel>, IDisposable
 
         var lines = File.ReadAllLines(_dir.File("ex.jsonl"));
         Assert.Equal(20, lines.Length);
-        double bits = 0;
+        double bits = 0, spellingBits = 0;
         var pairs = TinyModel.Pairs(20);
         for (int i = 0; i < lines.Length; i++)
         {
@@ -44,10 +44,46 @@ public sealed class EvalCommandTests : IClassFixture<TinyModel>, IDisposable
             Assert.InRange(e.GetProperty("chrf").GetDouble(), 0, 100);
             Assert.True(e.GetProperty("bitsPerCharacter").GetDouble() > 0);
             bits += e.GetProperty("bits").GetDouble();
+            spellingBits += e.GetProperty("unknownSpellingBits").GetDouble();
         }
         Assert.Contains("님", lines[0]);   // written as UTF-8, not \u escapes
         // The examples' bits add up to the corpus figure.
         Assert.Equal(root.GetProperty("bitsPerCharacter").GetDouble(), bits / characters, 9);
+        Assert.Equal(root.GetProperty("unknownSpellingBits").GetDouble(), spellingBits, 9);
+        AssertFairBitsAddUp(root);
+    }
+
+    [Fact]
+    public void Json_ChargesTheSpellingOfUnknownAnswerWords()
+    {
+        var pairs = TinyModel.Pairs(20);
+        pairs.Add(("민수는 오늘 행복해", "민수님, 처음보는말 모르는말"));
+        TinyModel.WriteCsv(_dir.File("unknown.csv"), pairs);
+        var r = CliRunner.Run(_dir.Path, "eval", "--model", _model.ModelDirectory, "--data", "unknown.csv", "--json", "--examples", "ex.jsonl");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        using var json = JsonDocument.Parse(r.Stdout);
+        var root = json.RootElement;
+        Assert.True(root.GetProperty("unknownTokens").GetInt64() >= 2);
+        // Each unknown word costs its five characters and the end symbol, far more than a bit each.
+        Assert.True(root.GetProperty("unknownSpellingBits").GetDouble() > 12);
+        Assert.True(root.GetProperty("bitsPerCharacter").GetDouble() > root.GetProperty("modelBitsPerCharacter").GetDouble());
+        AssertFairBitsAddUp(root);
+        using var last = JsonDocument.Parse(File.ReadAllLines(_dir.File("ex.jsonl"))[^1]);
+        Assert.True(last.RootElement.GetProperty("unknownSpellingBits").GetDouble() > 12);
+    }
+
+    /// <summary>Fair bits/char = the model's + the spelling of the <c>&lt;unk&gt;</c> answer words, over the same characters;
+    /// the unknown share is the unknown tokens over the answer tokens without <c>&lt;/s&gt;</c>.</summary>
+    private static void AssertFairBitsAddUp(JsonElement root)
+    {
+        double characters = root.GetProperty("referenceCharacters").GetInt64();
+        double unknownSpelling = root.GetProperty("unknownSpellingBits").GetDouble();
+        long unknownTokens = root.GetProperty("unknownTokens").GetInt64();
+        Assert.Equal(root.GetProperty("modelBitsPerCharacter").GetDouble() + unknownSpelling / characters,
+            root.GetProperty("bitsPerCharacter").GetDouble(), 9);
+        Assert.Equal((double)unknownTokens / (root.GetProperty("tokens").GetInt32() - root.GetProperty("pairs").GetInt32()),
+            root.GetProperty("unknownShare").GetDouble(), 12);
+        Assert.Equal(unknownTokens == 0, unknownSpelling == 0);
     }
 
     [Fact]
@@ -72,7 +108,7 @@ public sealed class EvalCommandTests : IClassFixture<TinyModel>, IDisposable
     {
         var r = CliRunner.Run(_dir.Path, "eval", "--model", _model.ModelDirectory, "--data", _model.DataFile);
         Assert.True(r.ExitCode == 0, r.ToString());
-        foreach (var word in new[] { "bits/char", "char BLEU", "chrF", "distinct-1/2", "reply length", "top-10 replies", "question tokens", "<unk> replies", "decoding" })
+        foreach (var word in new[] { "bits/char", "model bits/char", "char BLEU", "chrF", "distinct-1/2", "reply length", "top-10 replies", "question tokens", "<unk> replies", "decoding" })
             Assert.Contains(r.StdoutLines, l => l.StartsWith(word, StringComparison.Ordinal));
     }
 

@@ -8,7 +8,7 @@ using System.Text.Json.Nodes;
 namespace Seqtalk.Cli.Commands;
 
 /// <summary><c>seqtalk eval --model DIR --data F [--json] [--examples FILE] [--validation-only] [decoding options]</c>: the
-/// likelihood of the answers (loss, perplexity, bits per character, token accuracy), the <c>&lt;unk&gt;</c> share of the
+/// likelihood of the answers (loss, perplexity, bits per character with and without the spelling of <c>&lt;unk&gt;</c> words, token accuracy), the <c>&lt;unk&gt;</c> share of the
 /// questions, and the quality of the replies decoded with the options of <c>reply</c> (BLEU, chrF, token F1, distinct-n,
 /// lengths, repetition, replies containing <c>&lt;unk&gt;</c>) (<see cref="ChatModel.Evaluate"/>).</summary>
 internal static class EvalCommand
@@ -27,7 +27,7 @@ internal static class EvalCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
         var examples = new Option<string?>("--examples")
         {
-            Description = "Also write one JSON line per pair (question, reference, reply, bits, bits per character, chrF) to FILE.",
+            Description = "Also write one JSON line per pair (question, reference, reply, bits, bits per character, <unk> spelling bits, chrF) to FILE.",
             HelpName = "FILE",
         };
         var validationOnly = new Option<bool>("--validation-only")
@@ -61,7 +61,8 @@ internal static class EvalCommand
                 Console.WriteLine(string.Create(inv, $"question tokens  {r.QuestionTokens:N0} ({r.QuestionUnknownShare * 100:F2}% <unk>)"));
                 Console.WriteLine(string.Create(inv, $"loss             {r.Loss:F4}"));
                 Console.WriteLine(string.Create(inv, $"perplexity       {r.Perplexity:F2}"));
-                Console.WriteLine(string.Create(inv, $"bits/char        {r.BitsPerCharacter:F4} (over {r.ReferenceCharacters:N0} answer characters)"));
+                Console.WriteLine(string.Create(inv, $"bits/char        {r.BitsPerCharacter:F4} (over {r.ReferenceCharacters:N0} answer characters, <unk> words spelled out)"));
+                Console.WriteLine(string.Create(inv, $"model bits/char  {r.ModelBitsPerCharacter:F4} (+ {r.UnknownSpellingBits:N0} bits to spell {r.UnknownTokens:N0} <unk>{PerUnknown(r)})"));
                 Console.WriteLine(string.Create(inv, $"token accuracy   {r.TokenAccuracy * 100:F1}%"));
                 Console.WriteLine(string.Create(inv, $"BLEU             {r.Bleu:F2} (sacreBLEU 13a)"));
                 Console.WriteLine(string.Create(inv, $"char BLEU        {r.CharacterBleu:F2}"));
@@ -86,6 +87,9 @@ internal static class EvalCommand
         ["loss"] = Number(r.Loss),
         ["perplexity"] = Number(r.Perplexity),
         ["bitsPerCharacter"] = Number(r.BitsPerCharacter),
+        ["modelBitsPerCharacter"] = Number(r.ModelBitsPerCharacter),
+        ["unknownSpellingBits"] = Number(r.UnknownSpellingBits),
+        ["unknownTokens"] = r.UnknownTokens,
         ["referenceCharacters"] = r.ReferenceCharacters,
         ["unknownShare"] = Number(r.UnknownShare),
         ["truncatedReferences"] = r.TruncatedReferences,
@@ -124,6 +128,7 @@ internal static class EvalCommand
                         ["tokens"] = e.Tokens,
                         ["bits"] = Number(e.Bits),
                         ["bitsPerCharacter"] = Number(e.BitsPerCharacter),
+                        ["unknownSpellingBits"] = Number(e.UnknownSpellingBits),
                         ["chrf"] = Number(e.Chrf),
                     };
                     writer.WriteLine(line.ToJsonString(s_compact));
@@ -137,6 +142,10 @@ internal static class EvalCommand
             throw new SeqtalkException($"Cannot write --examples file '{path}': {e.Message}", e);
         }
     }
+
+    /// <summary>", 34.1 bits each" when there are unknown tokens, else nothing.</summary>
+    private static string PerUnknown(EvaluationResult r) =>
+        r.UnknownTokens == 0 ? "" : string.Create(CultureInfo.InvariantCulture, $", {r.UnknownSpellingBits / r.UnknownTokens:F1} bits each");
 
     /// <summary>JSON has no NaN or infinity: those become null.</summary>
     private static JsonValue? Number(double x) => double.IsFinite(x) ? JsonValue.Create(x) : null;

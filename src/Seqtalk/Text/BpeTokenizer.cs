@@ -261,6 +261,18 @@ public sealed class BpeTokenizer : Tokenizer
         return count;
     }
 
+    internal override void EncodeToPieces(string text, List<int> ids, List<string> pieces)
+    {
+        foreach (string word in Normalizer.SplitWords(text))
+        {
+            foreach (int id in EncodeWord(word))
+            {
+                ids.Add(id);
+                pieces.Add(Vocabulary.GetToken(id));
+            }
+        }
+    }
+
     /// <summary>The ids of one word from <see cref="TextNormalizer.SplitWords"/>: its first piece starts with <see cref="WordStart"/>.</summary>
     internal int[] EncodeWord(string word)
     {

@@ -79,4 +79,17 @@ public sealed class CharTokenizer : Tokenizer
         }
         return count;
     }
+
+    internal override void EncodeToPieces(string text, List<int> ids, List<string> pieces)
+    {
+        string s = Normalizer.Normalize(text);
+        for (int i = 0; i < s.Length;)
+        {
+            int n = Rune.GetRuneAt(s, i).Utf16SequenceLength;
+            string piece = s.Substring(i, n);
+            ids.Add(Vocabulary.GetOrdinaryId(piece));
+            pieces.Add(piece);
+            i += n;
+        }
+    }
 }

@@ -190,4 +190,13 @@ public abstract class Tokenizer
 
     /// <summary>Normalizes and splits <paramref name="text"/>, appends the ids to <paramref name="ids"/> when it is not null, and returns how many there are.</summary>
     private protected abstract int Encode(string text, List<int>? ids);
+
+    /// <summary>
+    /// Encodes <paramref name="text"/> as <see cref="EncodeToIds"/> does (the same ids, appended to <paramref name="ids"/>) and
+    /// appends, aligned with them, the piece of normalized text each id was looked up from: the word (word tokenizer) or the
+    /// character (character tokenizer) that the vocabulary knew or turned into <c>&lt;unk&gt;</c>. A BPE tokenizer never
+    /// produces <c>&lt;unk&gt;</c>; its pieces are the vocabulary tokens themselves (marker and byte tokens as written).
+    /// Evaluation uses the pieces to charge the spelling of the text behind each <c>&lt;unk&gt;</c>.
+    /// </summary>
+    internal abstract void EncodeToPieces(string text, List<int> ids, List<string> pieces);
 }

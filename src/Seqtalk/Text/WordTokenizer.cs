@@ -67,4 +67,13 @@ public sealed class WordTokenizer : Tokenizer
         }
         return words.Count;
     }
+
+    internal override void EncodeToPieces(string text, List<int> ids, List<string> pieces)
+    {
+        foreach (string word in Normalizer.SplitWords(text))
+        {
+            ids.Add(Vocabulary.GetOrdinaryId(word));
+            pieces.Add(word);
+        }
+    }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Seqtalk.Data;
 using Seqtalk.Decoding;
 using Seqtalk.Nn;
@@ -8,7 +9,7 @@ namespace Seqtalk.Training;
 
 /// <summary>
 /// <see cref="ChatModel.Evaluate"/>: the teacher-forced likelihood of the reference answers (loss, perplexity,
-/// token accuracy, bits per character, per example too) and the quality of decoded replies against them
+/// token accuracy, bits per character with the spelling of unknown words charged, per example too) and the quality of decoded replies against them
 /// (sacreBLEU BLEU on 13a tokens and on characters, chrF, token F1, exact match, distinct-n, lengths, and
 /// how much of the output the ten most frequent replies cover). See docs/cli.md for the definitions.
 /// </summary>
@@ -72,6 +73,31 @@ internal static class Evaluator
         }
         long totalCharacters = characters.Sum(c => (long)c);
 
+        // ---- Spelling of the text behind each scored <unk> answer token (UnknownSpellingModel) ----
+        var spellingBits = new double[pairs.Count];
+        if (unknown > 0)
+        {
+            var spelling = UnknownSpellingModel.Fit(target.Vocabulary);
+            var ids = new List<int>();
+            var pieces = new List<string>();
+            for (int i = 0; i < pairs.Count; i++)
+            {
+                int[] scored = encoded[i].Target;   // cut at the maximum sequence length: only these tokens were scored
+                if (Array.IndexOf(scored, SpecialTokens.UnknownId) < 0) continue;
+                ids.Clear();
+                pieces.Clear();
+                target.EncodeToPieces(pairs[i].Answer, ids, pieces);
+                if (ids.Count < scored.Length || !CollectionsMarshal.AsSpan(ids)[..scored.Length].SequenceEqual(scored))
+                    throw new InvalidOperationException("The target tokenizer's pieces do not match the ids it encoded; unknown tokens cannot be spelled.");
+                for (int t = 0; t < scored.Length; t++)
+                {
+                    if (scored[t] == SpecialTokens.UnknownId) spellingBits[i] += spelling.Bits(pieces[t]);
+                }
+            }
+        }
+        double modelBits = nll.Sum() / Math.Log(2);
+        double totalSpellingBits = spellingBits.Sum();
+
         // ---- Replies ----
         var replies = model.ReplyBatch(pairs.Select(p => p.Question).ToList(), options);
         var bleu = new BleuStatistics();
@@ -91,7 +117,7 @@ internal static class Evaluator
             bleu.Add(words, [referenceTokens]);
             charBleu.Add(SacreBleuTokenizer.TokenizeCharacters(reply), [SacreBleuTokenizer.TokenizeCharacters(reference)]);
             chrf.Add(reply, reference);
-            double bits = nll[i] / Math.Log(2);
+            double bits = nll[i] / Math.Log(2) + spellingBits[i];
             examples[i] = new EvaluationExample
             {
                 Question = pairs[i].Question,
@@ -100,6 +126,7 @@ internal static class Evaluator
                 Tokens = encoded[i].Target.Length + 1,
                 Bits = bits,
                 BitsPerCharacter = characters[i] > 0 ? bits / characters[i] : double.NaN,
+                UnknownSpellingBits = spellingBits[i],
                 Chrf = ChrfStatistics.Sentence(reply, reference),
             };
         }
@@ -116,7 +143,10 @@ internal static class Evaluator
             Bleu = bleu.Score(),
             TokenF1 = TextMetrics.MeanTokenF1(hypotheses, references),
             ExactMatch = (double)hypotheses.Zip(references).Count(x => x.First.SequenceEqual(x.Second)) / pairs.Count,
-            BitsPerCharacter = totalCharacters > 0 ? nll.Sum() / Math.Log(2) / totalCharacters : double.NaN,
+            BitsPerCharacter = totalCharacters > 0 ? (modelBits + totalSpellingBits) / totalCharacters : double.NaN,
+            ModelBitsPerCharacter = totalCharacters > 0 ? modelBits / totalCharacters : double.NaN,
+            UnknownSpellingBits = totalSpellingBits,
+            UnknownTokens = unknown,
             ReferenceCharacters = totalCharacters,
             UnknownShare = answerTokens == 0 ? 0 : (double)unknown / answerTokens,
             TruncatedReferences = truncated,

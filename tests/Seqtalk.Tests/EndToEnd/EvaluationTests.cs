@@ -1,4 +1,5 @@
 using Seqtalk.Data;
+using Seqtalk.Text;
 using Seqtalk.Training;
 
 namespace Seqtalk.Tests.EndToEnd;
@@ -34,8 +35,12 @@ public class EvaluationTests
         var r = model.Evaluate(pairs);
         Assert.Equal(pairs.Count, r.Examples.Count);
         Assert.Equal(r.Tokens, r.Examples.Sum(e => e.Tokens));
-        Assert.Equal(r.Loss * r.Tokens / Math.Log(2), r.Examples.Sum(e => e.Bits), 6);
+        // Bits are the model's (the per-token loss) plus the spelling of the unknown words, which this set has.
+        Assert.True(r.UnknownSpellingBits > 0);
+        Assert.Equal(r.UnknownSpellingBits, r.Examples.Sum(e => e.UnknownSpellingBits), 9);
+        Assert.Equal(r.Loss * r.Tokens / Math.Log(2) + r.UnknownSpellingBits, r.Examples.Sum(e => e.Bits), 6);
         Assert.Equal(r.Examples.Sum(e => e.Bits) / r.ReferenceCharacters, r.BitsPerCharacter, 9);
+        Assert.Equal(r.Loss * r.Tokens / Math.Log(2) / r.ReferenceCharacters, r.ModelBitsPerCharacter, 9);
         Assert.Equal(pairs.Sum(p => p.Answer.Trim().Length), r.ReferenceCharacters);   // one char per Hangul syllable
         // Each pair's bits are those of the pair evaluated alone (the batch rows were credited to the right pair).
         foreach (int i in new[] { 0, 3, 5, 17 })
@@ -83,6 +88,76 @@ public class EvaluationTests
         // Word tokens of the answer: 민수님 | , | 처음보는말 → one of three is <unk>.
         var r = model.Evaluate([new QaPair("민수는 오늘 행복해", "민수님, 처음보는말", 2)]);
         Assert.Equal(1.0 / 3, r.UnknownShare, 12);
+    }
+
+    [Fact]
+    public void Evaluate_ChargesAnUnknownWordItsSpellingOnTopOfTheModelsBits()
+    {
+        var (_, model) = s_trained.Value;
+        var spelling = UnknownSpellingModel.Fit(model.TargetTokenizer.Vocabulary);
+        var r = model.Evaluate([new QaPair("민수는 오늘 행복해", "민수님, 처음보는말", 2)]);
+        var e = Assert.Single(r.Examples);
+        double modelBits = r.Loss * r.Tokens / Math.Log(2);
+        double wordBits = spelling.Bits("처음보는말");
+        Assert.True(wordBits > 5 * spelling.EndBits);   // five characters and the end symbol, each costing more than the end
+        Assert.Equal(1, r.UnknownTokens);
+        Assert.Equal(wordBits, r.UnknownSpellingBits, 12);
+        Assert.Equal(wordBits, e.UnknownSpellingBits, 12);
+        Assert.Equal(modelBits + wordBits, e.Bits, 6);
+        Assert.Equal(r.ReferenceCharacters, Evaluator.CountCharacters("민수님, 처음보는말"));
+        Assert.Equal((modelBits + wordBits) / r.ReferenceCharacters, r.BitsPerCharacter, 9);
+        Assert.Equal(e.BitsPerCharacter, r.BitsPerCharacter, 12);
+        Assert.Equal(modelBits / r.ReferenceCharacters, r.ModelBitsPerCharacter, 9);
+
+        // A reference without unknown words costs the model's bits alone.
+        var known = model.Evaluate([new QaPair("민수는 오늘 행복해", "민수님, 푹 쉬세요.", 2)]);
+        Assert.Equal(0, known.UnknownTokens);
+        Assert.Equal(0, known.UnknownSpellingBits);
+        Assert.Equal(known.ModelBitsPerCharacter, known.BitsPerCharacter);
+    }
+
+    [Fact]
+    public void Evaluate_ChargesOnlyTheUnknownWordsOfTheScoredTokens_WhenAnAnswerIsCut()
+    {
+        var (_, model) = s_trained.Value;
+        var spelling = UnknownSpellingModel.Fit(model.TargetTokenizer.Vocabulary);
+        // 처음보는말, then 30 × (푹 쉬세요 .) = 90 known tokens, then 모르는단어: the cut at 60 tokens drops the second unknown word.
+        string answer = "처음보는말 " + string.Concat(Enumerable.Repeat("푹 쉬세요. ", 30)) + "모르는단어";
+        Assert.Equal(2, model.TargetTokenizer.EncodeToIds(answer).Count(id => id == SpecialTokens.UnknownId));
+        var r = model.Evaluate([new QaPair("민수는 오늘 행복해", answer, 2)]);
+        Assert.Equal(1, r.TruncatedReferences);
+        Assert.Equal(TrainingOptions.DefaultMaxSequenceLength + 1, r.Tokens);
+        Assert.Equal(1, r.UnknownTokens);
+        Assert.Equal(spelling.Bits("처음보는말"), r.UnknownSpellingBits, 12);
+        Assert.Equal(r.Loss * r.Tokens / Math.Log(2) + r.UnknownSpellingBits, r.Examples[0].Bits, 6);
+    }
+
+    [Fact]
+    public void Evaluate_OfABpeModel_HasNoSpellingCost_SoItsFairAndModelFiguresAreEqual()
+    {
+        var pairs = ChatModelTests.SyntheticPairs(24);
+        var model = ChatModel.Train(pairs, s_small with { Tokenizer = TokenizerKind.Bpe, BpeVocabularySize = 300, Epochs = 1 });
+        // The second answer has a word no training answer has; BPE spells it from characters and bytes instead of <unk>.
+        var r = model.Evaluate([pairs[0], new QaPair("민수는 오늘 행복해", "민수님, 처음보는말 ☃", 2)]);
+        Assert.Equal(0, r.UnknownShare);
+        Assert.Equal(0, r.UnknownTokens);
+        Assert.Equal(0, r.UnknownSpellingBits);
+        Assert.Equal(r.ModelBitsPerCharacter, r.BitsPerCharacter);
+        Assert.Equal(r.Loss * r.Tokens / Math.Log(2) / r.ReferenceCharacters, r.BitsPerCharacter, 9);
+        Assert.All(r.Examples, e => Assert.Equal(0, e.UnknownSpellingBits));
+    }
+
+    [Fact]
+    public void Evaluate_OfACharacterModel_ChargesAnUnknownCharacterTheUnseenSlotAndTheEnd()
+    {
+        var pairs = ChatModelTests.SyntheticPairs(24);
+        var model = ChatModel.Train(pairs, s_small with { Tokenizer = TokenizerKind.Character, Epochs = 1 });
+        var spelling = UnknownSpellingModel.Fit(model.TargetTokenizer.Vocabulary);
+        // 햄 and ☃ are in no training answer; every other character is.
+        var r = model.Evaluate([new QaPair("민수는 오늘 행복해", "민수님, 햄 ☃", 2)]);
+        Assert.Equal(2, r.UnknownTokens);
+        Assert.Equal(2 * (spelling.UnseenCharacterBits + spelling.EndBits), r.UnknownSpellingBits, 12);
+        Assert.Equal(r.Loss * r.Tokens / Math.Log(2) + r.UnknownSpellingBits, r.Examples[0].Bits, 6);
     }
 
     [Fact]
