@@ -62,4 +62,20 @@ public class TokenizerPiecesTests
         // The word and character vocabularies miss some of the answers' words and characters, so <unk> pieces were checked.
         if (tokenizer.Kind != TokenizerKind.Bpe) Assert.True(unknown > 100, $"only {unknown} <unk> pieces");
     }
+
+    [Theory]
+    [MemberData(nameof(TokenizerIndexes))]
+    public void Pieces_OfHostileText_AreAlignedWithTheIdsOfEncodeToIds(int which)
+    {
+        var tokenizer = Tokenizers.Value[which];
+        foreach (string text in TextNormalizerTests.HostileStrings)
+        {
+            var ids = new List<int>();
+            var pieces = new List<string>();
+            tokenizer.EncodeToPieces(text, ids, pieces);
+            Assert.Equal(tokenizer.EncodeToIds(text), ids);
+            Assert.Equal(ids.Count, pieces.Count);
+            Assert.All(pieces, p => Assert.False(string.IsNullOrEmpty(p)));
+        }
+    }
 }
