@@ -30,7 +30,7 @@ public static class TrainingPresets
         Attention = AttentionKind.General,
         EmbeddingDim = 128,
         HiddenDim = 256,
-        Dropout = 0.3f,
+        Dropout = 0.5f,
         Optimizer = OptimizerKind.Adam,
         LearningRate = 1e-3f,
         ClipNorm = 5f,
