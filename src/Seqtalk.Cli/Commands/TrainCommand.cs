@@ -62,10 +62,6 @@ internal static class TrainCommand
     /// <summary>Exit code of a run stopped by SIGTERM after writing a checkpoint: 128 + 15.</summary>
     internal const int InterruptedBySigterm = 143;
 
-    /// <summary>Testing aid: milliseconds to pause between the files of a checkpoint, so that a test can kill
-    /// the process while one is being written.</summary>
-    internal const string CheckpointDelayVariable = "SEQTALK_TEST_CHECKPOINT_DELAY_MS";
-
     public static Command Create()
     {
         var data = new DataOptions();
@@ -228,8 +224,6 @@ internal static class TrainCommand
             string? outDir = parse.GetValue(output);
             if (resumeFrom is null && outDir is null) throw new UsageException("option '--out' is required (or --resume DIR to continue a run)");
             if (outDir is not null && File.Exists(outDir)) throw new UsageException($"--out '{outDir}' is a file; give a directory for the model.");
-            if (Environment.GetEnvironmentVariable(CheckpointDelayVariable) is { } delay && int.TryParse(delay, CultureInfo.InvariantCulture, out int ms) && ms > 0)
-                CheckpointStore.DelayBetweenFiles = TimeSpan.FromMilliseconds(ms);
 
             string? checkpoint = null;
             if (resumeFrom is not null)
