@@ -10,8 +10,8 @@ namespace Seqtalk.Cli.Tests;
 
 /// <summary>Nothing lost: SIGKILL or SIGTERM at random moments (many inside checkpoint writes) always leaves a
 /// latest checkpoint that loads and whose checksums verify, and resuming after every stop ends with the very
-/// weights of an uninterrupted run, also in a moved model directory. SIGTERM writes a checkpoint and exits 143.
-/// (tests/Seqtalk.Tests' CheckpointTests stop a write at each of
+/// weights of an uninterrupted run, also in a moved model directory. SIGTERM writes a checkpoint and exits 143;
+/// during the counting pass it stops with one line. (tests/Seqtalk.Tests' CheckpointTests stop a write at each of
 /// its stages; the CLI has no hook for that.)</summary>
 public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
 {
@@ -147,6 +147,40 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
         Assert.True(File.ReadAllBytes(_dir.File("elsewhere/moved/weights.safetensors")).AsSpan().SequenceEqual(File.ReadAllBytes(_dir.File("straight/weights.safetensors"))),
             "the weights resumed in the moved directory differ from the uninterrupted run's");
         Assert.Equal(EpochLines(straight.Stdout)[^1], EpochLines(resumed.Stdout)[^1]);
+    }
+
+    [Fact]
+    public async Task SigtermWhileTheDataIsCounted_StopsWithOneLineAndExits143()
+    {
+        // A named pipe as the data file: the CLI's counting pass reads what this test writes, and cannot finish
+        // before the pipe is closed, so the signal lands inside the pass without any timing.
+        string fifo = _dir.File("pairs.csv");
+        using (var mkfifo = Process.Start(new ProcessStartInfo("mkfifo", [fifo]) { UseShellExecute = false })!)
+        {
+            mkfifo.WaitForExit();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+        var started = new TaskCompletionSource<Process>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var interrupted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var run = Task.Run(() => CliRunner.Run(_dir.Path, ["train", "--data", "pairs.csv", "--out", "m", .. TinyModel.SmallTraining], timeout: TimeSpan.FromMinutes(1),
+            onStart: process => started.TrySetResult(process),
+            onStderrLine: (_, line) => { if (line.StartsWith("interrupt:", StringComparison.Ordinal)) interrupted.TrySetResult(); }));
+
+        // Opening the pipe for writing waits until the CLI opens it to count the pairs.
+        using (var writer = new StreamWriter(fifo, append: false, new UTF8Encoding(false)))
+        {
+            writer.Write("question,answer\n안녕,반가워\n");
+            writer.Flush();
+            Signal((await started.Task).Id, "TERM");
+            await interrupted.Task.WaitAsync(TimeSpan.FromSeconds(30));   // the CLI has seen the signal
+            writer.Write("잘 자,좋은 꿈 꿔\n");
+        }
+        var r = await run;
+        Assert.True(r.ExitCode == 143, r.ToString());
+        Assert.Equal(["training interrupted while reading pairs.csv, before the first step: nothing was trained or saved"], r.StdoutLines);
+        Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_dir.File("m/checkpoints")));
+        Assert.False(File.Exists(_dir.File("m/config.json")));
     }
 
     private static void AssertCheckpointDirectory(string file, string name, string expected)
