@@ -24,7 +24,7 @@ internal static class CliRunner
 
     public static CliResult Run(string workingDirectory, IEnumerable<string> args, string? stdin = null,
         TimeSpan? timeout = null, Action<Process, string>? onStdoutLine = null, IReadOnlyDictionary<string, string>? environment = null,
-        Action<Process, string>? onStderrLine = null)
+        Action<Process, string>? onStderrLine = null, Action<Process>? onStart = null)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -62,6 +62,7 @@ internal static class CliRunner
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        onStart?.Invoke(process);
         try
         {
             if (stdin is not null) process.StandardInput.Write(stdin);

@@ -207,12 +207,13 @@ internal sealed class DataOptions
     }
 
     /// <summary>Names the pairs file for streaming training and counts its pairs (one pass); skipped rows are
-    /// reported on stderr as <see cref="ReadPairs"/> reports them.</summary>
-    public PairFile CountPairs(ParseResult parse, string? temporaryDirectory)
+    /// reported on stderr as <see cref="ReadPairs"/> reports them. Throws <see cref="OperationCanceledException"/>
+    /// between rows once <paramref name="cancellationToken"/> fires.</summary>
+    public PairFile CountPairs(ParseResult parse, string? temporaryDirectory, CancellationToken cancellationToken)
     {
         string path = parse.GetValue(Data)!;
         var file = new PairFile(path, ReaderOptions(parse)) { TemporaryDirectory = temporaryDirectory };
-        file.CountPairs();
+        file.CountPairs(cancellationToken);
         WarnAboutSkips(file.Report!, path);
         return file;
     }

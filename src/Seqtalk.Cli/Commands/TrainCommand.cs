@@ -62,10 +62,6 @@ internal static class TrainCommand
     /// <summary>Exit code of a run stopped by SIGTERM after writing a checkpoint: 128 + 15.</summary>
     internal const int InterruptedBySigterm = 143;
 
-    /// <summary>Testing aid: milliseconds to pause between the files of a checkpoint, so that a test can kill
-    /// the process while one is being written.</summary>
-    internal const string CheckpointDelayVariable = "SEQTALK_TEST_CHECKPOINT_DELAY_MS";
-
     public static Command Create()
     {
         var data = new DataOptions();
@@ -228,8 +224,6 @@ internal static class TrainCommand
             string? outDir = parse.GetValue(output);
             if (resumeFrom is null && outDir is null) throw new UsageException("option '--out' is required (or --resume DIR to continue a run)");
             if (outDir is not null && File.Exists(outDir)) throw new UsageException($"--out '{outDir}' is a file; give a directory for the model.");
-            if (Environment.GetEnvironmentVariable(CheckpointDelayVariable) is { } delay && int.TryParse(delay, CultureInfo.InvariantCulture, out int ms) && ms > 0)
-                CheckpointStore.DelayBetweenFiles = TimeSpan.FromMilliseconds(ms);
 
             string? checkpoint = null;
             if (resumeFrom is not null)
@@ -248,10 +242,22 @@ internal static class TrainCommand
             }
             CommandRunner.Validate(options.Validate, s_optionNames);
 
+            // From here on Ctrl-C and SIGTERM stop the run cleanly: while the file is counted and read, and between steps.
+            using var cancel = new CancellationTokenSource();
+            using var interrupts = new InterruptHandler(cancel);
             // Streaming: the pairs are counted here (one pass), then the library reads the file again to train
             // its tokenizers (not when resuming) and to encode the pairs into a temporary file beside the model directory.
-            var pairs = data.CountPairs(parse, NearestExistingDirectory(outDir!));
-            return Train(pairs, options, outDir!, checkpoint);
+            PairFile pairs;
+            try
+            {
+                pairs = data.CountPairs(parse, NearestExistingDirectory(outDir!), cancel.Token);
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                Console.WriteLine(InterruptedWhileReading(parse.GetValue(data.Data)!, outDir!, checkpoint));
+                return interrupts.ExitCode;
+            }
+            return Train(pairs, options, outDir!, checkpoint, interrupts, cancel.Token);
         }));
         return command;
     }
@@ -324,14 +330,16 @@ internal static class TrainCommand
         Directory.Delete(root, recursive: true);
     }
 
-    private static int Train(PairFile pairs, TrainingOptions options, string outDir, string? checkpoint)
+    /// <summary>The line of a run stopped before its first step: nothing was trained, so nothing is saved.</summary>
+    private static string InterruptedWhileReading(string path, string outDir, string? checkpoint) => checkpoint is null
+        ? $"training interrupted while reading {path}, before the first step: nothing was trained or saved"
+        : $"training interrupted while reading {path}, before the first step; continue with: seqtalk train --resume {outDir} --data {path}";
+
+    private static int Train(PairFile pairs, TrainingOptions options, string outDir, string? checkpoint, InterruptHandler interrupts, CancellationToken cancel)
     {
-        // From here on Ctrl-C and SIGTERM stop the run cleanly, also while the file is still being read.
-        using var cancel = new CancellationTokenSource();
-        using var interrupts = new InterruptHandler(cancel);
         var inv = CultureInfo.InvariantCulture;
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
-        int count = pairs.CountPairs();
+        int count = pairs.CountPairs(cancel);
         string split = ValidationCount(count, options.ValidationSize) is { } v
             ? string.Create(inv, $"; train {count - v:N0}, validation {v:N0}{(v == 0 ? "" : options.Split == SplitMode.Tail ? " (last rows)" : " (random)")}")
             : "";
@@ -352,16 +360,14 @@ internal static class TrainCommand
         try
         {
             model = checkpoint is null
-                ? ChatModel.Train(pairs, options, progress, cancel.Token)
-                : ChatModel.ResumeTraining(checkpoint, pairs, options, progress, cancel.Token);
+                ? ChatModel.Train(pairs, options, progress, cancel)
+                : ChatModel.ResumeTraining(checkpoint, pairs, options, progress, cancel);
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
             // Stopped while the file was still being read (before the first step): nothing to save.
             progress.Finish();
-            Console.WriteLine(checkpoint is null
-                ? $"training interrupted while reading {pairs.Path}, before the first step: nothing was trained or saved"
-                : $"training interrupted while reading {pairs.Path}, before the first step; continue with: seqtalk train --resume {outDir} --data {pairs.Path}");
+            Console.WriteLine(InterruptedWhileReading(pairs.Path, outDir, checkpoint));
             return interrupts.ExitCode;
         }
         finally

@@ -41,21 +41,31 @@ public sealed class PairFile : IPairSource
     /// <see cref="CountPairs"/> has run.</summary>
     public PairReadReport? Report { get; private set; }
 
-    /// <summary>Counts the usable pairs, reading the file once; later calls return the same count.</summary>
+    /// <summary>Counts the usable pairs, reading the file once, and stops between rows when
+    /// <paramref name="cancellationToken"/> fires; later calls return the same count.</summary>
+    /// <param name="cancellationToken">Stops the counting pass (a later call counts afresh).</param>
     /// <returns>The number of pairs (never 0).</returns>
     /// <exception cref="DataFormatException">The file cannot be read or has no usable pairs.</exception>
-    public int CountPairs()
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired before the pass ended.</exception>
+    public int CountPairs(CancellationToken cancellationToken = default)
     {
         if (_count is { } count) return count;
         var report = new PairReadReport();
         int n = 0;
-        foreach (var _ in PairReader.Read(Path, Options, report)) n++;
+        foreach (var _ in PairReader.Read(Path, Options, report))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            n++;
+        }
+        cancellationToken.ThrowIfCancellationRequested();
         Report = report;
         _count = n;
         return n;
     }
 
     string IPairSource.Name => Path;
+
+    int IPairSource.CountPairs() => CountPairs();
 
     IEnumerable<QaPair> IPairSource.Read(CancellationToken cancellationToken)
     {

@@ -39,10 +39,6 @@ internal static class CheckpointStore
         Converters = { new JsonStringEnumConverter() },
     };
 
-    /// <summary>Testing aid: a pause between the files of a checkpoint, so a test can kill the process while
-    /// one is being written. Zero in normal runs.</summary>
-    internal static TimeSpan DelayBetweenFiles { get; set; }
-
     public static string Name(long step) => StepPrefix + step.ToString("D8", CultureInfo.InvariantCulture);
 
     /// <summary>True when <paramref name="root"/> holds a finished checkpoint.</summary>
@@ -50,8 +46,15 @@ internal static class CheckpointStore
 
     /// <summary>Writes <paramref name="checkpoint"/> under <paramref name="root"/>, points <c>latest</c> (and
     /// <c>best</c> when <paramref name="isBest"/>) at it, and deletes old ones beyond <paramref name="keep"/>.</summary>
+    /// <param name="root">The checkpoint root (the directory of the <c>step-…</c> directories).</param>
+    /// <param name="checkpoint">What to write.</param>
+    /// <param name="isBest">Also point <c>best</c> at it.</param>
+    /// <param name="keep">How many of the newest checkpoints to keep.</param>
+    /// <param name="afterEachStage">Tests only (no option or variable reaches it): called after every file or
+    /// rename that changes the disk, with the stage's name, so a test can copy the directory as a killed process
+    /// would leave it there, or throw to stand for a failed write. Null in training.</param>
     /// <returns>The checkpoint directory.</returns>
-    public static string Write(string root, Checkpoint checkpoint, bool isBest, int keep)
+    public static string Write(string root, Checkpoint checkpoint, bool isBest, int keep, Action<string>? afterEachStage = null)
     {
         string name = Name(checkpoint.State.GlobalStep);
         string final = Path.Combine(root, name);
@@ -73,17 +76,18 @@ internal static class CheckpointStore
                 Directory.CreateDirectory(temp);
                 try
                 {
+                    afterEachStage?.Invoke("temporary directory");
                     string weightsSha = ModelDirectory.SaveReturningChecksum(checkpoint.Model, temp);
-                    Pause();
+                    afterEachStage?.Invoke("model files");
                     var tensors = new List<TensorEntry> { new(State1, [checkpoint.OptimizerState1.Length], checkpoint.OptimizerState1) };
                     if (checkpoint.OptimizerState2.Length > 0) tensors.Add(new(State2, [checkpoint.OptimizerState2.Length], checkpoint.OptimizerState2));
                     if (checkpoint.Best is { } best) tensors.Add(new(BestWeights, [best.Length], best));
                     string statePath = Path.Combine(temp, TrainingStateFile);
                     string stateSha = Safetensors.WriteAtomic(statePath, tensors, new Dictionary<string, string> { ["format"] = Format });
-                    Pause();
-                    var json = BuildJson(checkpoint, weightsSha, stateSha);
+                    afterEachStage?.Invoke(TrainingStateFile);
+                    var json = BuildJson(checkpoint, weightsSha, stateSha, temp);
                     ModelDirectory.WriteAtomic(Path.Combine(temp, StateFile), w => w.Write(json.ToJsonString(Json)));
-                    Pause();
+                    afterEachStage?.Invoke(StateFile);
                     if (Directory.Exists(final)) Directory.Delete(final, recursive: true);   // an unfinished one
                     Directory.Move(temp, final);
                 }
@@ -92,11 +96,16 @@ internal static class CheckpointStore
                     TryDelete(temp);
                     throw;
                 }
-                Pause();
+                afterEachStage?.Invoke("renamed into place");
             }
             ModelDirectory.WriteAtomic(Path.Combine(root, LatestFile), w => w.Write(name + "\n"));
-            if (isBest) ModelDirectory.WriteAtomic(Path.Combine(root, BestFile), w => w.Write(name + "\n"));
-            Prune(root, keep);
+            afterEachStage?.Invoke(LatestFile);
+            if (isBest)
+            {
+                ModelDirectory.WriteAtomic(Path.Combine(root, BestFile), w => w.Write(name + "\n"));
+                afterEachStage?.Invoke(BestFile);
+            }
+            Prune(root, keep, afterEachStage);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -156,6 +165,7 @@ internal static class CheckpointStore
         {
             var state = root["trainer"].Deserialize<TrainerState>(Json) ?? throw new JsonException("\"trainer\" is null");
             var options = root["options"].Deserialize<TrainingOptions>(Json) ?? throw new JsonException("\"options\" is null");
+            options = options with { CheckpointDirectory = ModelDirectory.ResolveCheckpointDirectory(options.CheckpointDirectory, directory) };
             var data = root["data"].Deserialize<DataFingerprint>(Json) ?? throw new JsonException("\"data\" is null");
             string weightsSha = (string?)root["sha256"]?[ModelDirectory.WeightsFile] ?? throw new JsonException($"\"sha256.{ModelDirectory.WeightsFile}\" is missing");
             string stateSha = (string?)root["sha256"]?[TrainingStateFile] ?? throw new JsonException($"\"sha256.{TrainingStateFile}\" is missing");
@@ -207,7 +217,7 @@ internal static class CheckpointStore
         return tensor.Data;
     }
 
-    private static JsonObject BuildJson(Checkpoint checkpoint, string weightsSha, string stateSha) => new()
+    private static JsonObject BuildJson(Checkpoint checkpoint, string weightsSha, string stateSha, string directory) => new()
     {
         ["format"] = Format,
         ["formatVersion"] = FormatVersion,
@@ -217,7 +227,9 @@ internal static class CheckpointStore
         ["createdUtc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
         ["sha256"] = new JsonObject { [ModelDirectory.WeightsFile] = weightsSha, [TrainingStateFile] = stateSha },
         ["data"] = JsonSerializer.SerializeToNode(checkpoint.Data, Json),
-        ["options"] = JsonSerializer.SerializeToNode(checkpoint.Options, Json),
+        // The root is the checkpoint directory's parent, so this is "..": right wherever the directory is moved.
+        ["options"] = JsonSerializer.SerializeToNode(
+            checkpoint.Options with { CheckpointDirectory = ModelDirectory.PortableCheckpointDirectory(checkpoint.Options.CheckpointDirectory, directory) }, Json),
         ["trainer"] = JsonSerializer.SerializeToNode(checkpoint.State, Json),
     };
 
@@ -240,7 +252,7 @@ internal static class CheckpointStore
 
     /// <summary>Deletes all but the newest <paramref name="keep"/> checkpoints, never the ones <c>latest</c>
     /// and <c>best</c> name, and the leftovers of writes that a killed process did not finish.</summary>
-    private static void Prune(string root, int keep)
+    private static void Prune(string root, int keep, Action<string>? afterEachStage)
     {
         var pinned = new HashSet<string>(StringComparer.Ordinal);
         foreach (var pointer in new[] { LatestFile, BestFile })
@@ -256,9 +268,11 @@ internal static class CheckpointStore
             // Rename first, so a crash halfway through the delete leaves no half checkpoint under a step name.
             string doomed = Path.Combine(root, TempPrefix + "old-" + name);
             Directory.Move(steps[i].Path, doomed);
+            afterEachStage?.Invoke("pruning " + name);
             TryDelete(doomed);
         }
         foreach (var dir in Directory.EnumerateDirectories(root, TempPrefix + "*")) TryDelete(dir);
+        afterEachStage?.Invoke("pruned");
     }
 
     private static void TryDelete(string directory)
@@ -266,10 +280,5 @@ internal static class CheckpointStore
         try { Directory.Delete(directory, recursive: true); }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
-    }
-
-    private static void Pause()
-    {
-        if (DelayBetweenFiles > TimeSpan.Zero) Thread.Sleep(DelayBetweenFiles);
     }
 }

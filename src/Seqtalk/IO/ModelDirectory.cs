@@ -55,7 +55,7 @@ internal static class ModelDirectory
                 WriteAtomic(Path.Combine(directory, LearningCurvesFile), w => w.Write(LearningCurves.RenderSvg(summary.Epochs, summary.BestEpoch)));
             }
             // config.json last: a directory with a config has all its files.
-            WriteAtomic(Path.Combine(directory, ConfigFile), w => w.Write(BuildConfig(model).ToJsonString(s_json)));
+            WriteAtomic(Path.Combine(directory, ConfigFile), w => w.Write(BuildConfig(model, directory).ToJsonString(s_json)));
             return checksum;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -230,10 +230,10 @@ internal static class ModelDirectory
         catch (DecoderFallbackException e) { throw new SeqtalkException($"{mergesPath}: invalid UTF-8.", e); }
     }
 
-    private static JsonObject BuildConfig(ChatModel model)
+    private static JsonObject BuildConfig(ChatModel model, string directory)
     {
         var config = model.Config;
-        var options = model.Options;
+        var options = model.Options is { } o ? o with { CheckpointDirectory = PortableCheckpointDirectory(o.CheckpointDirectory, directory) } : null;
         var root = new JsonObject
         {
             ["format"] = Format,
@@ -316,6 +316,26 @@ internal static class ModelDirectory
         root["training"] = training;
         return root;
     }
+
+    /// <summary>How a file in <paramref name="directory"/> records <see cref="TrainingOptions.CheckpointDirectory"/>:
+    /// relative to <paramref name="directory"/> when it is that directory, inside it (a model's <c>checkpoints</c>) or
+    /// its parent (a checkpoint's own root, <c>..</c>), so a model directory moved or copied whole stays right and no
+    /// machine-local path is shared; otherwise the full path. Read back with <see cref="ResolveCheckpointDirectory"/>.</summary>
+    internal static string? PortableCheckpointDirectory(string? checkpointDirectory, string directory)
+    {
+        if (checkpointDirectory is null) return null;
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(checkpointDirectory));
+        string here = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
+        if (string.Equals(full, Path.GetDirectoryName(here), StringComparison.Ordinal)) return "..";
+        string relative = Path.GetRelativePath(here, full);
+        bool inside = !Path.IsPathRooted(relative) && relative != ".." && !relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+        return inside ? relative : full;
+    }
+
+    /// <summary>The full path of a <see cref="TrainingOptions.CheckpointDirectory"/> recorded by a file in
+    /// <paramref name="directory"/>: a relative one is relative to that directory; a full one (older files) is kept.</summary>
+    internal static string? ResolveCheckpointDirectory(string? recorded, string directory) =>
+        recorded is null || Path.IsPathRooted(recorded) ? recorded : Path.GetFullPath(Path.Combine(directory, recorded));
 
     private static JsonValue? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(Math.Round(x, 6)) : null;
 

@@ -12,7 +12,7 @@
 // The matrix products around it (W_a, W_q, W_k, W_c) are MatMul calls made by the caller.
 // Accumulation rule: backward ADDS into dQuery, dKeys, dValues and dV; weights, u and dScores are WRITTEN.
 // Threading: rows of one batch row b write the same dKeys/dValues slots, so the backward kernels must see
-// all rows in one call (or rows split by batch row); the training workspace calls them on one thread.
+// all rows of a batch row in one call; the training workspace splits the rows by chunks of whole batch rows.
 // Reference: Luong et al. 2015 (arXiv:1508.04025) §3.1; Bahdanau et al. 2014 (arXiv:1409.0473) §A.1.2;
 // the derivation is in docs/kernels.md.
 

@@ -11,7 +11,13 @@
 //   h̃_t = tanh(W_c [c_t; h_t])  (no bias, as in Luong's paper) → the output projection reads h̃_t.
 // Backward: the same in reverse; d h̃ arrives from the output layer in _dHOut and is turned into dh_t there
 // (so the decoder backward is unchanged), and d m is added to the top encoder layer's dh.
-// Runs on one thread: results do not depend on the thread count.
+// Threads: the work is cut into items fixed by the batch's shape, never by the thread count. Row work (memory and
+// keys, scores, softmax, context, h̃, and their backward) is cut by chunks of AttentionBatchChunk batch rows: a batch
+// row's target rows and source slots belong to one item, so the backward's sums into d keys and d memory (over the
+// target rows of a batch row) keep their order. Weight gradients are cut by blocks of AttentionWeightRows output
+// rows, each block summing over all rows in order. Every such split gives the bits of the whole call (the GEMM's
+// results do not depend on the row or output range), so 1 and N threads agree bit for bit. Bahdanau's dv, a sum
+// over all rows, is summed per chunk and the chunks' sums are added in chunk order.
 
 using System.Numerics.Tensors;
 using Seqtalk.Data;
@@ -30,6 +36,23 @@ internal sealed partial class TrainingWorkspace
     private float[] _attnWeights = [], _attnDScores = [];                          // [N, Ts]
     private float[] _attnU = [], _attnScratch = [];                                 // [N, Ts, H] (Bahdanau), [H]
     private int[] _attnRowBatch = [];                                               // [N]
+    private int[] _attnRowStart = [];                                               // [B + 1]: first row n of batch row b
+    private float[] _attnChunkDV = [];                                              // [chunks, H] Bahdanau dv per chunk
+
+    /// <summary>Batch rows per item of the attention's row work (fixed: results do not depend on the thread count).</summary>
+    internal const int AttentionBatchChunk = 8;
+
+    /// <summary>Output rows per item of the attention's weight gradients.</summary>
+    internal const int AttentionWeightRows = 64;
+
+    private enum AttentionSection { Memory, Forward, Backward, Gradients }
+
+    private AttentionSection _attnSection;
+    private Action<int>? _attnBody;
+    private Batch? _attnBatch;
+    private int _attnN, _attnWeightBlocks, _attnCombineItems, _attnQueryItems, _attnKeyItems;
+    private unsafe float* _attnGrad;
+    private int _attnGradLength;
 
     /// <summary>Attention weights [N, Ts] of the last call (row n: real target position n in (b, t) order; 0 past
     /// the row's source length). Empty without attention.</summary>
@@ -53,7 +76,9 @@ internal sealed partial class TrainingWorkspace
             _attnQuery = new float[rowsH];
             _attnDQuery = new float[rowsH];
             _attnU = new float[checked(maxRows * maxSourceSteps * h)];
-            _attnScratch = new float[h];
+            int chunks = Chunks(maxBatch);
+            _attnScratch = new float[chunks * h];   // one [H] row per chunk
+            _attnChunkDV = new float[chunks * h];
         }
         _mem = new float[mem]; _dMem = new float[mem];
         if (_attention != AttentionKind.Dot) { _keys = new float[mem]; _dKeys = new float[mem]; }
@@ -61,139 +86,252 @@ internal sealed partial class TrainingWorkspace
         _attnCat = new float[2 * rowsH]; _attnDCat = new float[2 * rowsH];
         _attnWeights = new float[checked(maxRows * maxSourceSteps)]; _attnDScores = new float[maxRows * maxSourceSteps];
         _attnRowBatch = new int[maxRows];
+        _attnRowStart = new int[maxBatch + 1];
+        _attnBody = AttentionItem;
     }
+
+    private static int Chunks(int batchSize) => (batchSize + AttentionBatchChunk - 1) / AttentionBatchChunk;
+
+    /// <summary>Runs the items of one attention section on the pool.</summary>
+    private void RunAttention(AttentionSection section, int items)
+    {
+        _attnSection = section;
+        _pool.Run(items, _attnBody!);
+    }
+
+    private void AttentionItem(int item)
+    {
+        switch (_attnSection)
+        {
+            case AttentionSection.Memory: MemoryChunk(item); break;
+            case AttentionSection.Forward: ForwardChunk(item); break;
+            case AttentionSection.Backward: BackwardChunk(item); break;
+            case AttentionSection.Gradients: GradientItem(item); break;
+        }
+    }
+
+    /// <summary>Batch rows [b0, b1) of chunk <paramref name="item"/>.</summary>
+    private (int B0, int B1) ChunkRows(int item) => (item * AttentionBatchChunk, Math.Min(_attnBatch!.Size, (item + 1) * AttentionBatchChunk));
+
+    private unsafe Span<float> GradSlice(ParameterSlot s) => new Span<float>(_attnGrad, _attnGradLength).Slice(s.Offset, s.Length);
 
     /// <summary>Reads the decoder's top h of the N real positions from _hOut and replaces them with h̃.</summary>
     private void AttentionForward(Batch batch, int n)
     {
-        int bsz = batch.Size, ts = batch.SourceSteps, h = _h, slots = bsz * ts;
+        if (_attention == AttentionKind.None) return;
         BuildMemory(batch);
-        ReadOnlySpan<float> mem = _mem.AsSpan(0, slots * h);
         int i = 0;
-        for (int b = 0; b < bsz; b++)
+        for (int b = 0; b < batch.Size; b++)
         {
+            _attnRowStart[b] = i;
             for (int t = 0; t < batch.TargetLengths[b]; t++) _attnRowBatch[i++] = b;
         }
-        ReadOnlySpan<int> rowBatch = _attnRowBatch.AsSpan(0, n), lengths = batch.SourceLengths.AsSpan(0, bsz);
+        _attnRowStart[batch.Size] = i;
+        _attnN = n;
+        RunAttention(AttentionSection.Forward, Chunks(batch.Size));
+    }
+
+    /// <summary>Forward of the rows of one chunk of batch rows: scores, softmax, context, then h̃ = tanh([c; h]·W_cᵀ),
+    /// written where the output layer reads its rows.</summary>
+    private void ForwardChunk(int item)
+    {
+        var batch = _attnBatch!;
+        var (b0, b1) = ChunkRows(item);
+        int n = _attnN, ts = batch.SourceSteps, h = _h, slots = batch.Size * ts, r0 = _attnRowStart[b0], r1 = _attnRowStart[b1];
+        ReadOnlySpan<float> mem = _mem.AsSpan(0, slots * h);
+        ReadOnlySpan<int> rowBatch = _attnRowBatch.AsSpan(0, n), lengths = batch.SourceLengths.AsSpan(0, batch.Size);
         Span<float> decH = _attnDecH.AsSpan(0, n * h), ctx = _attnCtx.AsSpan(0, n * h), weights = _attnWeights.AsSpan(0, n * ts);
-        _hOut.AsSpan(0, n * h).CopyTo(decH);
+        _hOut.AsSpan(r0 * h, (r1 - r0) * h).CopyTo(decH.Slice(r0 * h));
         switch (_attention)
         {
             case AttentionKind.None:
                 return;
             case AttentionKind.Dot:
-                K.DotAttentionForward(decH, mem, mem, rowBatch, lengths, weights, ctx, ts, h, 0, n);
+                K.DotAttentionForward(decH, mem, mem, rowBatch, lengths, weights, ctx, ts, h, r0, r1);
                 break;
             case AttentionKind.General:
                 // keys = m·W_aᵀ (BuildMemory), so score = h·(W_a m)
-                K.DotAttentionForward(decH, _keys.AsSpan(0, slots * h), mem, rowBatch, lengths, weights, ctx, ts, h, 0, n);
+                K.DotAttentionForward(decH, _keys.AsSpan(0, slots * h), mem, rowBatch, lengths, weights, ctx, ts, h, r0, r1);
                 break;
             case AttentionKind.Bahdanau:
-                K.MatMulForward(decH, Param(_attnWq!), default, _attnQuery.AsSpan(0, n * h), n, h, h, 0, n);
+                K.MatMulForward(decH, Param(_attnWq!), default, _attnQuery.AsSpan(0, n * h), n, h, h, r0, r1);
                 K.AdditiveAttentionForward(_attnQuery.AsSpan(0, n * h), _keys.AsSpan(0, slots * h), Param(_attnV!), mem, rowBatch, lengths,
-                    _attnU.AsSpan(0, n * ts * h), weights, ctx, ts, h, 0, n);
+                    _attnU.AsSpan(0, n * ts * h), weights, ctx, ts, h, r0, r1);
                 break;
         }
         // h̃ = tanh([c; h]·W_cᵀ), written where the output layer reads its rows.
         Span<float> cat = _attnCat.AsSpan(0, 2 * n * h);
-        for (int r = 0; r < n; r++)
+        for (int r = r0; r < r1; r++)
         {
             ctx.Slice(r * h, h).CopyTo(cat.Slice(2 * r * h, h));
             decH.Slice(r * h, h).CopyTo(cat.Slice((2 * r + 1) * h, h));
         }
         Span<float> hTilde = _hOut.AsSpan(0, n * h);
-        K.MatMulForward(cat, Param(_attnWc!), default, hTilde, n, 2 * h, h, 0, n);
-        TensorPrimitives.Tanh(hTilde, hTilde);
+        K.MatMulForward(cat, Param(_attnWc!), default, hTilde, n, 2 * h, h, r0, r1);
+        Span<float> rows = hTilde.Slice(r0 * h, (r1 - r0) * h);
+        TensorPrimitives.Tanh(rows, rows);
     }
 
     /// <summary>Memory [B, Ts, H] = the top encoder layer's h (row b at step s is packed row encOffset[s] + b; padding 0),
     /// and its key projection: keys = m·W_aᵀ (general) or m·W_kᵀ (Bahdanau).</summary>
     private void BuildMemory(Batch batch)
     {
-        int bsz = batch.Size, ts = batch.SourceSteps, h = _h, slots = bsz * ts;
-        _lastSourceSteps = ts;
+        _lastSourceSteps = batch.SourceSteps;
+        _attnBatch = batch;
+        RunAttention(AttentionSection.Memory, Chunks(batch.Size));
+    }
+
+    /// <summary>The memory slots (and keys) of one chunk of batch rows.</summary>
+    private void MemoryChunk(int item)
+    {
+        var batch = _attnBatch!;
+        var (b0, b1) = ChunkRows(item);
+        int ts = batch.SourceSteps, h = _h, slots = batch.Size * ts;
         Span<float> mem = _mem.AsSpan(0, slots * h);
-        mem.Clear();
+        mem.Slice(b0 * ts * h, (b1 - b0) * ts * h).Clear();
         float[] top = _encH[_layers - 1];
-        for (int b = 0; b < bsz; b++)
+        for (int b = b0; b < b1; b++)
         {
             for (int s = 0; s < batch.SourceLengths[b]; s++)
                 top.AsSpan((_encOffset[s] + b) * h, h).CopyTo(mem.Slice((b * ts + s) * h, h));
         }
         if (_attention is AttentionKind.General or AttentionKind.Bahdanau)
-            K.MatMulForward(mem, Param(_attention == AttentionKind.General ? _attnWa! : _attnWk!), default, _keys.AsSpan(0, slots * h), slots, h, h, 0, slots);
+            K.MatMulForward(mem, Param(_attention == AttentionKind.General ? _attnWa! : _attnWk!), default, _keys.AsSpan(0, slots * h), slots, h, h, b0 * ts, b1 * ts);
     }
 
     /// <summary>Backward of the key projection of <see cref="BuildMemory"/>: dW_a (or dW_k) += dKeysᵀ·m, d m += dKeys·W.</summary>
     private void MemoryKeysBackward(Batch batch, Span<float> gradients)
     {
         if (_attention is not (AttentionKind.General or AttentionKind.Bahdanau)) return;
-        int slots = batch.Size * batch.SourceSteps, h = _h;
-        var w = _attention == AttentionKind.General ? _attnWa! : _attnWk!;
-        ReadOnlySpan<float> dKeys = _dKeys.AsSpan(0, slots * h);
-        K.MatMulBackwardWeight(dKeys, _mem.AsSpan(0, slots * h), Grad(gradients, w), default, slots, h, h, 0, h);
-        K.MatMulBackwardInput(dKeys, Param(w), _dMem.AsSpan(0, slots * h), slots, h, h, 0, slots);
+        RunGradients(batch, gradients, combine: false);
     }
 
     /// <summary>Turns d h̃ in _dHOut into dh of the decoder's top layer (in place) and leaves d m in _dMem.</summary>
     private void AttentionBackward(Batch batch, int n, Span<float> gradients)
     {
-        int bsz = batch.Size, ts = batch.SourceSteps, h = _h, slots = bsz * ts;
-        ReadOnlySpan<int> rowBatch = _attnRowBatch.AsSpan(0, n), lengths = batch.SourceLengths.AsSpan(0, bsz);
+        if (_attention == AttentionKind.None) return;
+        _attnBatch = batch;
+        _attnN = n;
+        RunAttention(AttentionSection.Backward, Chunks(batch.Size));
+        RunGradients(batch, gradients, combine: true);
+        if (_attention == AttentionKind.Bahdanau)
+        {
+            // dv: the chunks' sums, in chunk order.
+            Span<float> dV = Grad(gradients, _attnV!);
+            for (int c = 0; c < Chunks(batch.Size); c++) TensorPrimitives.Add(dV, _attnChunkDV.AsSpan(c * _h, _h), dV);
+        }
+    }
+
+    /// <summary>Backward of the rows of one chunk of batch rows; writes their dPre of W_c (and d qp), their dh into
+    /// _dHOut, and d keys / d memory of the chunk's slots.</summary>
+    private void BackwardChunk(int item)
+    {
+        var batch = _attnBatch!;
+        var (b0, b1) = ChunkRows(item);
+        int n = _attnN, ts = batch.SourceSteps, h = _h, slots = batch.Size * ts, r0 = _attnRowStart[b0], r1 = _attnRowStart[b1];
+        int rh = (r1 - r0) * h, s0 = b0 * ts * h, sh = (b1 - b0) * ts * h;
+        ReadOnlySpan<int> rowBatch = _attnRowBatch.AsSpan(0, n), lengths = batch.SourceLengths.AsSpan(0, batch.Size);
         ReadOnlySpan<float> mem = _mem.AsSpan(0, slots * h), decH = _attnDecH.AsSpan(0, n * h), weights = _attnWeights.AsSpan(0, n * ts);
         Span<float> dOut = _dHOut.AsSpan(0, n * h);
         // Forward was h̃ = tanh(pre): dPre = dh̃ ⊙ (1 − h̃²).
-        Span<float> dPre = _attnDPre.AsSpan(0, n * h);
-        ReadOnlySpan<float> hTilde = _hOut.AsSpan(0, n * h);
+        Span<float> dPre = _attnDPre.AsSpan(r0 * h, rh);
+        ReadOnlySpan<float> hTilde = _hOut.AsSpan(r0 * h, rh);
         TensorPrimitives.Multiply(hTilde, hTilde, dPre);
         TensorPrimitives.Subtract(1f, dPre, dPre);
-        TensorPrimitives.Multiply(dPre, dOut, dPre);
-        // Forward was pre = cat·W_cᵀ: dW_c += dPreᵀ·cat; dCat = dPre·W_c.
-        Span<float> cat = _attnCat.AsSpan(0, 2 * n * h), dCat = _attnDCat.AsSpan(0, 2 * n * h);
-        K.MatMulBackwardWeight(dPre, cat, Grad(gradients, _attnWc!), default, n, 2 * h, h, 0, h);
-        dCat.Clear();
-        K.MatMulBackwardInput(dPre, Param(_attnWc!), dCat, n, 2 * h, h, 0, n);
+        TensorPrimitives.Multiply(dPre, dOut.Slice(r0 * h, rh), dPre);
+        // Forward was pre = cat·W_cᵀ: dCat = dPre·W_c (dW_c: RunGradients).
+        Span<float> dCat = _attnDCat.AsSpan(0, 2 * n * h);
+        dCat.Slice(2 * r0 * h, 2 * rh).Clear();
+        K.MatMulBackwardInput(_attnDPre.AsSpan(0, n * h), Param(_attnWc!), dCat, n, 2 * h, h, r0, r1);
         // cat = [c; h]: split dCat into dContext and the direct part of dh (dOut now holds dh, no longer dh̃).
         Span<float> dCtx = _attnDCtx.AsSpan(0, n * h);
-        for (int r = 0; r < n; r++)
+        for (int r = r0; r < r1; r++)
         {
             dCat.Slice(2 * r * h, h).CopyTo(dCtx.Slice(r * h, h));
             dCat.Slice((2 * r + 1) * h, h).CopyTo(dOut.Slice(r * h, h));
         }
         Span<float> dMem = _dMem.AsSpan(0, slots * h), dScores = _attnDScores.AsSpan(0, n * ts);
-        dMem.Clear();
+        dMem.Slice(s0, sh).Clear();
         switch (_attention)
         {
             case AttentionKind.None:
                 return;
             case AttentionKind.Dot:
-                K.DotAttentionBackward(decH, mem, mem, rowBatch, lengths, weights, dCtx, dScores, dOut, dMem, dMem, ts, h, 0, n);
+                K.DotAttentionBackward(decH, mem, mem, rowBatch, lengths, weights, dCtx, dScores, dOut, dMem, dMem, ts, h, r0, r1);
                 break;
             case AttentionKind.General:
                 {
                     Span<float> dKeys = _dKeys.AsSpan(0, slots * h);
-                    dKeys.Clear();
-                    K.DotAttentionBackward(decH, _keys.AsSpan(0, slots * h), mem, rowBatch, lengths, weights, dCtx, dScores, dOut, dKeys, dMem, ts, h, 0, n);
-                    // Forward was keys = m·W_aᵀ.
-                    K.MatMulBackwardWeight(dKeys, mem, Grad(gradients, _attnWa!), default, slots, h, h, 0, h);
-                    K.MatMulBackwardInput(dKeys, Param(_attnWa!), dMem, slots, h, h, 0, slots);
+                    dKeys.Slice(s0, sh).Clear();
+                    K.DotAttentionBackward(decH, _keys.AsSpan(0, slots * h), mem, rowBatch, lengths, weights, dCtx, dScores, dOut, dKeys, dMem, ts, h, r0, r1);
                     break;
                 }
             case AttentionKind.Bahdanau:
                 {
-                    Span<float> dKeys = _dKeys.AsSpan(0, slots * h), dQuery = _attnDQuery.AsSpan(0, n * h);
-                    dKeys.Clear();
-                    dQuery.Clear();
+                    Span<float> dKeys = _dKeys.AsSpan(0, slots * h), dQuery = _attnDQuery.AsSpan(0, n * h), dV = _attnChunkDV.AsSpan(item * h, h);
+                    dKeys.Slice(s0, sh).Clear();
+                    dQuery.Slice(r0 * h, rh).Clear();
+                    dV.Clear();
                     K.AdditiveAttentionBackward(Param(_attnV!), mem, rowBatch, lengths, _attnU.AsSpan(0, n * ts * h), weights, dCtx, dScores,
-                        _attnScratch, Grad(gradients, _attnV!), dQuery, dKeys, dMem, ts, h, 0, n);
-                    // Forward was qp = h·W_qᵀ and kp = m·W_kᵀ.
-                    K.MatMulBackwardWeight(dQuery, decH, Grad(gradients, _attnWq!), default, n, h, h, 0, h);
-                    K.MatMulBackwardInput(dQuery, Param(_attnWq!), dOut, n, h, h, 0, n);
-                    K.MatMulBackwardWeight(dKeys, mem, Grad(gradients, _attnWk!), default, slots, h, h, 0, h);
-                    K.MatMulBackwardInput(dKeys, Param(_attnWk!), dMem, slots, h, h, 0, slots);
+                        _attnScratch.AsSpan(item * h, h), dV, dQuery, dKeys, dMem, ts, h, r0, r1);
+                    // Forward was qp = h·W_qᵀ: dh += dqp·W_q (dW_q: RunGradients).
+                    K.MatMulBackwardInput(dQuery, Param(_attnWq!), dOut, n, h, h, r0, r1);
                     break;
                 }
         }
+    }
+
+    /// <summary>The weight gradients that sum over all rows, cut into blocks of output rows, and d m += dKeys·W
+    /// (general, Bahdanau) by chunks of batch rows: with <paramref name="combine"/> dW_c (and dW_q) too, else only
+    /// the key projection's (input feeding computes the rest).</summary>
+    private unsafe void RunGradients(Batch batch, Span<float> gradients, bool combine)
+    {
+        bool keys = _attention is AttentionKind.General or AttentionKind.Bahdanau;
+        _attnBatch = batch;
+        _attnWeightBlocks = (_h + AttentionWeightRows - 1) / AttentionWeightRows;
+        _attnCombineItems = combine ? _attnWeightBlocks : 0;
+        _attnQueryItems = combine && _attention == AttentionKind.Bahdanau ? _attnWeightBlocks : 0;
+        _attnKeyItems = keys ? _attnWeightBlocks : 0;
+        int items = _attnCombineItems + _attnQueryItems + _attnKeyItems + (keys ? Chunks(batch.Size) : 0);
+        fixed (float* g = gradients)
+        {
+            _attnGrad = g;
+            _attnGradLength = gradients.Length;
+            RunAttention(AttentionSection.Gradients, items);
+            _attnGrad = null;
+        }
+    }
+
+    private void GradientItem(int item)
+    {
+        var batch = _attnBatch!;
+        int n = _attnN, h = _h, slots = batch.Size * batch.SourceSteps;
+        if (item < _attnCombineItems + _attnQueryItems + _attnKeyItems)
+        {
+            int o0 = item % _attnWeightBlocks * AttentionWeightRows, o1 = Math.Min(h, o0 + AttentionWeightRows);
+            if (item < _attnCombineItems)
+            {
+                // Forward was pre = cat·W_cᵀ: dW_c += dPreᵀ·cat.
+                K.MatMulBackwardWeight(_attnDPre.AsSpan(0, n * h), _attnCat.AsSpan(0, 2 * n * h), GradSlice(_attnWc!), default, n, 2 * h, h, o0, o1);
+            }
+            else if (item < _attnCombineItems + _attnQueryItems)
+            {
+                // Forward was qp = h·W_qᵀ: dW_q += dqpᵀ·h.
+                K.MatMulBackwardWeight(_attnDQuery.AsSpan(0, n * h), _attnDecH.AsSpan(0, n * h), GradSlice(_attnWq!), default, n, h, h, o0, o1);
+            }
+            else
+            {
+                // Forward was keys = m·W_aᵀ (or m·W_kᵀ): dW += dKeysᵀ·m.
+                K.MatMulBackwardWeight(_dKeys.AsSpan(0, slots * h), _mem.AsSpan(0, slots * h),
+                    GradSlice(_attention == AttentionKind.General ? _attnWa! : _attnWk!), default, slots, h, h, o0, o1);
+            }
+            return;
+        }
+        // d m += dKeys·W for the slots of one chunk of batch rows.
+        var (b0, b1) = ChunkRows(item - _attnCombineItems - _attnQueryItems - _attnKeyItems);
+        int ts = batch.SourceSteps;
+        K.MatMulBackwardInput(_dKeys.AsSpan(0, slots * h), Param(_attention == AttentionKind.General ? _attnWa! : _attnWk!), _dMem.AsSpan(0, slots * h),
+            slots, h, h, b0 * ts, b1 * ts);
     }
 
     /// <summary>Adds d m (from <see cref="AttentionBackward"/>) into the top encoder layer's packed dh.</summary>

@@ -8,6 +8,8 @@
 // point of the backward pass. Masks come from Kernels.DropoutMask: a pure function of (seed, Step, tensor id,
 // logical element index), the logical index of packed row (t, b) being (t·B + b)·W + j, so a mask does not
 // depend on the thread count or on packing, and a run that knows its step reproduces it (no RNG state).
+// Threads: a site's rows are cut into items of DropoutRows rows (fixed); masks and products are per element,
+// so any split gives the same bits.
 // Label smoothing ε changes the gradient of the output kernel only; BatchStats.LossSum stays the true NLL and
 // BatchStats.SmoothedLossSum holds the smoothed loss that was differentiated.
 
@@ -104,15 +106,51 @@ internal sealed partial class TrainingWorkspace
         for (int i = 0; i < n; i++) _outKeys![i] = _decKeys![_outRows[i]];
     }
 
+    /// <summary>Rows per item of a dropout pass over a site.</summary>
+    internal const int DropoutRows = 64;
+
+    private Action<int>? _dropBody;
+    private float[]? _dropX;
+    private int _dropTensor, _dropRows, _dropWidth;
+    private bool _dropGradient;
+
     /// <summary>x ← x ⊙ mask for a site, the mask made from its tensor id and the step; no-op when not dropping.</summary>
     private void DropForward(int tensor, float[] x, int rows, int width, int batchSize)
     {
         if (!_dropping) return;
-        var (mask, keys) = Site(tensor);
-        Span<float> m = mask.AsSpan(0, rows * width);
-        if (MaskSource is { } source) source(tensor, keys.AsSpan(0, rows), batchSize, width, m);
-        else K.DropoutMask(K.DropoutKey(_dropoutSeed, Step, tensor), keys, m, _dropout, width, 0, rows);
-        K.DropoutForward(x.AsSpan(0, rows * width), m, x);
+        if (MaskSource is { } source)
+        {
+            var (mask, keys) = Site(tensor);
+            Span<float> m = mask.AsSpan(0, rows * width);
+            source(tensor, keys.AsSpan(0, rows), batchSize, width, m);
+            K.DropoutForward(x.AsSpan(0, rows * width), m, x);
+            return;
+        }
+        RunDrop(tensor, x, rows, width, gradient: false);
+    }
+
+    /// <summary>Runs a site's mask and product (or, for a gradient, the product only) by items of rows on the pool.</summary>
+    private void RunDrop(int tensor, float[] x, int rows, int width, bool gradient)
+    {
+        (_dropTensor, _dropX, _dropRows, _dropWidth, _dropGradient) = (tensor, x, rows, width, gradient);
+        _dropBody ??= DropItem;
+        _pool.Run((rows + DropoutRows - 1) / DropoutRows, _dropBody);
+        _dropX = null;
+    }
+
+    private void DropItem(int item)
+    {
+        int r0 = item * DropoutRows, r1 = Math.Min(_dropRows, r0 + DropoutRows), w = _dropWidth;
+        var (mask, keys) = Site(_dropTensor);
+        Span<float> x = _dropX.AsSpan(r0 * w, (r1 - r0) * w);
+        ReadOnlySpan<float> m = mask.AsSpan(r0 * w, (r1 - r0) * w);
+        if (_dropGradient)
+        {
+            K.DropoutBackward(x, m, x);
+            return;
+        }
+        K.DropoutMask(K.DropoutKey(_dropoutSeed, Step, _dropTensor), keys, mask, _dropout, w, r0, r1);
+        K.DropoutForward(x, m, x);
     }
 
     /// <summary>Fills the mask of a site for rows with the given logical keys, without applying it.</summary>
@@ -127,7 +165,7 @@ internal sealed partial class TrainingWorkspace
     private void DropBackward(int tensor, float[] dx, int rows, int width)
     {
         if (!_dropping) return;
-        K.DropoutBackward(dx.AsSpan(0, rows * width), Site(tensor).Mask, dx);
+        RunDrop(tensor, dx, rows, width, gradient: true);
     }
 
     /// <summary>The smoothed-loss slice of output rows [r0, r0 + rows), empty without smoothing (the kernel then skips it).</summary>

@@ -10,12 +10,13 @@ internal static class KernelTestData
     public const int Tail = 16;
     public static readonly int MaxLength = 2 * Vector512<float>.Count + 3;
 
-    /// <summary>(rows, width): width 0..MaxLength with 3 rows, then {1,1}, {5,7}, {7,13}, {3,17}.</summary>
+    /// <summary>(rows, width): width 0..MaxLength with 3 rows, then {1,1}, {5,7}, {7,13}, {2,17}. Every row must
+    /// differ from the others: xunit skips a row equal to an earlier one (test.sh fails the run when it does).</summary>
     public static TheoryData<int, int> Shapes(int minWidth = 0)
     {
         var data = new TheoryData<int, int>();
         for (int w = minWidth; w <= MaxLength; w++) data.Add(3, w);
-        data.Add(1, 1); data.Add(5, 7); data.Add(7, 13); data.Add(3, 17);
+        data.Add(1, 1); data.Add(5, 7); data.Add(7, 13); data.Add(2, 17);
         return data;
     }
 

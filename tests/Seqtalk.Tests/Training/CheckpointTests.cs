@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Seqtalk.Data;
 using Seqtalk.IO;
 using Seqtalk.Tests.Text;
@@ -204,6 +205,133 @@ public class CheckpointTests
     }
 
     [Fact]
+    public void TheCheckpointDirectoryIsRecordedRelatively_AndFilesWithFullPathsStillLoadAndResume()
+    {
+        using var dir = new TempDirectory();
+        string model = dir.File("model"), root = Path.Combine(model, "checkpoints");
+        var straight = ChatModel.Train(s_pairs, Small(2));
+        ChatModel.Train(s_pairs, Small(1, root)).Save(model);
+        string config = Path.Combine(model, ModelDirectory.ConfigFile), state = Path.Combine(root, "step-00000007", CheckpointStore.StateFile);
+        Assert.Equal("checkpoints", (string?)JsonNode.Parse(File.ReadAllText(config))!["training"]!["options"]!["CheckpointDirectory"]);
+        Assert.Equal("..", (string?)JsonNode.Parse(File.ReadAllText(state))!["options"]!["checkpointDirectory"]);
+        Assert.DoesNotContain(dir.Path, File.ReadAllText(config), StringComparison.Ordinal);
+        Assert.Equal(root, CheckpointStore.ReadJson(Path.Combine(root, "step-00000007")).Options.CheckpointDirectory);
+
+        // As older versions wrote them: full paths, here of a machine the directory has since left.
+        const string Old = "/home/someone/old-model/checkpoints";
+        var configJson = JsonNode.Parse(File.ReadAllText(config))!;
+        configJson["training"]!["options"]!["CheckpointDirectory"] = Old;
+        File.WriteAllText(config, configJson.ToJsonString());
+        var stateJson = JsonNode.Parse(File.ReadAllText(state))!;
+        stateJson["options"]!["checkpointDirectory"] = Old;
+        File.WriteAllText(state, stateJson.ToJsonString());
+
+        Assert.Single(ChatModel.Load(model).Training!.Epochs);
+        Assert.Equal(Old, CheckpointStore.ReadJson(Path.Combine(root, "step-00000007")).Options.CheckpointDirectory);
+        var resumed = ChatModel.ResumeTraining(model, s_pairs, Small(2, root));   // continues in the root it was found in
+        AssertSameRun(straight, resumed);
+        Assert.Equal("step-00000014", File.ReadAllText(Path.Combine(root, "latest")).Trim());
+    }
+
+    [Fact]
+    public void PortableCheckpointDirectory_IsRelativeOnlyInsideTheDirectoryOrForItsParent()
+    {
+        Assert.Equal("checkpoints", ModelDirectory.PortableCheckpointDirectory("/a/m/checkpoints", "/a/m"));
+        Assert.Equal("checkpoints", ModelDirectory.PortableCheckpointDirectory("/a/m/checkpoints/", "/a/m/"));
+        Assert.Equal(Path.Combine("x", "y"), ModelDirectory.PortableCheckpointDirectory("/a/m/x/y", "/a/m"));
+        Assert.Equal(".", ModelDirectory.PortableCheckpointDirectory("/a/m", "/a/m"));
+        Assert.Equal("..", ModelDirectory.PortableCheckpointDirectory("/a/m/checkpoints", "/a/m/checkpoints/step-00000007"));
+        Assert.Equal("/a/m", ModelDirectory.PortableCheckpointDirectory("/a/m", "/a/m/checkpoints/step-00000007"));
+        Assert.Equal("/a/mx", ModelDirectory.PortableCheckpointDirectory("/a/mx", "/a/m"));
+        Assert.Equal("/elsewhere/checkpoints", ModelDirectory.PortableCheckpointDirectory("/elsewhere/checkpoints", "/a/m"));
+        Assert.Equal("checkpoints", ModelDirectory.PortableCheckpointDirectory(Path.Combine("m", "checkpoints"), "m"));
+        Assert.Null(ModelDirectory.PortableCheckpointDirectory(null, "/a/m"));
+
+        Assert.Equal("/b/m/checkpoints", ModelDirectory.ResolveCheckpointDirectory("checkpoints", "/b/m"));
+        Assert.Equal("/b/m/checkpoints", ModelDirectory.ResolveCheckpointDirectory("..", "/b/m/checkpoints/step-00000007"));
+        Assert.Equal("/a/m/checkpoints", ModelDirectory.ResolveCheckpointDirectory("/a/m/checkpoints", "/b/m"));
+        Assert.Null(ModelDirectory.ResolveCheckpointDirectory(null, "/b/m"));
+    }
+
+    /// <summary>Every stage at which a write can be cut short, in order.</summary>
+    private static readonly string[] s_writeStages =
+    [
+        "temporary directory", "model files", "training-state.safetensors", "checkpoint.json", "renamed into place",
+        "latest", "best", "pruning step-00000007", "pruned",
+    ];
+
+    [Fact]
+    public void AKillAtAnyStageOfAWrite_LeavesTheLatestCheckpointReadable_AndTheNextWriteCleansUp()
+    {
+        using var dir = new TempDirectory();
+        ChatModel.Train(s_pairs, Small(1, dir.Path));   // step-00000007, the end of epoch 1
+        var next = CheckpointStore.Read(Path.Combine(dir.Path, "step-00000007"));
+        next.State.GlobalStep = 8;
+
+        // A copy of the root at every stage is what a process killed (SIGKILL, power cut) right there leaves on disk.
+        using var copies = new TempDirectory();
+        var snapshots = new List<(string Stage, string Root)>();
+        CheckpointStore.Write(dir.Path, next, isBest: true, keep: 1, afterEachStage: stage =>
+        {
+            string copy = Path.Combine(copies.Path, snapshots.Count.ToString("D2", System.Globalization.CultureInfo.InvariantCulture));
+            CopyTree(dir.Path, copy);
+            snapshots.Add((stage, copy));
+        });
+        Assert.Equal(s_writeStages, snapshots.Select(s => s.Stage));
+
+        for (int i = 0; i < snapshots.Count; i++)
+        {
+            var (stage, root) = snapshots[i];
+            // Until 'latest' is rewritten resuming picks the previous checkpoint; from then on the new one.
+            long expected = i < Array.IndexOf(s_writeStages, "latest") ? 7 : 8;
+            string resolved = CheckpointStore.Resolve(root);
+            Assert.True(Path.Combine(root, CheckpointStore.Name(expected)) == resolved, $"after '{stage}' resume picks {resolved}");
+            var read = CheckpointStore.Read(resolved);   // loads, and the checksums match checkpoint.json
+            Assert.Equal(expected, read.State.GlobalStep);
+            Assert.Equal(root, read.Options.CheckpointDirectory);   // recorded as "..", so right in the copy
+            foreach (var step in Directory.GetDirectories(root, "step-*"))
+                Assert.True(File.Exists(Path.Combine(step, CheckpointStore.StateFile)), $"after '{stage}': {step} is a half-written checkpoint under a step name");
+        }
+
+        // The next write into a root a killed process left mid-write finishes and removes the leftovers.
+        string killed = snapshots[Array.IndexOf(s_writeStages, "model files")].Root;
+        Assert.NotEmpty(Directory.GetDirectories(killed, ".tmp-*"));
+        next.State.GlobalStep = 9;
+        CheckpointStore.Write(killed, next, isBest: false, keep: 1);
+        Assert.Empty(Directory.GetDirectories(killed, ".tmp-*"));
+        Assert.Equal(9, CheckpointStore.Read(CheckpointStore.Resolve(killed)).State.GlobalStep);
+    }
+
+    [Fact]
+    public void AWriteThatFailsAtAnyStage_IsOneErrorAndKeepsThePreviousCheckpoint()
+    {
+        using var dir = new TempDirectory();
+        ChatModel.Train(s_pairs, Small(1, dir.Path));
+        using var copies = new TempDirectory();
+        foreach (string failAt in s_writeStages)
+        {
+            string root = Path.Combine(copies.Path, failAt.Replace(' ', '-'));
+            CopyTree(dir.Path, root);
+            var next = CheckpointStore.Read(Path.Combine(root, "step-00000007"));
+            next.State.GlobalStep = 8;
+            var e = Assert.Throws<SeqtalkException>(() => CheckpointStore.Write(root, next, isBest: true, keep: 1, afterEachStage: stage =>
+            {
+                if (stage == failAt) throw new IOException("No space left on device");
+            }));
+            Assert.Contains("Cannot write the checkpoint", e.Message, StringComparison.Ordinal);
+            Assert.Contains("No space left on device", e.Message, StringComparison.Ordinal);
+
+            // A failure before the rename removes the unfinished directory; the previous checkpoint stays the one
+            // resume picks until 'latest' names the new, complete one.
+            bool renamed = Array.IndexOf(s_writeStages, failAt) >= Array.IndexOf(s_writeStages, "renamed into place");
+            Assert.Equal(renamed, Directory.Exists(Path.Combine(root, "step-00000008")));
+            Assert.Empty(Directory.GetDirectories(root, ".tmp-step-*"));
+            long expected = Array.IndexOf(s_writeStages, failAt) > Array.IndexOf(s_writeStages, "renamed into place") ? 8 : 7;
+            Assert.Equal(expected, CheckpointStore.Read(CheckpointStore.Resolve(root)).State.GlobalStep);
+        }
+    }
+
+    [Fact]
     public void AdvanceShuffle_DrawsWhatMakeBatchesDraws()
     {
         foreach (var (count, batchSize) in new[] { (0, 4), (1, 4), (7, 3), (102, 16), (1000, 4), (5001, 2) })
@@ -233,6 +361,13 @@ public class CheckpointTests
     {
         Directory.CreateDirectory(to);
         foreach (var file in Directory.GetFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        foreach (var sub in Directory.GetDirectories(from)) CopyTree(sub, Path.Combine(to, Path.GetFileName(sub)));
     }
 
     /// <summary>Calls back on the training thread (Progress&lt;T&gt; would post to the thread pool).</summary>
