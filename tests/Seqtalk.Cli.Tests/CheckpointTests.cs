@@ -179,6 +179,8 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
         Assert.True(r.ExitCode == 143, r.ToString());
         Assert.Equal(["training interrupted while reading pairs.csv, before the first step: nothing was trained or saved"], r.StdoutLines);
         Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal);
+        Assert.Contains("interrupt: stopping while the data file is counted; nothing has been trained yet", r.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("writing a checkpoint", r.Stderr, StringComparison.Ordinal);
         Assert.False(Directory.Exists(_dir.File("m/checkpoints")));
         Assert.False(File.Exists(_dir.File("m/config.json")));
     }

@@ -257,6 +257,7 @@ internal static class TrainCommand
                 Console.WriteLine(InterruptedWhileReading(parse.GetValue(data.Data)!, outDir!, checkpoint));
                 return interrupts.ExitCode;
             }
+            interrupts.Counting = false;
             return Train(pairs, options, outDir!, checkpoint, interrupts, cancel.Token);
         }));
         return command;
@@ -459,6 +460,9 @@ internal static class TrainCommand
         /// <summary>The exit code for the signal that stopped the run.</summary>
         public int ExitCode { get; private set; } = InterruptedBySigint;
 
+        /// <summary>True while the data file is first counted: an interrupt then stops before anything is trained.</summary>
+        public bool Counting { get; set; } = true;
+
         public InterruptHandler(CancellationTokenSource cancel)
         {
             _cancel = cancel;
@@ -487,7 +491,9 @@ internal static class TrainCommand
             // Cancel first: whoever sees the message may rely on the run being cancelled already.
             try { _cancel.Cancel(); } catch (ObjectDisposedException) { }
             if (!Console.IsOutputRedirected) Console.Error.WriteLine();
-            Console.Error.WriteLine("interrupt: stopping after the current step, writing a checkpoint and saving the model (Ctrl-C again to quit without saving)");
+            Console.Error.WriteLine(Counting
+                ? "interrupt: stopping while the data file is counted; nothing has been trained yet"
+                : "interrupt: stopping after the current step, writing a checkpoint and saving the model (Ctrl-C again to quit without saving)");
         }
 
         public void Dispose()
