@@ -23,6 +23,9 @@ internal static partial class Workloads
         // Fused buffers
         float[] z = new float[v * rb], colMax = new float[rb], dw2 = new float[v * h], db2 = new float[v], dx2 = new float[n * h];
         double[] colSum = new double[rb], loss2 = new double[n]; int[] pred2 = new int[n];
+        // As the training workspace: dW and db in one padded GEMM ([x | 1 | 0 …]) when Vector512 runs and H + 1 ≤ 64.
+        int cols = K.OutputPaddedWeightIsVectorized && h + 1 <= 64 ? K.OutputPaddedWidth(h) : 0;
+        float[] xp = new float[rb * Math.Max(cols, 1)], dwp = new float[v * Math.Max(cols, 1)];
 
         void Unfused()
         {
@@ -39,21 +42,40 @@ internal static partial class Workloads
         var parts = new double[4];
         void Fused()
         {
-            Array.Clear(dw2); Array.Clear(db2); Array.Clear(dx2);
+            Array.Clear(dw2); Array.Clear(db2); Array.Clear(dx2); Array.Clear(dwp);
             for (int r0 = 0; r0 < n; r0 += rb)
             {
                 int rows = Math.Min(rb, n - r0);
                 var xb = x.AsSpan(r0 * h, rows * h);
-                long t0 = Stopwatch.GetTimestamp();
+                long t0 = ThreadCpu.NowNs();
                 K.OutputBlockForward(xb, w, b, z, rows, h, v, rb);
-                long t1 = Stopwatch.GetTimestamp();
-                K.SoftmaxCrossEntropyColumns(z, targets.AsSpan(r0, rows), loss2.AsSpan(r0, rows), pred2.AsSpan(r0, rows), colMax, colSum, v, rb, rows, scale, true);
-                long t2 = Stopwatch.GetTimestamp();
-                K.OutputBlockBackwardInput(z, w, dx2.AsSpan(r0 * h, rows * h), rows, h, v, rb);
-                long t3 = Stopwatch.GetTimestamp();
-                K.OutputBlockBackwardWeight(z, xb, dw2, db2, rows, h, v, rb);
-                long t4 = Stopwatch.GetTimestamp();
+                long t1 = ThreadCpu.NowNs();
+                bool fusedBackward = cols > 0;
+                K.SoftmaxCrossEntropyColumns(z, targets.AsSpan(r0, rows), loss2.AsSpan(r0, rows), pred2.AsSpan(r0, rows), colMax, colSum, v, rb, rows, scale, !fusedBackward);
+                long t2 = ThreadCpu.NowNs();
+                if (!fusedBackward)
+                {
+                    K.OutputBlockBackwardInput(z, w, dx2.AsSpan(r0 * h, rows * h), rows, h, v, rb);
+                }
+                long t3 = ThreadCpu.NowNs();
+                if (!fusedBackward)
+                {
+                    K.OutputBlockBackwardWeight(z, xb, dw2, db2, rows, h, v, rb);
+                }
+                else
+                {
+                    Array.Clear(xp);
+                    for (int r = 0; r < rows; r++) { xb.Slice(r * h, h).CopyTo(xp.AsSpan(r * cols, h)); xp[r * cols + h] = 1f; }
+                    K.OutputBlockBackward(z, targets.AsSpan(r0, rows), colSum, w, xp, dx2.AsSpan(r0 * h, rows * h), dwp, rows, h, cols, v, rb, scale, 0f);
+                }
+                long t4 = ThreadCpu.NowNs();
                 parts[0] += t1 - t0; parts[1] += t2 - t1; parts[2] += t3 - t2; parts[3] += t4 - t3;
+            }
+            if (cols == 0) return;
+            for (int o = 0; o < v; o++)
+            {
+                dwp.AsSpan(o * cols, h).CopyTo(dw2.AsSpan(o * h, h));
+                db2[o] = dwp[o * cols + h];
             }
         }
 
@@ -67,15 +89,43 @@ internal static partial class Workloads
             a = Stopwatch.GetTimestamp(); Fused(); t2.Add(Stopwatch.GetElapsedTime(a).TotalMilliseconds);
         }
         t1.Sort(); t2.Sort();
+        Array.Clear(parts);
+        var partTimes = new List<double[]>();
+        for (int i = 0; i < reps; i++)
+        {
+            Fused();
+            partTimes.Add((double[])parts.Clone());
+            Array.Clear(parts);
+        }
+        double peak = FmaPeak(1);
         double tot = parts.Sum();
         double m1 = t1[reps / 2], m2 = t2[reps / 2], gf = 6.0 * n * h * v / 1e9;
         Console.WriteLine($"output layer N={n} H={h} V={v} rb={rb}, 1 thread, median of {reps} alternating; load {LoadAverage()}");
         Console.WriteLine($"  unfused: {m1,8:F2} ms  {gf / m1 * 1e3,6:F1} GFLOP/s   ([N,V] logits + probs in memory)");
         Console.WriteLine($"  fused:   {m2,8:F2} ms  {gf / m2 * 1e3,6:F1} GFLOP/s   ratio {m1 / m2:F2}x");
-        Console.WriteLine($"  fused time shares: forward GEMM {parts[0] / tot:P0}, softmax-CE {parts[1] / tot:P0}, dh GEMM {parts[2] / tot:P0}, dW+db GEMM {parts[3] / tot:P0}");
+        // Each part on its own: median over the repetitions of its time per call of Fused() (all blocks).
+        string[] names = cols == 0
+            ? ["forward GEMM z = x·Wᵀ + b", "softmax-CE (max, exp, sum, p − y)", "dh GEMM dx += dz·W", "dW GEMM + db sums"]
+            : ["forward GEMM z = x·Wᵀ + b", "softmax-CE forward (max, exp, sum)", "-", "backward: p − y, dx, dW+db (fused)"];
+        double[] flops = cols == 0 ? [2.0 * n * h * v, 0, 2.0 * n * h * v, 2.0 * n * h * v] : [2.0 * n * h * v, 0, 0, 4.0 * n * h * v];
+        double all = 0;
+        Console.WriteLine($"  FMA peak {peak:F1} GFLOP/s (wall clock; a loaded machine lowers it); parts, median of {reps}, {(ThreadCpu.IsCpuTime ? "thread CPU time" : "wall clock")}; % of peak against {Peak1:F0} GFLOP/s, the quiet machine's 1-thread peak:");
+        for (int p = 0; p < 4; p++)
+        {
+            if (names[p] == "-") continue;
+            var ms = partTimes.Select(t => t[p] / 1e6).Order().ToArray();
+            double med = ms[reps / 2];
+            all += med;
+            string rate = flops[p] > 0 ? $"{flops[p] / med / 1e6,6:F1} GFLOP/s {flops[p] / med / 1e6 / Peak1,4:P0} of peak" : $"{(double)n * v / med / 1e6,6:F2} G elements/s";
+            Console.WriteLine($"    {names[p],-36} {med,7:F2} ms  {rate}");
+        }
+        Console.WriteLine($"    {"sum of parts",-36} {all,7:F2} ms  {gf / all * 1e3,6:F1} GFLOP/s {gf / all * 1e3 / Peak1,4:P0} of peak (needed FLOPs 6·N·H·V)");
         Console.WriteLine($"  check: max rel diff of dW+dx+db {maxDiff:E1}, same arg-max {same}");
         return maxDiff < 1e-3 && same ? 0 : 1;
     }
+
+    /// <summary>The 1-thread FMA peak measured on the quiet machine (docs/benchmarks.md), the yardstick for CPU-time rates.</summary>
+    private const double Peak1 = 209.0;
 
     private static float[] Fill(Random rng, int length, float scale)
     {
