@@ -25,6 +25,7 @@ internal static partial class Workloads
         double[] colSum = new double[rb], loss2 = new double[n]; int[] pred2 = new int[n];
         // As the training workspace: dW and db in one padded GEMM ([x | 1 | 0 …]) when Vector512 runs and H + 1 ≤ 64.
         int cols = K.OutputPaddedWeightIsVectorized && h + 1 <= 64 ? K.OutputPaddedWidth(h) : 0;
+        float[] xt = new float[64 * h];
         float[] xp = new float[rb * Math.Max(cols, 1)], dwp = new float[v * Math.Max(cols, 1)];
 
         void Unfused()
@@ -48,10 +49,11 @@ internal static partial class Workloads
                 int rows = Math.Min(rb, n - r0);
                 var xb = x.AsSpan(r0 * h, rows * h);
                 long t0 = ThreadCpu.NowNs();
-                K.OutputBlockForward(xb, w, b, z, rows, h, v, rb);
+                if (cols > 0) K.OutputBlockForwardMax(xb, w, b, z, colMax, pred2.AsSpan(r0, rows), xt, rows, h, v, rb);
+                else K.OutputBlockForward(xb, w, b, z, rows, h, v, rb);
                 long t1 = ThreadCpu.NowNs();
                 bool fusedBackward = cols > 0;
-                K.SoftmaxCrossEntropyColumns(z, targets.AsSpan(r0, rows), loss2.AsSpan(r0, rows), pred2.AsSpan(r0, rows), colMax, colSum, v, rb, rows, scale, !fusedBackward);
+                K.SoftmaxCrossEntropyColumns(z, targets.AsSpan(r0, rows), loss2.AsSpan(r0, rows), default, pred2.AsSpan(r0, rows), colMax, colSum, v, rb, rows, scale, !fusedBackward, 0f, maxGiven: fusedBackward);
                 long t2 = ThreadCpu.NowNs();
                 if (!fusedBackward)
                 {
@@ -106,7 +108,7 @@ internal static partial class Workloads
         // Each part on its own: median over the repetitions of its time per call of Fused() (all blocks).
         string[] names = cols == 0
             ? ["forward GEMM z = x·Wᵀ + b", "softmax-CE (max, exp, sum, p − y)", "dh GEMM dx += dz·W", "dW GEMM + db sums"]
-            : ["forward GEMM z = x·Wᵀ + b", "softmax-CE forward (max, exp, sum)", "-", "backward: p − y, dx, dW+db (fused)"];
+            : ["forward GEMM + column max/arg-max", "softmax-CE forward (exp, sum; max in fwd)", "-", "backward: p − y, dx, dW+db (fused)"];
         double[] flops = cols == 0 ? [2.0 * n * h * v, 0, 2.0 * n * h * v, 2.0 * n * h * v] : [2.0 * n * h * v, 0, 0, 4.0 * n * h * v];
         double all = 0;
         Console.WriteLine($"  FMA peak {peak:F1} GFLOP/s (wall clock; a loaded machine lowers it); parts, median of {reps}, {(ThreadCpu.IsCpuTime ? "thread CPU time" : "wall clock")}; % of peak against {Peak1:F0} GFLOP/s, the quiet machine's 1-thread peak:");

@@ -133,7 +133,15 @@ internal static partial class Kernels
         Span<int> predicted,            // [cols]
         Span<float> colMax,             // [cols] scratch
         Span<double> colSum,            // [cols] scratch
-        int vocab, int ld, int cols, float scale, bool backward, float smoothing)
+        int vocab, int ld, int cols, float scale, bool backward, float smoothing) =>
+        SoftmaxCrossEntropyColumns(zT, targets, losses, smoothedLosses, predicted, colMax, colSum, vocab, ld, cols, scale, backward, smoothing, maxGiven: false);
+
+    /// <summary>As the overload without <paramref name="maxGiven"/>; with it, <paramref name="colMax"/> and
+    /// <paramref name="predicted"/> already hold the column maxima and first arg-max (<see cref="OutputBlockForwardMax"/>)
+    /// and pass 1 is skipped.</summary>
+    internal static void SoftmaxCrossEntropyColumns(
+        Span<float> zT, ReadOnlySpan<int> targets, Span<double> losses, Span<double> smoothedLosses, Span<int> predicted,
+        Span<float> colMax, Span<double> colSum, int vocab, int ld, int cols, float scale, bool backward, float smoothing, bool maxGiven)
     {
         Debug.Assert(smoothing is >= 0f and < 1f && (smoothedLosses.IsEmpty || smoothedLosses.Length >= cols));
         Debug.Assert(cols <= ld && zT.Length >= (long)vocab * ld && targets.Length >= cols && losses.Length >= cols && predicted.Length >= cols);
@@ -144,9 +152,12 @@ internal static partial class Kernels
         Span<int> arg = predicted[..cols];
 
         // Pass 1: column max and first arg-max (strictly greater replaces, so the first maximum wins).
-        zT[..cols].CopyTo(max);
-        arg.Clear();
-        for (int o = 1; o < vocab; o++) MaxStep(zT.Slice(o * ld, cols), max, arg, o);
+        if (!maxGiven)
+        {
+            zT[..cols].CopyTo(max);
+            arg.Clear();
+            for (int o = 1; o < vocab; o++) MaxStep(zT.Slice(o * ld, cols), max, arg, o);
+        }
         for (int c = 0; c < cols; c++) losses[c] = zT[targets[c] * ld + c];   // z_y, before exp overwrites it
 
         // With smoothing: Σ_o z per column in double, before exp overwrites z (smoothedLosses is the accumulator).

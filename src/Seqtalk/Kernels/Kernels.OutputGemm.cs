@@ -212,6 +212,129 @@ internal static partial class Kernels
         c00.StoreUnsafe(ref dw); c01.StoreUnsafe(ref dw, 16); c02.StoreUnsafe(ref dw, 32); c03.StoreUnsafe(ref dw, 48);
     }
 
+    /// <summary>True when <see cref="OutputBlockForwardMax"/> can run for this shape (Vector512, ld a multiple of 64, rows ≤ 64, H ≤ 256).</summary>
+    internal static bool OutputBlockForwardMaxApplies(int rows, int hidden, int ld) => GemmUses512 && ld % 64 == 0 && rows <= 64 && hidden <= GemmKcMax;
+
+    /// <summary><see cref="OutputBlockForward"/> with the column maxima and first arg-max computed while each tile is in
+    /// registers: zT[o·ld + r] = b[o] + Σ_i w[o, i]·x[r, i]; colMax[r] = max_o zT[o, r], predicted[r] = its first o.</summary>
+    /// <remarks>The logits have the bits of <see cref="OutputBlockForward"/> (the bias, then one FMA per i in order) and the
+    /// maxima those of pass 1 of <c>SoftmaxCrossEntropyColumns</c>, which then skips that pass (its maxGiven overload).
+    /// All 64 lanes of each zT row are written (lanes r ≥ rows hold b[o]: x is zero there). Only where
+    /// <see cref="OutputBlockForwardMaxApplies"/> holds; <paramref name="xT"/> is scratch of 64·H floats.</remarks>
+    public static void OutputBlockForwardMax(
+        ReadOnlySpan<float> x,      // [rows, H]
+        ReadOnlySpan<float> w,      // [V, H]
+        ReadOnlySpan<float> bias,   // [V]
+        Span<float> zT,             // [V, ld]
+        Span<float> colMax,         // [rows]
+        Span<int> predicted,        // [rows]
+        Span<float> xT,             // [H, 64] scratch
+        int rows, int hidden, int vocab, int ld)
+    {
+        if (!OutputBlockForwardMaxApplies(rows, hidden, ld))
+            throw new ArgumentOutOfRangeException(nameof(rows), $"OutputBlockForwardMax needs Vector512, ld a multiple of 64, rows ≤ 64 and H ≤ {GemmKcMax} (rows {rows}, H {hidden}, ld {ld}).");
+        CheckBlock(x.Length, w.Length, zT.Length, rows, hidden, vocab, ld);
+        if (bias.Length < vocab || colMax.Length < rows || predicted.Length < rows || xT.Length < 64 * hidden)
+            throw new ArgumentException($"OutputBlockForwardMax: buffers too small for rows {rows}, H {hidden}, V {vocab}.");
+        if (rows == 0 || vocab == 0) return;
+        // xT[i, r] = x[r, i], zero for r ≥ rows.
+        Span<float> xt = xT[..(64 * hidden)];
+        xt.Clear();
+        for (int r = 0; r < rows; r++)
+        {
+            for (int i = 0; i < hidden; i++) xt[i * 64 + r] = x[r * hidden + i];
+        }
+
+        Span<float> max = stackalloc float[64];
+        Span<int> arg = stackalloc int[64];
+        max.Fill(float.NegativeInfinity);
+        arg.Clear();
+        ref float wRef = ref MemoryMarshal.GetReference(w);
+        ref float bRef = ref MemoryMarshal.GetReference(bias);
+        ref float zRef = ref MemoryMarshal.GetReference(zT);
+        for (int o0 = 0; o0 < vocab; o0 += 6)
+        {
+            int valid = Math.Min(6, vocab - o0);
+            MicroForwardMax(ref Unsafe.Add(ref wRef, (nint)o0 * hidden), hidden, ref Unsafe.Add(ref bRef, o0), valid, ref MemoryMarshal.GetReference(xt),
+                ref Unsafe.Add(ref zRef, (nint)o0 * ld), ld, o0, ref MemoryMarshal.GetReference(max), ref MemoryMarshal.GetReference(arg));
+        }
+
+        max[..rows].CopyTo(colMax);
+        arg[..rows].CopyTo(predicted);
+    }
+
+    // Rows o0 + m (m < 6; m ≥ valid repeat row 0 and are not stored) of zT over 64 lanes: bias, then FMAs over i; then
+    // max/arg-max per lane with strict >, rows in order (a repeated row equals row 0 and never replaces it).
+    private static void MicroForwardMax(ref float w, nint hidden, ref float bias, int valid, ref float xT, ref float z, nint ld, int o0, ref float max, ref int arg)
+    {
+        nint h1 = valid > 1 ? hidden : 0, h2 = valid > 2 ? 2 * hidden : 0, h3 = valid > 3 ? 3 * hidden : 0, h4 = valid > 4 ? 4 * hidden : 0, h5 = valid > 5 ? 5 * hidden : 0;
+        Vector512<float> c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
+        c00 = c01 = c02 = c03 = Vector512.Create(bias);
+        c10 = c11 = c12 = c13 = Vector512.Create(Unsafe.Add(ref bias, valid > 1 ? 1 : 0));
+        c20 = c21 = c22 = c23 = Vector512.Create(Unsafe.Add(ref bias, valid > 2 ? 2 : 0));
+        c30 = c31 = c32 = c33 = Vector512.Create(Unsafe.Add(ref bias, valid > 3 ? 3 : 0));
+        c40 = c41 = c42 = c43 = Vector512.Create(Unsafe.Add(ref bias, valid > 4 ? 4 : 0));
+        c50 = c51 = c52 = c53 = Vector512.Create(Unsafe.Add(ref bias, valid > 5 ? 5 : 0));
+        ref float b = ref xT;
+        for (nint i = 0; i < hidden; i++)
+        {
+            Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
+            Vector512<float> b2 = Vector512.LoadUnsafe(ref b, 32), b3 = Vector512.LoadUnsafe(ref b, 48);
+            Vector512<float> a = Vector512.Create(Unsafe.Add(ref w, i));
+            c00 = Vector512.FusedMultiplyAdd(a, b0, c00); c01 = Vector512.FusedMultiplyAdd(a, b1, c01);
+            c02 = Vector512.FusedMultiplyAdd(a, b2, c02); c03 = Vector512.FusedMultiplyAdd(a, b3, c03);
+            a = Vector512.Create(Unsafe.Add(ref w, h1 + i));
+            c10 = Vector512.FusedMultiplyAdd(a, b0, c10); c11 = Vector512.FusedMultiplyAdd(a, b1, c11);
+            c12 = Vector512.FusedMultiplyAdd(a, b2, c12); c13 = Vector512.FusedMultiplyAdd(a, b3, c13);
+            a = Vector512.Create(Unsafe.Add(ref w, h2 + i));
+            c20 = Vector512.FusedMultiplyAdd(a, b0, c20); c21 = Vector512.FusedMultiplyAdd(a, b1, c21);
+            c22 = Vector512.FusedMultiplyAdd(a, b2, c22); c23 = Vector512.FusedMultiplyAdd(a, b3, c23);
+            a = Vector512.Create(Unsafe.Add(ref w, h3 + i));
+            c30 = Vector512.FusedMultiplyAdd(a, b0, c30); c31 = Vector512.FusedMultiplyAdd(a, b1, c31);
+            c32 = Vector512.FusedMultiplyAdd(a, b2, c32); c33 = Vector512.FusedMultiplyAdd(a, b3, c33);
+            a = Vector512.Create(Unsafe.Add(ref w, h4 + i));
+            c40 = Vector512.FusedMultiplyAdd(a, b0, c40); c41 = Vector512.FusedMultiplyAdd(a, b1, c41);
+            c42 = Vector512.FusedMultiplyAdd(a, b2, c42); c43 = Vector512.FusedMultiplyAdd(a, b3, c43);
+            a = Vector512.Create(Unsafe.Add(ref w, h5 + i));
+            c50 = Vector512.FusedMultiplyAdd(a, b0, c50); c51 = Vector512.FusedMultiplyAdd(a, b1, c51);
+            c52 = Vector512.FusedMultiplyAdd(a, b2, c52); c53 = Vector512.FusedMultiplyAdd(a, b3, c53);
+            b = ref Unsafe.Add(ref b, 64);
+        }
+
+        StoreRow(ref z, c00, c01, c02, c03);
+        if (valid > 1) StoreRow(ref Unsafe.Add(ref z, ld), c10, c11, c12, c13);
+        if (valid > 2) StoreRow(ref Unsafe.Add(ref z, 2 * ld), c20, c21, c22, c23);
+        if (valid > 3) StoreRow(ref Unsafe.Add(ref z, 3 * ld), c30, c31, c32, c33);
+        if (valid > 4) StoreRow(ref Unsafe.Add(ref z, 4 * ld), c40, c41, c42, c43);
+        if (valid > 5) StoreRow(ref Unsafe.Add(ref z, 5 * ld), c50, c51, c52, c53);
+        MaxLanes(ref max, ref arg, 0, o0, c00, c10, c20, c30, c40, c50);
+        MaxLanes(ref max, ref arg, 16, o0, c01, c11, c21, c31, c41, c51);
+        MaxLanes(ref max, ref arg, 32, o0, c02, c12, c22, c32, c42, c52);
+        MaxLanes(ref max, ref arg, 48, o0, c03, c13, c23, c33, c43, c53);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(ref float z, Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d)
+    {
+        a.StoreUnsafe(ref z); b.StoreUnsafe(ref z, 16); c.StoreUnsafe(ref z, 32); d.StoreUnsafe(ref z, 48);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MaxLanes(ref float max, ref int arg, nuint lane, int o0,
+        Vector512<float> z0, Vector512<float> z1, Vector512<float> z2, Vector512<float> z3, Vector512<float> z4, Vector512<float> z5)
+    {
+        Vector512<float> m = Vector512.LoadUnsafe(ref max, lane);
+        Vector512<int> a = Vector512.LoadUnsafe(ref arg, lane);
+        Vector512<float> gt = Vector512.GreaterThan(z0, m); m = Vector512.ConditionalSelect(gt, z0, m); a = Vector512.ConditionalSelect(gt.AsInt32(), Vector512.Create(o0), a);
+        gt = Vector512.GreaterThan(z1, m); m = Vector512.ConditionalSelect(gt, z1, m); a = Vector512.ConditionalSelect(gt.AsInt32(), Vector512.Create(o0 + 1), a);
+        gt = Vector512.GreaterThan(z2, m); m = Vector512.ConditionalSelect(gt, z2, m); a = Vector512.ConditionalSelect(gt.AsInt32(), Vector512.Create(o0 + 2), a);
+        gt = Vector512.GreaterThan(z3, m); m = Vector512.ConditionalSelect(gt, z3, m); a = Vector512.ConditionalSelect(gt.AsInt32(), Vector512.Create(o0 + 3), a);
+        gt = Vector512.GreaterThan(z4, m); m = Vector512.ConditionalSelect(gt, z4, m); a = Vector512.ConditionalSelect(gt.AsInt32(), Vector512.Create(o0 + 4), a);
+        gt = Vector512.GreaterThan(z5, m); m = Vector512.ConditionalSelect(gt, z5, m); a = Vector512.ConditionalSelect(gt.AsInt32(), Vector512.Create(o0 + 5), a);
+        m.StoreUnsafe(ref max, lane);
+        a.StoreUnsafe(ref arg, lane);
+    }
+
     /// <summary>Vocabulary rows per chunk of <see cref="OutputBlockBackward"/>: a multiple of 6 (the dW tile), small
     /// enough that the chunk of dzT, W and dwp stays in L1/L2 between its three uses.</summary>
     private const int OutputBackwardChunk = 96;

@@ -63,6 +63,7 @@ internal sealed partial class TrainingWorkspace
     private readonly double[][] _blockSum;                                 // per strand [rb]
     private readonly int _dwCols;                                          // 0, or the padded width of the strands' dW (H + 1 → 64)
     private readonly float[][] _blockXp;                                   // per strand [rb, _dwCols]: [x | 1 | 0 …] when padded
+    private readonly float[][] _blockXt;                                   // per strand [H, 64]: xᵀ for OutputBlockForwardMax
     private float[]? _lastLogits;                                          // [N, Vt], only when LastLogits is read
     private readonly float[] _dPre;                                        // [R, G]
     private float[] _dA, _dB;                                              // [R, max(E, H)]
@@ -133,6 +134,7 @@ internal sealed partial class TrainingWorkspace
         // one register-blocked GEMM per block (Kernels.OutputGemm) instead of a GEMM with a 32 + 18 column edge plus row sums.
         _dwCols = K.OutputPaddedWeightIsVectorized && _h + 1 <= 64 ? K.OutputPaddedWidth(_h) : 0;
         _blockXp = Jagged(_dwCols > 0 ? MaxStrands : 0, _blockRows * _dwCols);
+        _blockXt = Jagged(_dwCols > 0 ? MaxStrands : 0, 64 * _h);
         _strandDW = Jagged(MaxStrands, checked(_vt * Math.Max(_h, _dwCols))); _strandDB = Jagged(MaxStrands, _dwCols > 0 ? 0 : _vt);
         _dPre = new float[checked(rMax * _g)];
         _dA = new float[rMax * wide]; _dB = new float[rMax * wide];
@@ -461,11 +463,14 @@ internal sealed partial class TrainingWorkspace
         {
             int r0 = blk * rb, rows = Math.Min(rb, n - r0);
             ReadOnlySpan<float> x = _hOut.AsSpan(r0 * h, rows * h);
-            K.OutputBlockForward(x, w, bias, z, rows, h, vt, rb);
-            // Padded path (small H, Vector512): the softmax's last pass runs inside OutputBlockBackward, chunk by chunk.
-            bool fused = _backward && _dwCols > 0;
+            // Small H on Vector512: the projection computes the softmax's column maxima as it goes (its pass 1 is skipped),
+            // and the softmax's last pass runs inside OutputBlockBackward, chunk by chunk.
+            bool small = _dwCols > 0 && K.OutputBlockForwardMaxApplies(rows, h, rb);
+            if (small) K.OutputBlockForwardMax(x, w, bias, z, _blockMax[strand], _predicted.AsSpan(r0, rows), _blockXt[strand], rows, h, vt, rb);
+            else K.OutputBlockForward(x, w, bias, z, rows, h, vt, rb);
+            bool fused = _backward && small;
             K.SoftmaxCrossEntropyColumns(z, _targets.AsSpan(r0, rows), _losses.AsSpan(r0, rows), SmoothedLosses(r0, rows), _predicted.AsSpan(r0, rows),
-                _blockMax[strand], _blockSum[strand], vt, rb, rows, _lossScale, _backward && !fused, _labelSmoothing);
+                _blockMax[strand], _blockSum[strand], vt, rb, rows, _lossScale, _backward && !fused, _labelSmoothing, maxGiven: small);
             if (!_backward) continue;
             if (!fused)
             {

@@ -167,6 +167,51 @@ public class OutputGemmKernelTests
         }
     }
 
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(7, 50, 97)]
+    [InlineData(64, 50, 211)]
+    [InlineData(33, 64, 13)]
+    [InlineData(5, 256, 70)]
+    public void ForwardMax_IsOutputBlockForwardBitForBit_WithTheColumnMaxima(int rows, int hidden, int vocab)
+    {
+        const int ld = 64;
+        var rng = new Random(rows * 7 + hidden * 3 + vocab);
+        var x = Random(rng, rows * hidden); var w = Random(rng, vocab * hidden, 0.3f); var b = Random(rng, vocab, 0.1f);
+        var xT = new float[64 * hidden];
+        if (!K.OutputBlockForwardMaxApplies(rows, hidden, ld))
+        {
+            Assert.False(K.GemmUses512);   // the workspace keeps OutputBlockForward + pass 1 there
+            Assert.Throws<ArgumentOutOfRangeException>(() => K.OutputBlockForwardMax(x, w, b, new float[vocab * ld], new float[rows], new int[rows], xT, rows, hidden, vocab, ld));
+            return;
+        }
+        // Ties: the first maximum must win.
+        if (vocab > 2) { w.AsSpan(0, hidden).CopyTo(w.AsSpan((vocab - 1) * hidden)); b[vocab - 1] = b[0]; }
+        var zT = Random(rng, vocab * ld);
+        var max = new float[rows]; var arg = new int[rows];
+        K.OutputBlockForwardMax(x.AsSpan(0, rows * hidden), w.AsSpan(0, vocab * hidden), b.AsSpan(0, vocab), zT.AsSpan(0, vocab * ld), max, arg, xT, rows, hidden, vocab, ld);
+        AssertTail(zT, vocab * ld, "zT");
+        var zRef = new float[vocab * ld];
+        K.OutputBlockForward(x.AsSpan(0, rows * hidden), w.AsSpan(0, vocab * hidden), b.AsSpan(0, vocab), zRef, rows, hidden, vocab, ld);
+        var maxRef = new float[rows]; var argRef = new int[rows];
+        K.ArgMaxColumns(zRef, maxRef, argRef, vocab, ld, rows);
+        for (int o = 0; o < vocab; o++) Assert.Equal(zRef.AsSpan(o * ld, rows).ToArray(), zT.AsSpan(o * ld, rows).ToArray());
+        Assert.Equal(argRef, arg);
+        Assert.Equal(maxRef, max);
+        for (int r = 0; r < rows; r++)
+        {
+            double best = double.NegativeInfinity;
+            for (int o = 0; o < vocab; o++)
+            {
+                double s = b[o];
+                for (int i = 0; i < hidden; i++) s += (double)w[o * hidden + i] * x[r * hidden + i];
+                Assert.True(Math.Abs(s - zT[o * ld + r]) <= 1e-5 * Math.Max(1, Math.Abs(s)), $"logit ({r}, {o})");
+                best = Math.Max(best, s);
+            }
+            Assert.True(Math.Abs(best - max[r]) <= 1e-5 * Math.Max(1, Math.Abs(best)), $"max of row {r}");
+        }
+    }
+
     [Fact]
     public void ExpNonPositive_MatchesDoubleExpToTwoUlpsAndUnderflowsToZero()
     {
