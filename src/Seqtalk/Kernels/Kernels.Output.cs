@@ -19,6 +19,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -63,6 +64,12 @@ internal static partial class Kernels
             OutputBlockBackwardInputNaive(dzT, w, dx, rows, hidden, vocab, ld);
             return;
         }
+        if (OutputDxTransposedApplies(hidden, ld))
+        {
+            // Rows on the vector axis, W broadcast in place, no packing (Kernels.OutputGemm): the same bits as below.
+            OutputBackwardInputTransposed(dzT, w, dx, rows, hidden, vocab, ld);
+            return;
+        }
         // C = dx, A(r, o) = dzT[o·ld + r] in place, B = W as is (packed).
         Gemm(ref MemoryMarshal.GetReference(dzT), 1, ld, 0, rows, hidden, vocab,
             w, hidden, bTransposed: false, ref MemoryMarshal.GetReference(dx), hidden, default, loadC: true);
@@ -99,7 +106,8 @@ internal static partial class Kernels
     /// predicted[c] = first index of max z; with <paramref name="backward"/> the column is overwritten with
     /// dLogits = (softmax(z) − onehot(targets[c]))·scale (the forward and backward of Kernels.CrossEntropy
     /// in one pass over the block). Without it the block is left holding exp(z − max).
-    /// <paramref name="colMax"/> and <paramref name="colSum"/> are scratch of at least cols elements.</remarks>
+    /// <paramref name="colMax"/> and <paramref name="colSum"/> are scratch of at least cols elements; without
+    /// <paramref name="backward"/>, colSum[c] holds Σ_o exp(z − max) on return (what <see cref="OutputBlockBackward"/> takes).</remarks>
     public static void SoftmaxCrossEntropyColumns(
         Span<float> zT,                 // [V, ld]
         ReadOnlySpan<int> targets,      // [cols]
@@ -125,7 +133,15 @@ internal static partial class Kernels
         Span<int> predicted,            // [cols]
         Span<float> colMax,             // [cols] scratch
         Span<double> colSum,            // [cols] scratch
-        int vocab, int ld, int cols, float scale, bool backward, float smoothing)
+        int vocab, int ld, int cols, float scale, bool backward, float smoothing) =>
+        SoftmaxCrossEntropyColumns(zT, targets, losses, smoothedLosses, predicted, colMax, colSum, vocab, ld, cols, scale, backward, smoothing, maxGiven: false);
+
+    /// <summary>As the overload without <paramref name="maxGiven"/>; with it, <paramref name="colMax"/> and
+    /// <paramref name="predicted"/> already hold the column maxima and first arg-max (<see cref="OutputBlockForwardMax"/>)
+    /// and pass 1 is skipped.</summary>
+    internal static void SoftmaxCrossEntropyColumns(
+        Span<float> zT, ReadOnlySpan<int> targets, Span<double> losses, Span<double> smoothedLosses, Span<int> predicted,
+        Span<float> colMax, Span<double> colSum, int vocab, int ld, int cols, float scale, bool backward, float smoothing, bool maxGiven)
     {
         Debug.Assert(smoothing is >= 0f and < 1f && (smoothedLosses.IsEmpty || smoothedLosses.Length >= cols));
         Debug.Assert(cols <= ld && zT.Length >= (long)vocab * ld && targets.Length >= cols && losses.Length >= cols && predicted.Length >= cols);
@@ -136,9 +152,12 @@ internal static partial class Kernels
         Span<int> arg = predicted[..cols];
 
         // Pass 1: column max and first arg-max (strictly greater replaces, so the first maximum wins).
-        zT[..cols].CopyTo(max);
-        arg.Clear();
-        for (int o = 1; o < vocab; o++) MaxStep(zT.Slice(o * ld, cols), max, arg, o);
+        if (!maxGiven)
+        {
+            zT[..cols].CopyTo(max);
+            arg.Clear();
+            for (int o = 1; o < vocab; o++) MaxStep(zT.Slice(o * ld, cols), max, arg, o);
+        }
         for (int c = 0; c < cols; c++) losses[c] = zT[targets[c] * ld + c];   // z_y, before exp overwrites it
 
         // With smoothing: Σ_o z per column in double, before exp overwrites z (smoothedLosses is the accumulator).
@@ -269,8 +288,8 @@ internal static partial class Kernels
     }
 
     // row[c] = exp(row[c] − max[c]); sum[c] += row[c] in double, in one sweep (shift, exp, store and sum while the
-    // row is in registers) with the runtime's Vector512/256.Exp; MathF.Exp for the tail. Measured once JIT-warm on
-    // a [9455, 64] block: 0.28 ms for Vector512.Exp alone against 0.4–0.5 ms for TensorPrimitives.Exp.
+    // row is in registers) with ExpNonPositive below; MathF.Exp for the tail. The runtime's Vector512.Exp(float)
+    // computes in double (two widened halves), which made this pass a fifth of the output layer's time.
     private static void ExpShiftedAddToDouble(Span<float> row, ReadOnlySpan<float> max, Span<double> sum)
     {
         ref float r = ref MemoryMarshal.GetReference(row);
@@ -281,7 +300,7 @@ internal static partial class Kernels
         {
             for (; c <= n - 16; c += 16)
             {
-                var e = Vector512.Exp(Vector512.LoadUnsafe(ref r, (nuint)c) - Vector512.LoadUnsafe(ref m, (nuint)c));
+                var e = ExpNonPositive(Vector512.LoadUnsafe(ref r, (nuint)c) - Vector512.LoadUnsafe(ref m, (nuint)c));
                 e.StoreUnsafe(ref r, (nuint)c);
                 var (lo, hi) = Vector512.Widen(e);
                 (Vector512.LoadUnsafe(ref s, (nuint)c) + lo).StoreUnsafe(ref s, (nuint)c);
@@ -292,7 +311,7 @@ internal static partial class Kernels
         {
             for (; c <= n - 8; c += 8)
             {
-                var e = Vector256.Exp(Vector256.LoadUnsafe(ref r, (nuint)c) - Vector256.LoadUnsafe(ref m, (nuint)c));
+                var e = ExpNonPositive(Vector256.LoadUnsafe(ref r, (nuint)c) - Vector256.LoadUnsafe(ref m, (nuint)c));
                 e.StoreUnsafe(ref r, (nuint)c);
                 var (lo, hi) = Vector256.Widen(e);
                 (Vector256.LoadUnsafe(ref s, (nuint)c) + lo).StoreUnsafe(ref s, (nuint)c);
@@ -305,6 +324,46 @@ internal static partial class Kernels
             row[c] = e;
             sum[c] += e;
         }
+    }
+
+    // exp(x) for the softmax's x = z − max ≤ 0, in float: the Cephes expf scheme (Stephen L. Moshier, Cephes Math
+    // Library, BSD licence as redistributed by scipy/netlib): n = round(x·log2 e); r = x − n·ln 2 with ln 2 in two parts
+    // (0.693359375 − 2.12194440e-4); e^r = 1 + r + r²·P(r), P of degree 5; times 2^n built in the exponent bits.
+    // Relative error below 2e-7 on [−87.3, 0]; x below −87.3 (where e^x leaves the normal floats) gives 0.
+    internal const float ExpLowest = -87.33654f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> ExpNonPositive(Vector512<float> x)
+    {
+        Vector512<float> xc = Vector512.Min(Vector512.Max(x, Vector512.Create(ExpLowest)), Vector512<float>.Zero);
+        Vector512<float> n = Vector512.Round(xc * Vector512.Create(1.44269504088896341f));
+        Vector512<float> r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), xc);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
+        Vector512<float> p = Vector512.FusedMultiplyAdd(Vector512.Create(1.9875691500e-4f), r, Vector512.Create(1.3981999507e-3f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
+        p = Vector512.FusedMultiplyAdd(p, r * r, r) + Vector512<float>.One;
+        Vector512<float> pow2n = ((Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23).AsSingle();
+        return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(ExpLowest)), Vector512<float>.Zero, p * pow2n);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> ExpNonPositive(Vector256<float> x)
+    {
+        Vector256<float> xc = Vector256.Min(Vector256.Max(x, Vector256.Create(ExpLowest)), Vector256<float>.Zero);
+        Vector256<float> n = Vector256.Round(xc * Vector256.Create(1.44269504088896341f));
+        Vector256<float> r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), xc);
+        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
+        Vector256<float> p = Vector256.FusedMultiplyAdd(Vector256.Create(1.9875691500e-4f), r, Vector256.Create(1.3981999507e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.3334519073e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.1665795894e-2f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
+        p = Vector256.FusedMultiplyAdd(p, r * r, r) + Vector256<float>.One;
+        Vector256<float> pow2n = ((Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23).AsSingle();
+        return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(ExpLowest)), Vector256<float>.Zero, p * pow2n);
     }
 
     private static void CheckBlock(int rowsByHidden, int vocabByHidden, int vocabByLd, int rows, int hidden, int vocab, int ld)

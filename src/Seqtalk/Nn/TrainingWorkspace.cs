@@ -61,6 +61,9 @@ internal sealed partial class TrainingWorkspace
     private readonly int _blockRows;                                       // rows per output block (rb)
     private readonly float[][] _blockZ, _blockMax, _strandDW, _strandDB;   // per strand [Vt, rb], [rb], [Vt, H], [Vt]
     private readonly double[][] _blockSum;                                 // per strand [rb]
+    private readonly int _dwCols;                                          // 0, or the padded width of the strands' dW (H + 1 → 64)
+    private readonly float[][] _blockXp;                                   // per strand [rb, _dwCols]: [x | 1 | 0 …] when padded
+    private readonly float[][] _blockXt;                                   // per strand [H, 64]: xᵀ for OutputBlockForwardMax
     private float[]? _lastLogits;                                          // [N, Vt], only when LastLogits is read
     private readonly float[] _dPre;                                        // [R, G]
     private float[] _dA, _dB;                                              // [R, max(E, H)]
@@ -127,7 +130,12 @@ internal sealed partial class TrainingWorkspace
         _blockZ = Jagged(MaxStrands, checked(_vt * _blockRows)); _blockMax = Jagged(MaxStrands, _blockRows);
         _blockSum = new double[MaxStrands][];
         for (int s = 0; s < MaxStrands; s++) _blockSum[s] = new double[_blockRows];
-        _strandDW = Jagged(MaxStrands, checked(_vt * _h)); _strandDB = Jagged(MaxStrands, _vt);
+        // Small H on Vector512: the strands keep dW and db together as [Vt, 64] (columns H and up: db, then zeros), filled by
+        // one register-blocked GEMM per block (Kernels.OutputGemm) instead of a GEMM with a 32 + 18 column edge plus row sums.
+        _dwCols = K.OutputPaddedWeightIsVectorized && _h + 1 <= 64 ? K.OutputPaddedWidth(_h) : 0;
+        _blockXp = Jagged(_dwCols > 0 ? MaxStrands : 0, _blockRows * _dwCols);
+        _blockXt = Jagged(_dwCols > 0 ? MaxStrands : 0, 64 * _h);
+        _strandDW = Jagged(MaxStrands, checked(_vt * Math.Max(_h, _dwCols))); _strandDB = Jagged(MaxStrands, _dwCols > 0 ? 0 : _vt);
         _dPre = new float[checked(rMax * _g)];
         _dA = new float[rMax * wide]; _dB = new float[rMax * wide];
         _dC = new float[rMax * _h];
@@ -410,6 +418,22 @@ internal sealed partial class TrainingWorkspace
         int o0 = item * StrandSumRows, rows = Math.Min(StrandSumRows, _vt - o0), h = _h;
         var dW = new Span<float>(_sumDW + (nint)o0 * h, rows * h);
         var dB = new Span<float>(_sumDB + o0, rows);
+        if (_dwCols > 0)
+        {
+            // Padded strands: row o is dW[o, 0..H), then db[o] at column H.
+            int cols = _dwCols;
+            for (int s = 0; s < _strands; s++)
+            {
+                float[] strand = _strandDW[s];
+                for (int o = 0; o < rows; o++)
+                {
+                    Span<float> dst = dW.Slice(o * h, h);
+                    TensorPrimitives.Add(dst, strand.AsSpan((o0 + o) * cols, h), dst);
+                    dB[o] += strand[(o0 + o) * cols + h];
+                }
+            }
+            return;
+        }
         for (int s = 0; s < _strands; s++)
         {
             TensorPrimitives.Add(dW, _strandDW[s].AsSpan(o0 * h, rows * h), dW);
@@ -434,17 +458,38 @@ internal sealed partial class TrainingWorkspace
         ReadOnlySpan<float> p = _model.Parameters;
         ReadOnlySpan<float> w = p.Slice(_outW.Offset, _outW.Length), bias = p.Slice(_outB.Offset, _outB.Length);
         float[] z = _blockZ[strand];
-        if (_backward) { Array.Clear(_strandDW[strand]); Array.Clear(_strandDB[strand]); }
+        if (_backward) { Array.Clear(_strandDW[strand]); Array.Clear(_strandDB[strand]); }   // (no _strandDB when padded)
         for (int blk = first; blk < last; blk++)
         {
             int r0 = blk * rb, rows = Math.Min(rb, n - r0);
             ReadOnlySpan<float> x = _hOut.AsSpan(r0 * h, rows * h);
-            K.OutputBlockForward(x, w, bias, z, rows, h, vt, rb);
+            // Small H on Vector512: the projection computes the softmax's column maxima as it goes (its pass 1 is skipped),
+            // and the softmax's last pass runs inside OutputBlockBackward, chunk by chunk.
+            bool small = _dwCols > 0 && K.OutputBlockForwardMaxApplies(rows, h, rb);
+            if (small) K.OutputBlockForwardMax(x, w, bias, z, _blockMax[strand], _predicted.AsSpan(r0, rows), _blockXt[strand], rows, h, vt, rb);
+            else K.OutputBlockForward(x, w, bias, z, rows, h, vt, rb);
+            bool fused = _backward && small;
             K.SoftmaxCrossEntropyColumns(z, _targets.AsSpan(r0, rows), _losses.AsSpan(r0, rows), SmoothedLosses(r0, rows), _predicted.AsSpan(r0, rows),
-                _blockMax[strand], _blockSum[strand], vt, rb, rows, _lossScale, _backward, _labelSmoothing);
+                _blockMax[strand], _blockSum[strand], vt, rb, rows, _lossScale, _backward && !fused, _labelSmoothing, maxGiven: small);
             if (!_backward) continue;
-            K.OutputBlockBackwardInput(z, w, _dHOut.AsSpan(r0 * h, rows * h), rows, h, vt, rb);
-            K.OutputBlockBackwardWeight(z, x, _strandDW[strand], _strandDB[strand], rows, h, vt, rb);
+            if (!fused)
+            {
+                K.OutputBlockBackwardInput(z, w, _dHOut.AsSpan(r0 * h, rows * h), rows, h, vt, rb);
+                K.OutputBlockBackwardWeight(z, x, _strandDW[strand], _strandDB[strand], rows, h, vt, rb);
+                continue;
+            }
+            // xp = [x | 1 | 0 …]: column H of the padded dW accumulates db.
+            int cols = _dwCols;
+            Span<float> xp = _blockXp[strand].AsSpan(0, rows * cols);
+            xp.Clear();
+            for (int r = 0; r < rows; r++)
+            {
+                x.Slice(r * h, h).CopyTo(xp.Slice(r * cols, h));
+                xp[r * cols + h] = 1f;
+            }
+            // z holds e = exp(z − max) and _blockSum Σe: dLogits, dh and the padded dW (+ db) in one sweep over Vt.
+            K.OutputBlockBackward(z, _targets.AsSpan(r0, rows), _blockSum[strand], w, xp, _dHOut.AsSpan(r0 * h, rows * h), _strandDW[strand],
+                rows, h, cols, vt, rb, _lossScale, _labelSmoothing);
         }
     }
 
