@@ -104,7 +104,7 @@ internal sealed class InferenceSession
     private readonly float[] _x, _pre, _logits;      // [B, max(E, H)], [B, G], [max(MinKernelRows, min(B, LogitRows)), Vt]
     private readonly float[] _zT, _colMax;           // [Vt, BlockRows], [BlockRows] (allocated when maxBatch > MatMulDotRows)
     private readonly int[] _ids, _rowOf, _order, _next;   // [B]
-    private GreedyScreen? _screen;                          // built on the first greedy step of one to three rows
+    private GreedyScreen? _screen;                          // built on the first greedy step of one to three rows; replaced when the weights change
     private float[] _approx = [], _candidateValues = [];    // [blocks·16], [Vt]
     private int[] _candidates = [];                         // [Vt]
     private readonly ParameterSlot _encEmbed, _decEmbed, _outW, _outB;
@@ -557,7 +557,7 @@ internal sealed class InferenceSession
     /// or a row's h are not finite.</summary>
     private bool ScreenArgMax(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown)
     {
-        var screen = _screen ??= GreedyScreen.For(_model);
+        var screen = _screen is { } kept && kept.IsCurrentFor(_model) ? kept : (_screen = GreedyScreen.For(_model));
         if (!screen.Usable) return false;
         if (_approx.Length < screen.ApproxLength)
         {
