@@ -25,10 +25,11 @@
 // step t are a prefix; from <s>, each step feeds the arg-max of the previous step (first maximum on ties); a
 // row that emits </s> or reaches maxSteps tokens leaves the batch. The output projection and arg-max of more
 // than LogitRows rows run in blocks of BlockRows rows held transposed (Kernels.Output), so the [B, Vt]
-// logits never go to memory; they are the same floats as MatMulForward's (same per-element operations), which
-// steps of four to LogitRows rows call directly (there the blocks' tiles would be mostly empty). One to three rows
-// take the arg-max through GreedyScreen: an int8 copy of out.w rules out all but a few tokens, whose logits are
-// then computed exactly as MatMulForward's dot-product path does (the same arg-max, a quarter of the bytes).
+// logits never go to memory; they are the same floats as MatMulForward's (same per-element operations). Steps of
+// one to LogitRows rows take the arg-max through GreedyScreen, row by row: an int8 copy of out.w rules out all but
+// a few tokens, whose logits are then computed exactly as MatMulForward's dot-product path does (the same arg-max,
+// a quarter of the bytes; the copy stays in cache from row to row). Without the screen (weights or h not finite,
+// or UseScreen off) those steps call MatMulForward directly (there the blocks' tiles would be mostly empty).
 
 using System.Numerics.Tensors;
 using Seqtalk.Nn;
@@ -104,7 +105,7 @@ internal sealed class InferenceSession
     private readonly float[] _x, _pre, _logits;      // [B, max(E, H)], [B, G], [max(MinKernelRows, min(B, LogitRows)), Vt]
     private readonly float[] _zT, _colMax;           // [Vt, BlockRows], [BlockRows] (allocated when maxBatch > MatMulDotRows)
     private readonly int[] _ids, _rowOf, _order, _next;   // [B]
-    private GreedyScreen? _screen;                          // built on the first greedy step of one to three rows; replaced when the weights change
+    private GreedyScreen? _screen;                          // built on the first screened greedy step; replaced when the weights change
     private float[] _approx = [], _candidateValues = [];    // [blocks·16], [Vt]
     private int[] _candidates = [];                         // [Vt]
     private readonly ParameterSlot _encEmbed, _decEmbed, _outW, _outB;
@@ -218,9 +219,18 @@ internal sealed class InferenceSession
         }
     }
 
-    /// <summary>Greedy decoding of one to three rows takes the arg-max through the int8 screen of the output
+    /// <summary>Greedy steps of one to <see cref="ScreenRows"/> rows take the arg-max through the int8 screen of the output
     /// projection (<see cref="GreedyScreen"/>; the same tokens). False computes every logit in fp32 (tests, A/B).</summary>
     internal bool UseScreen { get; set; } = true;
+
+    /// <summary>Most rows of a greedy step whose arg-max goes through the screen, one row at a time (up to LogitRows = 16;
+    /// more rows always take the fused block path; between this and 16, MatMulForward). Measurements set it.</summary>
+    internal int ScreenRows { get; set; } = DefaultScreenRows;
+
+    /// <summary>The default of <see cref="ScreenRows"/>: all 16. Row by row the screen beat the GEMM at 4, 8 and 16 rows on
+    /// both the tutorial model and the quality preset's (CPU per question 1.2 to 2.3 times lower, serve --profile;
+    /// docs/benchmarks.md), since the int8 copy stays in cache from one row to the next.</summary>
+    internal const int DefaultScreenRows = LogitRows;
 
     /// <summary>Greedy decoding of four or more rows runs the projection fused with the arg-max (<see cref="K.OutputBlockArgMax"/>;
     /// the same tokens). False writes the logits block and scans it (A/B measurements).</summary>
@@ -455,8 +465,9 @@ internal sealed class InferenceSession
         int h = _h, vt = _vt;
         if (active <= LogitRows)
         {
-            // One to three rows: the int8 screen and an fp32 re-score of its candidates (the same arg-max; see GreedyScreen).
-            if (active <= K.MatMulDotRows && UseScreen && ScreenArgMax(active, outW, outB, banUnknown)) return;
+            // Up to ScreenRows (all 16) rows: the int8 screen and an fp32 re-score of its candidates, row by row (the same
+            // arg-max; see GreedyScreen).
+            if (active <= ScreenRows && UseScreen && ScreenArgMax(active, outW, outB, banUnknown)) return;
             // Otherwise whole logits rows, then each row's arg-max. One to three rows stream the weights once with dot
             // products (the decode path of MatMulForward); more take its GEMM, whose tiles are full here, where the
             // transposed blocks below would be mostly empty columns (measured 1.6 to 2.7 times the cost at 4 to 16 rows).
