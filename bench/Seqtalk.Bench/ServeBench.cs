@@ -15,7 +15,7 @@ namespace Seqtalk.Bench;
 /// ratios. Each measurement starts a fresh server, runs the clients for a warm-up (a third of --seconds,
 /// so the JIT has tiered up the hot paths) and then measures for --seconds; with --repeat N each pair
 /// is measured N times, alternating which of the two goes first, and the median ratio is printed too.
-/// Besides replies/s it prints the process CPU time per reply (server and clients: they share the
+/// Besides replies/s it prints the process CPU time per reply (and, with --only, the bytes allocated per reply) (server and clients: they share the
 /// process), which other load on the machine disturbs less than the rate. Clients send pre-encoded
 /// JSON bodies and read every reply. Model: the tutorial's (embedding 50, hidden 50) trained for one
 /// epoch on ChatbotData.csv (or --model DIR); questions: its validation rows. --profile times the
@@ -83,7 +83,8 @@ internal static class ServeBench
                     if (only is not null)
                     {
                         var alone = Measure(model, bodies, clients, seconds, maxBatch: only == "on" ? 64 : 1);
-                        Console.WriteLine($"{clients,8} batching {only}: {alone.RepliesPerSecond:F0} replies/s, mean batch {alone.MeanBatch:F1}, {alone.CpuMicros:F0} cpu µs/reply");
+                        Console.WriteLine($"{clients,8} batching {only}: {alone.RepliesPerSecond:F0} replies/s, mean batch {alone.MeanBatch:F1}, {alone.CpuMicros:F0} cpu µs/reply, "
+                            + $"{alone.AllocatedBytes:F0} bytes allocated/reply");
                         continue;
                     }
                     var first = Measure(model, bodies, clients, seconds, maxBatch: offFirst ? 1 : 64);
@@ -139,7 +140,7 @@ internal static class ServeBench
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
-    private readonly record struct Measurement(double RepliesPerSecond, double MeanBatch, double CpuMicros);
+    private readonly record struct Measurement(double RepliesPerSecond, double MeanBatch, double CpuMicros, double AllocatedBytes);
 
     private static Measurement Measure(ChatModel model, byte[][] bodies, int clients, double seconds, int maxBatch)
     {
@@ -160,12 +161,14 @@ internal static class ServeBench
             RunClients(http, bodies, clients, seconds / 3);
             long before = BatchCount(http, out double requestsBefore);
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            long allocated = GC.GetTotalAllocatedBytes(precise: true);
             var clock = Stopwatch.StartNew();
             long done = RunClients(http, bodies, clients, seconds);
             double elapsed = clock.Elapsed.TotalSeconds;
             var cpuUsed = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+            allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
             long batches = BatchCount(http, out double requests) - before;
-            return new Measurement(done / elapsed, batches > 0 ? (requests - requestsBefore) / batches : 0, cpuUsed.TotalMicroseconds / done);
+            return new Measurement(done / elapsed, batches > 0 ? (requests - requestsBefore) / batches : 0, cpuUsed.TotalMicroseconds / done, (double)allocated / done);
         }
         finally
         {

@@ -105,6 +105,7 @@ internal sealed class InferenceSession
     private readonly float[] _x, _pre, _logits;      // [B, max(E, H)], [B, G], [max(MinKernelRows, min(B, LogitRows)), Vt]
     private readonly float[] _zT, _colMax;           // [Vt, BlockRows], [BlockRows] (allocated when maxBatch > MatMulDotRows)
     private readonly int[] _ids, _rowOf, _order, _next;   // [B]
+    private List<int>[] _output = [];                       // GreedyDecode's reply buffers, one per row used so far (emptied after use)
     private GreedyScreen? _screen;                          // built on the first screened greedy step; replaced when the weights change
     private float[] _approx = [], _candidateValues = [];    // [blocks·16], [Vt]
     private int[] _candidates = [];                         // [Vt]
@@ -266,8 +267,15 @@ internal sealed class InferenceSession
         _parts = Math.Min(threads, MaxParts);
 
         var results = new int[sources.Count][];
-        var output = new List<int>[_maxBatch];
-        for (int i = 0; i < _maxBatch; i++) output[i] = [];
+        // The reply buffers are the session's, made as needed (a single reply used to allocate one per row of capacity).
+        int rowsUsed = Math.Min(_maxBatch, sources.Count);
+        if (_output.Length < rowsUsed)
+        {
+            int old = _output.Length;
+            Array.Resize(ref _output, rowsUsed);
+            for (int i = old; i < rowsUsed; i++) _output[i] = [];
+        }
+        var output = _output;
         for (int start = 0; start < sources.Count; start += _maxBatch)
         {
             int count = Math.Min(_maxBatch, sources.Count - start);
