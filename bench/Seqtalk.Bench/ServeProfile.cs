@@ -46,6 +46,22 @@ internal static class ServeProfile
                 });
             }
         }
+        // Batched steps with the LSTM and attention weights packed once per model against packing them in every call.
+        foreach (int batch in new[] { 8, 32, 64 })
+        {
+            foreach (bool packedOnce in new[] { false, true })
+            {
+                var session = new InferenceSession(model.Network, 128) { UsePackedWeights = packedOnce };
+                int next = 0;
+                Row($"session greedy, {batch} rows, packed {(packedOnce ? "once" : "per call")}", seconds, () =>
+                {
+                    var chunk = new int[batch][];
+                    for (int i = 0; i < batch; i++) chunk[i] = sources[next++ % sources.Length];
+                    session.GreedyDecode(chunk, model.DefaultMaxReplyLength, banUnknown: true);
+                    return batch;
+                });
+            }
+        }
         var replies = model.ReplyBatch(questions);
         int q = 0;
         Row("question tokenization (CountQuestionTokens)", seconds, () => { model.CountQuestionTokens(questions[q++ % questions.Length]); return 1; });

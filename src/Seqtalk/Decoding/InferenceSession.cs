@@ -237,6 +237,10 @@ internal sealed class InferenceSession
     /// the same tokens). False writes the logits block and scans it (A/B measurements).</summary>
     internal bool UseFusedArgMax { get; set; } = true;
 
+    /// <summary>Steps of more than MatMulDotRows rows multiply by the model's LSTM and attention-combine weights packed
+    /// once (<see cref="PackedWeights"/>; the same bits). False packs them in every call, as before (A/B measurements).</summary>
+    internal bool UsePackedWeights { get; set; } = true;
+
     /// <summary>Rows decided by the screen, and the fp32 logits it computed for them (measurements).</summary>
     internal long ScreenedRows { get; private set; }
 
@@ -615,14 +619,23 @@ internal sealed class InferenceSession
         int h = _h, g4 = _g, inDim = k == 0 ? (lstm >= _layers ? _decIn : _e) : h;
         Span<float> pre = _pre.AsSpan(0, pathRows * g4);
         Span<float> hs = _state.H[k].AsSpan(0, pathRows * h), cs = _state.C[k].AsSpan(0, pathRows * h);
-        // pre = x·W_ihᵀ + (b_ih + b_hh); pre += h·W_hhᵀ  (the training order)
-        K.MatMulForward(_x.AsSpan(0, pathRows * inDim), Param(_wIh[lstm]), _bias[lstm], pre, pathRows, inDim, g4, 0, active);
-        K.MatMulForward(hs, Param(_wHh[lstm]), default, pre, pathRows, h, g4, 0, active, accumulate: true);
+        // pre = x·W_ihᵀ + (b_ih + b_hh); pre += h·W_hhᵀ  (the training order). On the GEMM path (more than MatMulDotRows
+        // rows) the weights come packed once per model, not per call: the same bits (Kernels.MatMulForwardColumns).
+        var packed = pathRows > K.MatMulDotRows && UsePackedWeights ? Packed() : null;
+        K.MatMulForwardColumns(_x.AsSpan(0, pathRows * inDim), Param(_wIh[lstm]), packed is null ? default : packed.InputWeights(lstm), _bias[lstm], pre,
+            pathRows, inDim, g4, 0, active, 0, g4, accumulate: false);
+        K.MatMulForwardColumns(hs, Param(_wHh[lstm]), packed is null ? default : packed.RecurrentWeights(lstm), default, pre,
+            pathRows, h, g4, 0, active, 0, g4, accumulate: true);
         K.LstmCellForward(pre, cs, pre, cs, hs, h, 0, active);
         hs[..(active * h)].CopyTo(_x.AsSpan(0, active * h));
     }
 
     private ReadOnlySpan<float> Param(ParameterSlot s) => _model.Parameters.AsSpan(s.Offset, s.Length);
+
+    /// <summary>The model's packed weights for batched steps (<see cref="PackedWeights"/>), fetched again when the weights changed.</summary>
+    private PackedWeights Packed() => _packedWeights is { } kept && kept.IsCurrentFor(_model) ? kept : (_packedWeights = PackedWeights.For(_model));
+
+    private PackedWeights? _packedWeights;
 
     // ---- Bidirectional encoder (the computation of TrainingWorkspace.Bidirectional, one source at a time) ----
 
@@ -815,7 +828,8 @@ internal sealed class InferenceSession
             ctx.Slice(r * h, h).CopyTo(cat.Slice(2 * r * h, h));
             query.Slice(r * h, h).CopyTo(cat.Slice((2 * r + 1) * h, h));
         }
-        K.MatMulForward(cat, Param(_attnWc!), default, query, pathRows, 2 * h, h, 0, rows);
+        K.MatMulForwardColumns(cat, Param(_attnWc!), pathRows > K.MatMulDotRows && UsePackedWeights ? Packed().Combine : default, default, query,
+            pathRows, 2 * h, h, 0, rows, 0, h, accumulate: false);
         TensorPrimitives.Tanh(query[..(rows * h)], query[..(rows * h)]);
     }
 }

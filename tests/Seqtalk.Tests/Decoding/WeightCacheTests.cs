@@ -4,10 +4,11 @@ using Seqtalk.Text;
 
 namespace Seqtalk.Tests.Decoding;
 
-/// <summary>The int8 screen is derived from the output layer's weights and kept per model; after the weights change
-/// (a training step, or any write announced with <see cref="Seq2SeqModel.WeightsChanged"/>) greedy replies must be
-/// those of the new weights, exactly what a fresh model object with the same weights gives.</summary>
-public class GreedyScreenCacheTests
+/// <summary>The int8 screen of the output layer and the packed LSTM and attention weights are derived from the weights
+/// and kept per model; after the weights change (a training step, or any write announced with
+/// <see cref="Seq2SeqModel.WeightsChanged"/>) greedy replies must be those of the new weights, exactly what a fresh model
+/// object with the same weights gives. Packing changes no bits.</summary>
+public class WeightCacheTests
 {
     private const int Vocab = 300, MaxSteps = 6;
 
@@ -57,6 +58,46 @@ public class GreedyScreenCacheTests
         Assert.All(after, reply => Assert.Equal(Enumerable.Repeat(token, MaxSteps), reply));
         Assert.NotSame(screen, GreedyScreen.For(model));
         Assert.Same(GreedyScreen.For(model), GreedyScreen.For(model));   // rebuilt once, then shared again
+    }
+
+    [Theory]
+    [InlineData(AttentionKind.None)]
+    [InlineData(AttentionKind.General)]
+    public void AfterAWriteOfTheLstmAndAttentionWeights_BatchedRepliesAreTheFreshModels(AttentionKind attention)
+    {
+        var model = Seq2SeqModel.Create(Config(attention), 7);
+        var session = new InferenceSession(model, 8);
+        int[][] batch = [.. Sources, [5, 4], [9], [10, 10, 10]];   // eight rows: the GEMM path with the packed weights
+        var before = session.GreedyDecode(batch, MaxSteps);
+
+        var rng = new Random(4);
+        foreach (var name in new[] { "dec.l0.w_ih", "dec.l0.w_hh", "enc.l0.w_hh" }.Concat(attention == AttentionKind.None ? [] : ["attn.w_c"]))
+        {
+            var slot = model.Layout[name];
+            for (int i = slot.Offset; i < slot.Offset + slot.Length; i++) model.Parameters[i] += (float)(rng.NextDouble() - 0.5);
+        }
+        model.WeightsChanged();
+
+        var after = session.GreedyDecode(batch, MaxSteps);
+        var fresh = Seq2SeqModel.FromParameters(model.Config, (float[])model.Parameters.Clone());
+        Assert.Equal(new InferenceSession(fresh, 8).GreedyDecode(batch, MaxSteps), after);
+        Assert.Equal(new InferenceSession(fresh, 8) { UsePackedWeights = false }.GreedyDecode(batch, MaxSteps), after);
+        Assert.NotEqual(before, after);
+    }
+
+    [Theory]
+    [InlineData(AttentionKind.None, 2)]
+    [InlineData(AttentionKind.General, 1)]
+    [InlineData(AttentionKind.Bahdanau, 1)]
+    public void PackedWeights_GiveTheSameReplies_AsPackingInEveryCall(AttentionKind attention, int layers)
+    {
+        var model = Seqtalk.Tests.Nn.TestBatches.RandomDecodingModel(layers, parameterSeed: 29, attention);
+        var sources = Seqtalk.Tests.Nn.TestBatches.RandomPairs(new Random(3), 40, 15, 12, 6, 1).Select(p => p.Source).ToArray();
+        foreach (int maxBatch in new[] { 5, 16, 40 })
+        {
+            var packedOnce = new InferenceSession(model, maxBatch).GreedyDecode(sources, 8);
+            Assert.Equal(new InferenceSession(model, maxBatch) { UsePackedWeights = false }.GreedyDecode(sources, 8), packedOnce);
+        }
     }
 
     [Fact]
