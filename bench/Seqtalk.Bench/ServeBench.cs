@@ -15,7 +15,7 @@ namespace Seqtalk.Bench;
 /// ratios. Each measurement starts a fresh server, runs the clients for a warm-up (a third of --seconds,
 /// so the JIT has tiered up the hot paths) and then measures for --seconds; with --repeat N each pair
 /// is measured N times, alternating which of the two goes first, and the median ratio is printed too.
-/// Besides replies/s it prints the process CPU time per reply (server and clients: they share the
+/// Besides replies/s it prints the process CPU time per reply (and, with --only, the bytes allocated per reply) (server and clients: they share the
 /// process), which other load on the machine disturbs less than the rate. Clients send pre-encoded
 /// JSON bodies and read every reply. Model: the tutorial's (embedding 50, hidden 50) trained for one
 /// epoch on ChatbotData.csv (or --model DIR); questions: its validation rows. --profile times the
@@ -30,7 +30,7 @@ internal static class ServeBench
         s_waitMs = (int)ArgValue(args, "--wait-ms", 0);
         double seconds = ArgValue(args, "--seconds", 5);
         int repeat = (int)ArgValue(args, "--repeat", 1);
-        string? modelDir = ArgString(args, "--model");
+        var modelDirs = ArgStrings(args, "--model");
         bool quick = args.Contains("--quick");
         if (quick) seconds = 1;
         // The host's startup lines would interleave with the table.
@@ -39,64 +39,108 @@ internal static class ServeBench
         var pairs = PairReader.ReadAll(RepoData(), null, out _);
         var (_, validation) = DataSplit.Split(pairs.Count, 0.1, SplitMode.Random, 1);
         var questions = validation.Select(i => pairs[i].Question).ToArray();
-        ChatModel model;
-        if (modelDir is not null)
-        {
-            model = ChatModel.Load(modelDir);
-        }
-        else
+        var models = new List<(string Name, ChatModel Model)>();
+        foreach (var dir in modelDirs) models.Add((Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir))), ChatModel.Load(dir)));
+        if (models.Count == 0)
         {
             Console.WriteLine("training the tutorial model for one epoch (embedding 50, hidden 50) ...");
-            model = ChatModel.Train(quick ? pairs.Take(2000).ToList() : pairs, new TrainingOptions { Epochs = 1, Seed = 1 });
+            models.Add(("tutorial-1-epoch", ChatModel.Train(quick ? pairs.Take(2000).ToList() : pairs, new TrainingOptions { Epochs = 1, Seed = 1 })));
         }
         if (args.Contains("--profile"))
         {
-            ServeProfile.Run(model, questions, seconds);
+            foreach (var (name, model) in models)
+            {
+                Console.WriteLine($"model {name}: {Describe(model)}");
+                ServeProfile.Run(model, questions, seconds);
+            }
             return 0;
         }
-        double meanTokens = questions.Take(256).Average(q => model.CountReplyTokens(model.Reply(q)));
-        Console.WriteLine($"batched: up to 64 per micro-batch, wait {s_waitMs} ms; unbatched: batch size 1");
-        Console.WriteLine($"model: {model.ParameterCount:N0} parameters; {questions.Length} validation questions, replies of {meanTokens:F1} tokens on average; "
-            + $"{seconds:F0} s per measurement after {seconds / 3:F1} s of warm-up; {Environment.ProcessorCount} cores");
-        Console.WriteLine($"{"clients",8} {"unbatched r/s",14} {"batched r/s",12} {"ratio",7} {"mean batch",11} {"cpu µs/reply off",17} {"on",6}");
         var clientCounts = (ArgString(args, "--clients") ?? "1,8,64").Split(',').Select(int.Parse).ToArray();
+        // The same request mix for both sides and every model: the validation questions in order, client c taking
+        // every clients-th one from its own offset.
         var bodies = questions.Select(q => JsonSerializer.SerializeToUtf8Bytes(new { text = q })).ToArray();
         string? only = ArgString(args, "--only");   // "on" or "off": measure one side alone (for profiling)
-        var ratios = clientCounts.ToDictionary(c => c, _ => new List<double>());
-        for (int run = 0; run < repeat; run++)
+        Console.WriteLine($"batched: up to 64 per micro-batch, wait {s_waitMs} ms; unbatched: batch size 1; {questions.Length} validation questions; "
+            + $"{seconds:F0} s per measurement after {seconds / 3:F1} s of warm-up; {Environment.ProcessorCount} cores; load average {LoadAverage()}");
+        var summary = new List<string>();
+        foreach (var (name, model) in models)
         {
+            double meanTokens = questions.Take(256).Average(q => model.CountReplyTokens(model.Reply(q)));
+            Console.WriteLine();
+            Console.WriteLine($"model {name}: {Describe(model)}; replies of {meanTokens:F1} tokens on average");
+            // Batching must not change a reply: every question decoded alone and in batches of 64 (the server's largest).
+            var batched = questions.Chunk(64).SelectMany(chunk => model.ReplyBatch(chunk)).ToArray();
+            int differ = questions.Where((q, i) => model.Reply(q) != batched[i]).Count();
+            Console.WriteLine($"replies in batches of 64 that differ from the reply decoded alone: {differ} of {questions.Length}");
+            Console.WriteLine($"{"clients",8} {"unbatched r/s",14} {"batched r/s",12} {"ratio",7} {"mean batch",11} {"cpu µs/reply off",17} {"on",6}");
+            var runs = clientCounts.ToDictionary(c => c, _ => new List<(Measurement Off, Measurement On)>());
+            for (int run = 0; run < repeat; run++)
+            {
+                foreach (int clients in clientCounts)
+                {
+                    // Alternate which goes first, so neither always meets a machine the other has just warmed or heated.
+                    bool offFirst = run % 2 == 0;
+                    if (only is not null)
+                    {
+                        var alone = Measure(model, bodies, clients, seconds, maxBatch: only == "on" ? 64 : 1);
+                        Console.WriteLine($"{clients,8} batching {only}: {alone.RepliesPerSecond:F0} replies/s, mean batch {alone.MeanBatch:F1}, {alone.CpuMicros:F0} cpu µs/reply, "
+                            + $"{alone.AllocatedBytes:F0} bytes allocated/reply");
+                        continue;
+                    }
+                    var first = Measure(model, bodies, clients, seconds, maxBatch: offFirst ? 1 : 64);
+                    var second = Measure(model, bodies, clients, seconds, maxBatch: offFirst ? 64 : 1);
+                    var (off, on) = offFirst ? (first, second) : (second, first);
+                    runs[clients].Add((off, on));
+                    Console.WriteLine($"{clients,8} {off.RepliesPerSecond,14:F0} {on.RepliesPerSecond,12:F0} {on.RepliesPerSecond / off.RepliesPerSecond,6:F2}x {on.MeanBatch,11:F1} {off.CpuMicros,17:F0} {on.CpuMicros,6:F0}");
+                }
+            }
+            if (only is not null) continue;
             foreach (int clients in clientCounts)
             {
-                // Alternate which goes first, so neither always meets a machine the other has just warmed or heated.
-                bool offFirst = run % 2 == 0;
-                if (only is not null)
-                {
-                    var alone = Measure(model, bodies, clients, seconds, maxBatch: only == "on" ? 64 : 1);
-                    Console.WriteLine($"{clients,8} batching {only}: {alone.RepliesPerSecond:F0} replies/s, mean batch {alone.MeanBatch:F1}, {alone.CpuMicros:F0} cpu µs/reply");
-                    continue;
-                }
-                var first = Measure(model, bodies, clients, seconds, maxBatch: offFirst ? 1 : 64);
-                var second = Measure(model, bodies, clients, seconds, maxBatch: offFirst ? 64 : 1);
-                var (off, on) = offFirst ? (first, second) : (second, first);
-                double ratio = on.RepliesPerSecond / off.RepliesPerSecond;
-                ratios[clients].Add(ratio);
-                Console.WriteLine($"{clients,8} {off.RepliesPerSecond,14:F0} {on.RepliesPerSecond,12:F0} {ratio,6:F2}x {on.MeanBatch,11:F1} {off.CpuMicros,17:F0} {on.CpuMicros,6:F0}");
+                var r = runs[clients];
+                summary.Add($"{name,-18} {clients,8} {Median(r.Select(x => x.Off.RepliesPerSecond)),14:F0} {Median(r.Select(x => x.On.RepliesPerSecond)),12:F0} "
+                    + $"{Median(r.Select(x => x.On.RepliesPerSecond / x.Off.RepliesPerSecond)),6:F2}x {Median(r.Select(x => x.On.MeanBatch)),11:F1} "
+                    + $"{Median(r.Select(x => x.Off.CpuMicros)),17:F0} {Median(r.Select(x => x.On.CpuMicros)),6:F0}");
             }
         }
-        if (repeat > 1)
+        if (summary.Count > 0)
         {
-            Console.WriteLine("median ratio over " + repeat + " runs: " + string.Join(", ", clientCounts.Select(c => $"{c} clients {Median(ratios[c]):F2}x")));
+            Console.WriteLine();
+            Console.WriteLine($"medians over {repeat} run(s) per model (the ratio is the median of each run's on/off ratio); load average {LoadAverage()}");
+            Console.WriteLine($"{"model",-18} {"clients",8} {"unbatched r/s",14} {"batched r/s",12} {"ratio",7} {"mean batch",11} {"cpu µs/reply off",17} {"on",6}");
+            foreach (var line in summary) Console.WriteLine(line);
         }
         return 0;
     }
 
-    private static double Median(List<double> values)
+    /// <summary>Parameters, widths, attention and tokenizer of <paramref name="model"/>, for the table's heading.</summary>
+    private static string Describe(ChatModel model)
+    {
+        var c = model.Config;
+        return $"{model.ParameterCount:N0} parameters, embedding {c.EmbeddingDim}, hidden {c.HiddenDim}, {c.Layers} layer(s), attention {c.Attention}, "
+            + $"vocabularies {model.QuestionVocabularySize:N0}/{model.AnswerVocabularySize:N0} ({model.SourceTokenizer.GetType().Name.Replace("Tokenizer", "", StringComparison.Ordinal)})";
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
+
+    private static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToArray();
+        if (sorted.Length == 0) return double.NaN;
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
-    private readonly record struct Measurement(double RepliesPerSecond, double MeanBatch, double CpuMicros);
+    private readonly record struct Measurement(double RepliesPerSecond, double MeanBatch, double CpuMicros, double AllocatedBytes);
 
     private static Measurement Measure(ChatModel model, byte[][] bodies, int clients, double seconds, int maxBatch)
     {
@@ -117,12 +161,14 @@ internal static class ServeBench
             RunClients(http, bodies, clients, seconds / 3);
             long before = BatchCount(http, out double requestsBefore);
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            long allocated = GC.GetTotalAllocatedBytes(precise: true);
             var clock = Stopwatch.StartNew();
             long done = RunClients(http, bodies, clients, seconds);
             double elapsed = clock.Elapsed.TotalSeconds;
             var cpuUsed = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+            allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
             long batches = BatchCount(http, out double requests) - before;
-            return new Measurement(done / elapsed, batches > 0 ? (requests - requestsBefore) / batches : 0, cpuUsed.TotalMicroseconds / done);
+            return new Measurement(done / elapsed, batches > 0 ? (requests - requestsBefore) / batches : 0, cpuUsed.TotalMicroseconds / done, (double)allocated / done);
         }
         finally
         {
@@ -181,6 +227,17 @@ internal static class ServeBench
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? double.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    }
+
+    /// <summary>Every value given for <paramref name="name"/> (the option may repeat).</summary>
+    private static List<string> ArgStrings(string[] args, string name)
+    {
+        var values = new List<string>();
+        for (int i = 0; i + 1 < args.Length; i++)
+        {
+            if (args[i] == name) values.Add(args[i + 1]);
+        }
+        return values;
     }
 
     private static string? ArgString(string[] args, string name)

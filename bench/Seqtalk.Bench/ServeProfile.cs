@@ -28,6 +28,40 @@ internal static class ServeProfile
                 return batch;
             });
         }
+        // The greedy output step of 4 to 16 rows: MatMulForward's GEMM over whole logits rows against the int8 screen
+        // row by row (InferenceSession.ScreenRows), alternated, on the same encoded questions; the replies must agree.
+        var sources = questions.Select(q => model.SourceTokenizer.EncodeToIds(q).ToArray()).ToArray();
+        foreach (int batch in new[] { 2, 4, 8, 16 })
+        {
+            foreach (int screenRows in new[] { InferenceSession.DefaultScreenRows, 16 })
+            {
+                var session = new InferenceSession(model.Network, 128) { ScreenRows = screenRows };
+                int next = 0;
+                Row($"session greedy, {batch} rows, screen ≤ {screenRows} rows", seconds, () =>
+                {
+                    var chunk = new int[batch][];
+                    for (int i = 0; i < batch; i++) chunk[i] = sources[next++ % sources.Length];
+                    session.GreedyDecode(chunk, model.DefaultMaxReplyLength, banUnknown: true);
+                    return batch;
+                });
+            }
+        }
+        // Batched steps with the LSTM and attention weights packed once per model against packing them in every call.
+        foreach (int batch in new[] { 8, 32, 64 })
+        {
+            foreach (bool packedOnce in new[] { false, true })
+            {
+                var session = new InferenceSession(model.Network, 128) { UsePackedWeights = packedOnce };
+                int next = 0;
+                Row($"session greedy, {batch} rows, packed {(packedOnce ? "once" : "per call")}", seconds, () =>
+                {
+                    var chunk = new int[batch][];
+                    for (int i = 0; i < batch; i++) chunk[i] = sources[next++ % sources.Length];
+                    session.GreedyDecode(chunk, model.DefaultMaxReplyLength, banUnknown: true);
+                    return batch;
+                });
+            }
+        }
         var replies = model.ReplyBatch(questions);
         int q = 0;
         Row("question tokenization (CountQuestionTokens)", seconds, () => { model.CountQuestionTokens(questions[q++ % questions.Length]); return 1; });

@@ -36,7 +36,8 @@ internal static class Json
         Encoder = JavaScriptEncoder.Create(UnicodeRanges.All),
     };
 
-    private static readonly JsonWriterOptions s_writerOptions = new() { Encoder = Options.Encoder };
+    /// <summary>The writer options of every answer: the encoder of <see cref="Options"/> (all of Unicode as is).</summary>
+    public static readonly JsonWriterOptions WriterOptions = new() { Encoder = Options.Encoder };
 
     public static JsonObject Error(int status, string message, string type, string? param, string? code) => new()
     {
@@ -51,13 +52,19 @@ internal static class Json
 
     public static Task WriteAsync(HttpResponse response, JsonNode body, int status = StatusCodes.Status200OK)
     {
-        response.StatusCode = status;
-        response.ContentType = "application/json; charset=utf-8";
         // UTF-8 straight from the node (no string to transcode) and a Content-Length (no chunked framing).
         var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer, s_writerOptions)) body.WriteTo(writer, Options);
-        response.ContentLength = buffer.WrittenCount;
-        return response.Body.WriteAsync(buffer.WrittenMemory, response.HttpContext.RequestAborted).AsTask();
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions)) body.WriteTo(writer, Options);
+        return WriteAsync(response, buffer, status);
+    }
+
+    /// <summary>Sends JSON already written as UTF-8, with a Content-Length (no chunked framing).</summary>
+    public static Task WriteAsync(HttpResponse response, ArrayBufferWriter<byte> json, int status = StatusCodes.Status200OK)
+    {
+        response.StatusCode = status;
+        response.ContentType = "application/json; charset=utf-8";
+        response.ContentLength = json.WrittenCount;
+        return response.Body.WriteAsync(json.WrittenMemory, response.HttpContext.RequestAborted).AsTask();
     }
 
     public static Task WriteErrorAsync(HttpResponse response, ApiException error)

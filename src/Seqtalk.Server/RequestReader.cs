@@ -9,7 +9,16 @@ namespace Seqtalk.Server;
 /// </summary>
 internal static class RequestReader
 {
+    /// <summary>The body's JSON object, copied out of the parser's pooled buffers (<see cref="ReadDocumentAsync"/> avoids the copy).</summary>
     public static async Task<JsonElement> ReadObjectAsync(HttpRequest request, int maxBytes)
+    {
+        using var document = await ReadDocumentAsync(request, maxBytes);
+        return document.RootElement.Clone();
+    }
+
+    /// <summary>The body parsed and checked to be a JSON object whose property names are text; the caller disposes the
+    /// document (returning its pooled buffers) once done with its elements.</summary>
+    public static async Task<JsonDocument> ReadDocumentAsync(HttpRequest request, int maxBytes)
     {
         JsonDocument document;
         try
@@ -24,12 +33,17 @@ internal static class RequestReader
         {
             throw new ApiException(StatusCodes.Status413PayloadTooLarge, $"The request body is larger than {maxBytes} bytes.", code: "request_too_large");
         }
-        using (document)
+        try
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw ApiException.BadRequest($"The request body must be a JSON object, not {Describe(document.RootElement.ValueKind)}.", code: "invalid_json");
             CheckPropertyNames(document.RootElement);
-            return document.RootElement.Clone();
+            return document;
+        }
+        catch
+        {
+            document.Dispose();
+            throw;
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
@@ -154,23 +155,37 @@ public static class SeqtalkServer
     private static async Task ReplyAsync(HttpContext context, ReplyService replies, ServerOptions options)
     {
         long start = Stopwatch.GetTimestamp();
-        var body = await RequestReader.ReadObjectAsync(context.Request, options.MaxRequestBytes);
-        var (text, decode) = ParseReply(body, replies, options);
-        var reply = await replies.ReplyAsync(context, text, decode);
-        var answer = new JsonObject
+        string text;
+        DecodeOptions decode;
+        using (var body = await RequestReader.ReadDocumentAsync(context.Request, options.MaxRequestBytes))
         {
-            ["reply"] = reply.Text,
-            ["tokens"] = reply.Tokens,
-        };
-        if (reply.Candidates is { } candidates)
-        {
-            answer["score"] = Math.Round(candidates[0].Score, 6);
-            answer["nbest"] = new JsonArray([.. candidates.Select(c => (JsonNode?)JsonValue.Create(c.Text))]);
-            answer["scores"] = new JsonArray([.. candidates.Select(c => (JsonNode?)JsonValue.Create(Math.Round(c.Score, 6)))]);
-            answer["log_probs"] = new JsonArray([.. candidates.Select(c => (JsonNode?)JsonValue.Create(Math.Round(c.LogProbability, 6)))]);
+            (text, decode) = ParseReply(body.RootElement, replies, options);
         }
-        answer["ms"] = Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 1);
-        await Json.WriteAsync(context.Response, answer);
+        var reply = await replies.ReplyAsync(context, text, decode);
+        // Written straight to UTF-8 (no JSON nodes per request): the same bytes as the nodes gave, fields in this order.
+        var buffer = new ArrayBufferWriter<byte>(64 + Encoding.UTF8.GetMaxByteCount(reply.Text.Length));
+        using (var writer = new Utf8JsonWriter(buffer, Json.WriterOptions))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("reply", reply.Text);
+            writer.WriteNumber("tokens", reply.Tokens);
+            if (reply.Candidates is { } candidates)
+            {
+                writer.WriteNumber("score", Math.Round(candidates[0].Score, 6));
+                writer.WriteStartArray("nbest");
+                foreach (var c in candidates) writer.WriteStringValue(c.Text);
+                writer.WriteEndArray();
+                writer.WriteStartArray("scores");
+                foreach (var c in candidates) writer.WriteNumberValue(Math.Round(c.Score, 6));
+                writer.WriteEndArray();
+                writer.WriteStartArray("log_probs");
+                foreach (var c in candidates) writer.WriteNumberValue(Math.Round(c.LogProbability, 6));
+                writer.WriteEndArray();
+            }
+            writer.WriteNumber("ms", Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 1));
+            writer.WriteEndObject();
+        }
+        await Json.WriteAsync(context.Response, buffer);
     }
 
     /// <summary>A <c>/v1/reply</c> body's question and decoding options, checked (an <see cref="ApiException"/> otherwise);

@@ -28,6 +28,47 @@ public sealed class BatchingTests(ServerFixture fixture, ITestOutputHelper outpu
         }
     }
 
+    /// <summary>The quality preset's kind of model, small: BPE pieces and general attention, each row attending over its
+    /// own encoder outputs. A reply must not depend on its batch-mates there either, in the library and through the batcher.</summary>
+    [Fact]
+    public async Task AttentionAndBpeModel_GivesEachQuestionItsReplyAlone_InLibraryBatchesAndServerBatches()
+    {
+        var pairs = ServerFixture.Pairs();
+        var model = ChatModel.Train(pairs, new Seqtalk.Training.TrainingOptions
+        {
+            Epochs = 60,
+            BatchSize = 5,
+            EmbeddingDim = 16,
+            HiddenDim = 24,
+            Attention = Seqtalk.Nn.AttentionKind.General,
+            Tokenizer = Seqtalk.Text.TokenizerKind.Bpe,
+            BpeVocabularySize = 300,
+            Optimizer = Seqtalk.Training.OptimizerKind.Adam,
+            LearningRate = 0.02f,
+            ValidationSize = 0,
+            Seed = 5,
+            Threads = 1,
+        });
+        // Questions of many lengths (so rows leave the encoder and the decoder at different steps), unseen ones too.
+        List<string> questions = [.. pairs.Select(p => p.Question), "처음 보는 질문이에요", "hello there", "", "민수는 오늘 행복해 정말 정말로 정말로", "배고파"];
+        var alone = questions.Select(q => model.Reply(q)).ToList();
+        Assert.True(alone.Distinct().Count() > 3, "the replies should differ from question to question: " + string.Join(" | ", alone));
+        Assert.Equal(alone, model.ReplyBatch(questions));
+        Assert.Equal(Enumerable.Reverse(alone), model.ReplyBatch([.. Enumerable.Reverse(questions)]));
+        foreach (int size in new[] { 2, 3, 4, 7, 17 })
+            Assert.Equal(alone, questions.Chunk(size).SelectMany(chunk => model.ReplyBatch(chunk)));
+
+        await using var server = await ServerHost.StartAsync(model, new ServerOptions { MaxBatchSize = 64 });
+        var before = await server.MetricsAsync();
+        server.Batcher.CloseGate();
+        var pending = questions.Select(q => server.ReplyAsync(q)).ToList();
+        await ServerHost.WaitUntilAsync(() => server.Batcher.QueueLength == questions.Count, "all questions are queued");
+        server.Batcher.OpenGate();
+        Assert.Equal(alone, await Task.WhenAll(pending));
+        var after = await server.MetricsAsync();
+        Assert.Equal(1, after["seqtalk_batch_size_count"] - before["seqtalk_batch_size_count"]);   // decoded as one batch
+    }
+
     [Fact]
     public async Task ConcurrentRequests_AreDecodedInOneBatch_AndEachGetsItsOwnReply()
     {

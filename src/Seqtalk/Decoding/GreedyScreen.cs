@@ -1,7 +1,8 @@
 // GreedyScreen: the exact greedy arg-max of one logits row h·out.wᵀ + out.b from an int8 copy of out.w (a quarter
 // of the 4·V·H bytes that batch-1 decoding otherwise streams per token) and an fp32 re-score of the few tokens
 // the copy cannot rule out. The arithmetic and the proof are in Kernels.Screen; this class holds the copy and the
-// per-model constants of the error bound, built once per model (the model's weights never change once it decodes).
+// per-model constants of the error bound, built on first use and rebuilt when the model's weights change (a training
+// step or another write announced through Seq2SeqModel.WeightsChanged bumps its WeightsVersion).
 
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
@@ -19,11 +20,26 @@ internal sealed class GreedyScreen
     private readonly float[] _scale, _bias;   // [blocks·16]; bias −∞ on padded rows
     private readonly double _rMax, _aMax, _bMax, _gamma;
 
-    /// <summary>The screen of <paramref name="model"/>'s output projection, built on first use and shared.</summary>
-    public static GreedyScreen For(Seq2SeqModel model) => Cache.GetValue(model, m => new GreedyScreen(m));
-
-    private GreedyScreen(Seq2SeqModel model)
+    /// <summary>The screen of <paramref name="model"/>'s output projection as its weights are now: built on first use,
+    /// shared, and built again after the weights changed (<see cref="Seq2SeqModel.WeightsVersion"/>).</summary>
+    public static GreedyScreen For(Seq2SeqModel model)
     {
+        int version = model.WeightsVersion;   // read before the weights are: a write during the build makes it stale at once
+        if (Cache.TryGetValue(model, out var screen) && screen.Version == version) return screen;
+        screen = new GreedyScreen(model, version);
+        Cache.AddOrUpdate(model, screen);
+        return screen;
+    }
+
+    /// <summary>True while the model's weights are the ones this screen was built from.</summary>
+    public bool IsCurrentFor(Seq2SeqModel model) => Version == model.WeightsVersion;
+
+    /// <summary>The <see cref="Seq2SeqModel.WeightsVersion"/> of the weights this screen was built from.</summary>
+    public int Version { get; }
+
+    private GreedyScreen(Seq2SeqModel model, int version)
+    {
+        Version = version;
         Vocab = model.Config.TargetVocabSize;
         Hidden = model.Config.HiddenDim;
         Blocks = K.ScreenBlocks(Vocab);

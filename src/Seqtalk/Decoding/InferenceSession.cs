@@ -25,10 +25,11 @@
 // step t are a prefix; from <s>, each step feeds the arg-max of the previous step (first maximum on ties); a
 // row that emits </s> or reaches maxSteps tokens leaves the batch. The output projection and arg-max of more
 // than LogitRows rows run in blocks of BlockRows rows held transposed (Kernels.Output), so the [B, Vt]
-// logits never go to memory; they are the same floats as MatMulForward's (same per-element operations), which
-// steps of four to LogitRows rows call directly (there the blocks' tiles would be mostly empty). One to three rows
-// take the arg-max through GreedyScreen: an int8 copy of out.w rules out all but a few tokens, whose logits are
-// then computed exactly as MatMulForward's dot-product path does (the same arg-max, a quarter of the bytes).
+// logits never go to memory; they are the same floats as MatMulForward's (same per-element operations). Steps of
+// one to LogitRows rows take the arg-max through GreedyScreen, row by row: an int8 copy of out.w rules out all but
+// a few tokens, whose logits are then computed exactly as MatMulForward's dot-product path does (the same arg-max,
+// a quarter of the bytes; the copy stays in cache from row to row). Without the screen (weights or h not finite,
+// or UseScreen off) those steps call MatMulForward directly (there the blocks' tiles would be mostly empty).
 
 using System.Numerics.Tensors;
 using Seqtalk.Nn;
@@ -104,7 +105,8 @@ internal sealed class InferenceSession
     private readonly float[] _x, _pre, _logits;      // [B, max(E, H)], [B, G], [max(MinKernelRows, min(B, LogitRows)), Vt]
     private readonly float[] _zT, _colMax;           // [Vt, BlockRows], [BlockRows] (allocated when maxBatch > MatMulDotRows)
     private readonly int[] _ids, _rowOf, _order, _next;   // [B]
-    private GreedyScreen? _screen;                          // built on the first greedy step of one to three rows
+    private List<int>[] _output = [];                       // GreedyDecode's reply buffers, one per row used so far (emptied after use)
+    private GreedyScreen? _screen;                          // built on the first screened greedy step; replaced when the weights change
     private float[] _approx = [], _candidateValues = [];    // [blocks·16], [Vt]
     private int[] _candidates = [];                         // [Vt]
     private readonly ParameterSlot _encEmbed, _decEmbed, _outW, _outB;
@@ -218,13 +220,26 @@ internal sealed class InferenceSession
         }
     }
 
-    /// <summary>Greedy decoding of one to three rows takes the arg-max through the int8 screen of the output
+    /// <summary>Greedy steps of one to <see cref="ScreenRows"/> rows take the arg-max through the int8 screen of the output
     /// projection (<see cref="GreedyScreen"/>; the same tokens). False computes every logit in fp32 (tests, A/B).</summary>
     internal bool UseScreen { get; set; } = true;
+
+    /// <summary>Most rows of a greedy step whose arg-max goes through the screen, one row at a time (up to LogitRows = 16;
+    /// more rows always take the fused block path; between this and 16, MatMulForward). Measurements set it.</summary>
+    internal int ScreenRows { get; set; } = DefaultScreenRows;
+
+    /// <summary>The default of <see cref="ScreenRows"/>: all 16. Row by row the screen beat the GEMM at 4, 8 and 16 rows on
+    /// both the tutorial model and the quality preset's (CPU per question 1.2 to 2.3 times lower, serve --profile;
+    /// docs/benchmarks.md), since the int8 copy stays in cache from one row to the next.</summary>
+    internal const int DefaultScreenRows = LogitRows;
 
     /// <summary>Greedy decoding of four or more rows runs the projection fused with the arg-max (<see cref="K.OutputBlockArgMax"/>;
     /// the same tokens). False writes the logits block and scans it (A/B measurements).</summary>
     internal bool UseFusedArgMax { get; set; } = true;
+
+    /// <summary>Steps of more than MatMulDotRows rows multiply by the model's LSTM and attention-combine weights packed
+    /// once (<see cref="PackedWeights"/>; the same bits). False packs them in every call, as before (A/B measurements).</summary>
+    internal bool UsePackedWeights { get; set; } = true;
 
     /// <summary>Rows decided by the screen, and the fp32 logits it computed for them (measurements).</summary>
     internal long ScreenedRows { get; private set; }
@@ -256,8 +271,15 @@ internal sealed class InferenceSession
         _parts = Math.Min(threads, MaxParts);
 
         var results = new int[sources.Count][];
-        var output = new List<int>[_maxBatch];
-        for (int i = 0; i < _maxBatch; i++) output[i] = [];
+        // The reply buffers are the session's, made as needed (a single reply used to allocate one per row of capacity).
+        int rowsUsed = Math.Min(_maxBatch, sources.Count);
+        if (_output.Length < rowsUsed)
+        {
+            int old = _output.Length;
+            Array.Resize(ref _output, rowsUsed);
+            for (int i = old; i < rowsUsed; i++) _output[i] = [];
+        }
+        var output = _output;
         for (int start = 0; start < sources.Count; start += _maxBatch)
         {
             int count = Math.Min(_maxBatch, sources.Count - start);
@@ -455,8 +477,9 @@ internal sealed class InferenceSession
         int h = _h, vt = _vt;
         if (active <= LogitRows)
         {
-            // One to three rows: the int8 screen and an fp32 re-score of its candidates (the same arg-max; see GreedyScreen).
-            if (active <= K.MatMulDotRows && UseScreen && ScreenArgMax(active, outW, outB, banUnknown)) return;
+            // Up to ScreenRows (all 16) rows: the int8 screen and an fp32 re-score of its candidates, row by row (the same
+            // arg-max; see GreedyScreen).
+            if (active <= ScreenRows && UseScreen && ScreenArgMax(active, outW, outB, banUnknown)) return;
             // Otherwise whole logits rows, then each row's arg-max. One to three rows stream the weights once with dot
             // products (the decode path of MatMulForward); more take its GEMM, whose tiles are full here, where the
             // transposed blocks below would be mostly empty columns (measured 1.6 to 2.7 times the cost at 4 to 16 rows).
@@ -557,7 +580,7 @@ internal sealed class InferenceSession
     /// or a row's h are not finite.</summary>
     private bool ScreenArgMax(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown)
     {
-        var screen = _screen ??= GreedyScreen.For(_model);
+        var screen = _screen is { } kept && kept.IsCurrentFor(_model) ? kept : (_screen = GreedyScreen.For(_model));
         if (!screen.Usable) return false;
         if (_approx.Length < screen.ApproxLength)
         {
@@ -596,14 +619,23 @@ internal sealed class InferenceSession
         int h = _h, g4 = _g, inDim = k == 0 ? (lstm >= _layers ? _decIn : _e) : h;
         Span<float> pre = _pre.AsSpan(0, pathRows * g4);
         Span<float> hs = _state.H[k].AsSpan(0, pathRows * h), cs = _state.C[k].AsSpan(0, pathRows * h);
-        // pre = x·W_ihᵀ + (b_ih + b_hh); pre += h·W_hhᵀ  (the training order)
-        K.MatMulForward(_x.AsSpan(0, pathRows * inDim), Param(_wIh[lstm]), _bias[lstm], pre, pathRows, inDim, g4, 0, active);
-        K.MatMulForward(hs, Param(_wHh[lstm]), default, pre, pathRows, h, g4, 0, active, accumulate: true);
+        // pre = x·W_ihᵀ + (b_ih + b_hh); pre += h·W_hhᵀ  (the training order). On the GEMM path (more than MatMulDotRows
+        // rows) the weights come packed once per model, not per call: the same bits (Kernels.MatMulForwardColumns).
+        var packed = pathRows > K.MatMulDotRows && UsePackedWeights ? Packed() : null;
+        K.MatMulForwardColumns(_x.AsSpan(0, pathRows * inDim), Param(_wIh[lstm]), packed is null ? default : packed.InputWeights(lstm), _bias[lstm], pre,
+            pathRows, inDim, g4, 0, active, 0, g4, accumulate: false);
+        K.MatMulForwardColumns(hs, Param(_wHh[lstm]), packed is null ? default : packed.RecurrentWeights(lstm), default, pre,
+            pathRows, h, g4, 0, active, 0, g4, accumulate: true);
         K.LstmCellForward(pre, cs, pre, cs, hs, h, 0, active);
         hs[..(active * h)].CopyTo(_x.AsSpan(0, active * h));
     }
 
     private ReadOnlySpan<float> Param(ParameterSlot s) => _model.Parameters.AsSpan(s.Offset, s.Length);
+
+    /// <summary>The model's packed weights for batched steps (<see cref="PackedWeights"/>), fetched again when the weights changed.</summary>
+    private PackedWeights Packed() => _packedWeights is { } kept && kept.IsCurrentFor(_model) ? kept : (_packedWeights = PackedWeights.For(_model));
+
+    private PackedWeights? _packedWeights;
 
     // ---- Bidirectional encoder (the computation of TrainingWorkspace.Bidirectional, one source at a time) ----
 
@@ -796,7 +828,8 @@ internal sealed class InferenceSession
             ctx.Slice(r * h, h).CopyTo(cat.Slice(2 * r * h, h));
             query.Slice(r * h, h).CopyTo(cat.Slice((2 * r + 1) * h, h));
         }
-        K.MatMulForward(cat, Param(_attnWc!), default, query, pathRows, 2 * h, h, 0, rows);
+        K.MatMulForwardColumns(cat, Param(_attnWc!), pathRows > K.MatMulDotRows && UsePackedWeights ? Packed().Combine : default, default, query,
+            pathRows, 2 * h, h, 0, rows, 0, h, accumulate: false);
         TensorPrimitives.Tanh(query[..(rows * h)], query[..(rows * h)]);
     }
 }

@@ -17,8 +17,19 @@ internal sealed class Seq2SeqModel
     public ModelConfig Config { get; }
     public ParameterLayout Layout { get; }
 
-    /// <summary>Flat parameters in <see cref="Layout"/> order.</summary>
+    /// <summary>Flat parameters in <see cref="Layout"/> order. Whoever writes them after the model has decoded (the
+    /// trainer's optimizer step, a test) calls <see cref="WeightsChanged"/> afterwards.</summary>
     public float[] Parameters { get; }
+
+    private int _weightsVersion;
+
+    /// <summary>Counts the announced writes of <see cref="Parameters"/>. What decoding derives from the weights and keeps
+    /// (the int8 copy of the output layer, Decoding.GreedyScreen) records the version it was built from and
+    /// is rebuilt when this differs: one integer compare per use.</summary>
+    public int WeightsVersion => Volatile.Read(ref _weightsVersion);
+
+    /// <summary>Announces that <see cref="Parameters"/> changed, so caches built from the old weights are not used again.</summary>
+    public void WeightsChanged() => Interlocked.Increment(ref _weightsVersion);
 
     /// <summary>A new model with the Keras tutorial's initialisation, reproducible from <paramref name="seed"/>.</summary>
     /// <remarks>Embeddings uniform(−0.05, 0.05); W_ih Glorot-uniform (limit sqrt(6/(in+4H))); W_hh orthogonal

@@ -184,6 +184,7 @@ internal static class Trainer
                     if (options.ClipNorm is { } clip && gradNorm > clip)
                         System.Numerics.Tensors.TensorPrimitives.Multiply(gradients, (float)(clip / gradNorm), gradients);
                     optimizer.Update(model.Parameters, gradients, learningRate, workspace.Pool);
+                    model.WeightsChanged();   // a model that decoded before (a resumed checkpoint's) drops its screen
                     state.EpochLossSum += stats.LossSum;
                     state.EpochTokens += stats.Tokens;
                     state.EpochCorrect += stats.Correct;

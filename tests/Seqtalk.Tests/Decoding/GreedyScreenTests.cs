@@ -137,13 +137,14 @@ public class GreedyScreenTests
         var model = TestBatches.RandomDecodingModel(layers, parameterSeed: 23, attention);
         model.Parameters[model.Layout["out.b"].Offset + SpecialTokens.UnknownId] += 1.5f;   // <unk> would win sometimes
         var sources = TestBatches.RandomPairs(new Random(8), 40, 15, 12, 6, 1).Select(p => p.Source).ToArray();
-        var fast = new InferenceSession(model, maxBatch: 8);
-        var exact = new InferenceSession(model, maxBatch: 8) { UseScreen = false };
+        var fast = new InferenceSession(model, maxBatch: 16);
+        var exact = new InferenceSession(model, maxBatch: 16) { UseScreen = false };
+        int[] sizes = [1, 2, 3, 4, 7, 12, 16];   // every step of up to 16 rows is screened, row by row
         foreach (bool ban in new[] { true, false })
         {
-            for (int start = 0; start < sources.Length; start += 3)
+            for (int k = 0, start = 0; k < 2 * sizes.Length; k++, start = (start + sizes[k % sizes.Length]) % sources.Length)
             {
-                var part = sources.Skip(start).Take(1 + start % 3).ToArray();   // one to three rows: the screened path
+                var part = sources.Skip(start).Concat(sources).Take(sizes[k % sizes.Length]).ToArray();
                 var a = fast.GreedyDecode(part, 8, ban);
                 var e = exact.GreedyDecode(part, 8, ban);
                 Assert.Equal(e, a);

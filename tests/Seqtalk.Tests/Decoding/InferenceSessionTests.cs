@@ -76,9 +76,9 @@ public class InferenceSessionTests
     [Fact]
     public void GreedyOutputPaths_DotRowsGemmRowsAndBlocks_GiveTheSameReplies()
     {
-        // A step's output projection takes dot products (one to three rows), MatMulForward's GEMM (up to 16 rows) or
-        // transposed blocks (more); steps of one batch move between them as rows finish. Every batch size must give
-        // the replies of one-by-one decoding.
+        // A step's arg-max takes the int8 screen row by row (up to 16 rows; MatMulForward without it) or transposed
+        // blocks (more), and its LSTM steps dot products (one to three rows) or the GEMM with packed weights; steps of
+        // one batch move between them as rows finish. Every batch size must give the replies of one-by-one decoding.
         bool mixed = false;
         foreach (float endBias in new[] { 0f, 0.5f, 1f, 1.5f, 2f })
         {

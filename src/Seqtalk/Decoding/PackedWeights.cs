@@ -1,0 +1,75 @@
+// PackedWeights: the decoder's and (unidirectional) encoder's LSTM weights and the attention combine W_c, packed once per
+// model into the GEMM's panel layout (Kernels.PackMatMulForwardWeights), so that a batched decoding step does not pack
+// [4H, in] and [4H, H] again on every step of every call. MatMulForwardColumns with a packing gives the same bits as
+// MatMulForward without one (Kernels.MatMul), so replies do not change. Rebuilt when the weights change (the model's
+// WeightsVersion), like GreedyScreen.
+
+using System.Runtime.CompilerServices;
+using Seqtalk.Nn;
+using K = Seqtalk.Kernels.Kernels;
+
+namespace Seqtalk.Decoding;
+
+/// <summary>Packed copies (Wᵀ in GEMM panels) of the weights an inference step multiplies by many rows.</summary>
+internal sealed class PackedWeights
+{
+    private static readonly ConditionalWeakTable<Seq2SeqModel, PackedWeights> Cache = [];
+
+    private readonly float[][] _wIh, _wHh;   // per LSTM (encoder layers, then decoder layers); empty when not packed
+    private readonly float[] _wc;            // attention combine [H, 2H], or empty
+
+    /// <summary>The packing of <paramref name="model"/>'s weights as they are now: built on first use, shared by its
+    /// sessions, and built again after the weights changed (<see cref="Seq2SeqModel.WeightsVersion"/>).</summary>
+    public static PackedWeights For(Seq2SeqModel model)
+    {
+        int version = model.WeightsVersion;
+        if (Cache.TryGetValue(model, out var packed) && packed.Version == version) return packed;
+        packed = new PackedWeights(model, version);
+        Cache.AddOrUpdate(model, packed);
+        return packed;
+    }
+
+    private PackedWeights(Seq2SeqModel model, int version)
+    {
+        Version = version;
+        var cfg = model.Config;
+        int layers = cfg.Layers;
+        _wIh = new float[2 * layers][];
+        _wHh = new float[2 * layers][];
+        for (int i = 0; i < 2 * layers; i++)
+        {
+            bool decoder = i >= layers;
+            _wIh[i] = _wHh[i] = [];
+            // A bidirectional encoder runs its own per-source path (H/2 per direction): nothing to pack there.
+            if (!K.GemmIsVectorized || (!decoder && cfg.BidirectionalEncoder)) continue;
+            string prefix = decoder ? ParameterLayout.Names.Decoder : ParameterLayout.Names.Encoder;
+            _wIh[i] = Pack(model, model.Layout[ParameterLayout.Names.LstmWeightIh(prefix, i % layers)]);
+            _wHh[i] = Pack(model, model.Layout[ParameterLayout.Names.LstmWeightHh(prefix, i % layers)]);
+        }
+        _wc = K.GemmIsVectorized && cfg.Attention != AttentionKind.None ? Pack(model, model.Layout[ParameterLayout.Names.AttentionCombine]) : [];
+    }
+
+    /// <summary>Wᵀ of a [out, in] weight in the GEMM's panels.</summary>
+    private static float[] Pack(Seq2SeqModel model, ParameterSlot slot)
+    {
+        int outDim = slot.Shape[0], inDim = slot.Shape[1];
+        var packed = new float[K.GemmPackedLength(outDim, inDim)];
+        K.PackMatMulForwardWeights(model.Parameters.AsSpan(slot.Offset, slot.Length), inDim, outDim, packed, 0, K.MatMulPackedPanels(outDim));
+        return packed;
+    }
+
+    /// <summary>The <see cref="Seq2SeqModel.WeightsVersion"/> of the weights packed here.</summary>
+    public int Version { get; }
+
+    /// <summary>True while the model's weights are the ones packed here.</summary>
+    public bool IsCurrentFor(Seq2SeqModel model) => Version == model.WeightsVersion;
+
+    /// <summary>Packed W_ih of LSTM <paramref name="lstm"/> (encoder layers first), or empty.</summary>
+    public ReadOnlySpan<float> InputWeights(int lstm) => _wIh[lstm];
+
+    /// <summary>Packed W_hh of LSTM <paramref name="lstm"/>, or empty.</summary>
+    public ReadOnlySpan<float> RecurrentWeights(int lstm) => _wHh[lstm];
+
+    /// <summary>Packed attention combine W_c, or empty.</summary>
+    public ReadOnlySpan<float> Combine => _wc;
+}
