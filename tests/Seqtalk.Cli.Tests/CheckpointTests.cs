@@ -167,13 +167,24 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
             onStderrLine: (_, line) => { if (line.StartsWith("interrupt:", StringComparison.Ordinal)) interrupted.TrySetResult(); }));
 
         // Opening the pipe for writing waits until the CLI opens it to count the pairs.
-        using (var writer = new StreamWriter(fifo, append: false, new UTF8Encoding(false)))
+        var writer = new StreamWriter(fifo, append: false, new UTF8Encoding(false));
+        try
         {
             writer.Write("question,answer\n안녕,반가워\n");
             writer.Flush();
             Signal((await started.Task).Id, "TERM");
             await interrupted.Task.WaitAsync(TimeSpan.FromSeconds(30));   // the CLI has seen the signal
             writer.Write("잘 자,좋은 꿈 꿔\n");
+            writer.Flush();
+        }
+        catch (IOException)
+        {
+            // Broken pipe: the CLI stopped reading and closed its end before this write, which is what it should do.
+        }
+        finally
+        {
+            try { writer.Dispose(); }
+            catch (IOException) { }   // the same, seen when the buffer is flushed on close
         }
         var r = await run;
         Assert.True(r.ExitCode == 143, r.ToString());
