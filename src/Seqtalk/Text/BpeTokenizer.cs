@@ -249,28 +249,20 @@ public sealed class BpeTokenizer : Tokenizer
 
     internal static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
 
-    private protected override int Encode(string text, List<int>? ids)
+    private protected override int Encode(string text, List<int>? ids, List<string>? pieces = null)
     {
         int count = 0;
         foreach (string word in Normalizer.SplitWords(text))
         {
-            int[] pieces = EncodeWord(word);
-            ids?.AddRange(pieces);
-            count += pieces.Length;
+            int[] wordIds = EncodeWord(word);
+            ids?.AddRange(wordIds);
+            if (pieces is not null)
+            {
+                foreach (int id in wordIds) pieces.Add(Vocabulary.GetToken(id));
+            }
+            count += wordIds.Length;
         }
         return count;
-    }
-
-    internal override void EncodeToPieces(string text, List<int> ids, List<string> pieces)
-    {
-        foreach (string word in Normalizer.SplitWords(text))
-        {
-            foreach (int id in EncodeWord(word))
-            {
-                ids.Add(id);
-                pieces.Add(Vocabulary.GetToken(id));
-            }
-        }
     }
 
     /// <summary>The ids of one word from <see cref="TextNormalizer.SplitWords"/>: its first piece starts with <see cref="WordStart"/>.</summary>

@@ -67,7 +67,7 @@ public sealed class CharTokenizer : Tokenizer
         return new CharTokenizer(vocabulary, new TextNormalizer(normalizer));
     }
 
-    private protected override int Encode(string text, List<int>? ids)
+    private protected override int Encode(string text, List<int>? ids, List<string>? pieces = null)
     {
         string s = Normalizer.Normalize(text);
         int count = 0;
@@ -75,21 +75,9 @@ public sealed class CharTokenizer : Tokenizer
         {
             int n = Rune.GetRuneAt(s, i).Utf16SequenceLength;
             ids?.Add(Vocabulary.GetOrdinaryId(s.AsSpan(i, n)));
+            pieces?.Add(s.Substring(i, n));
             i += n;
         }
         return count;
-    }
-
-    internal override void EncodeToPieces(string text, List<int> ids, List<string> pieces)
-    {
-        string s = Normalizer.Normalize(text);
-        for (int i = 0; i < s.Length;)
-        {
-            int n = Rune.GetRuneAt(s, i).Utf16SequenceLength;
-            string piece = s.Substring(i, n);
-            ids.Add(Vocabulary.GetOrdinaryId(piece));
-            pieces.Add(piece);
-            i += n;
-        }
     }
 }

@@ -188,8 +188,10 @@ public abstract class Tokenizer
     /// <summary>How decoded tokens are joined: spaces between words as <see cref="TextNormalizer.JoinWords"/> puts them, none between characters.</summary>
     private JoinRule DecodeRule => Kind == TokenizerKind.Character ? JoinRule.None : WordJoinRule;
 
-    /// <summary>Normalizes and splits <paramref name="text"/>, appends the ids to <paramref name="ids"/> when it is not null, and returns how many there are.</summary>
-    private protected abstract int Encode(string text, List<int>? ids);
+    /// <summary>Normalizes and splits <paramref name="text"/>, appends the ids to <paramref name="ids"/> when it is not null
+    /// (and, aligned with them, the pieces to <paramref name="pieces"/> when it is not null: see <see cref="EncodeToPieces"/>),
+    /// and returns how many there are.</summary>
+    private protected abstract int Encode(string text, List<int>? ids, List<string>? pieces = null);
 
     /// <summary>
     /// Encodes <paramref name="text"/> as <see cref="EncodeToIds"/> does (the same ids, appended to <paramref name="ids"/>) and
@@ -198,5 +200,5 @@ public abstract class Tokenizer
     /// produces <c>&lt;unk&gt;</c>; its pieces are the vocabulary tokens themselves (marker and byte tokens as written).
     /// Evaluation uses the pieces to charge the spelling of the text behind each <c>&lt;unk&gt;</c>.
     /// </summary>
-    internal abstract void EncodeToPieces(string text, List<int> ids, List<string> pieces);
+    internal void EncodeToPieces(string text, List<int> ids, List<string> pieces) => Encode(text, ids, pieces);
 }

@@ -58,22 +58,14 @@ public sealed class WordTokenizer : Tokenizer
         return new WordTokenizer(vocabulary, new TextNormalizer(normalizer));
     }
 
-    private protected override int Encode(string text, List<int>? ids)
+    private protected override int Encode(string text, List<int>? ids, List<string>? pieces = null)
     {
         IReadOnlyList<string> words = Normalizer.SplitWords(text);
         if (ids is not null)
         {
             foreach (string word in words) ids.Add(Vocabulary.GetOrdinaryId(word));
         }
+        pieces?.AddRange(words);
         return words.Count;
-    }
-
-    internal override void EncodeToPieces(string text, List<int> ids, List<string> pieces)
-    {
-        foreach (string word in Normalizer.SplitWords(text))
-        {
-            ids.Add(Vocabulary.GetOrdinaryId(word));
-            pieces.Add(word);
-        }
     }
 }
