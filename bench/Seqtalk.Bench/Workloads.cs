@@ -48,6 +48,10 @@ internal static partial class Workloads
         double peak = FmaPeak(threads);
         double peak1 = threads == 1 ? peak : FmaPeak(1);
         Console.WriteLine($"FMA peak (register-only loop, {threads} thread(s) at once): {peak:F1} GFLOP/s ({peak1:F1} on one thread)");
+        // The % of peak below is of the widest vectors' peak; the 256-bit figure shows how wide the FMA pipes are.
+        s_peak256 = FmaPeak256();
+        if (s_peak256 is { } p256)
+            Console.WriteLine($"  the same loop on 256-bit vectors: {p256:F1} GFLOP/s on one thread ({peak1 / p256:F2}x less than 512-bit: {(peak1 / p256 > 1.5 ? "full-width 512-bit FMA pipes" : "512-bit FMA split into halves")})");
         Console.WriteLine();
 
         var results = new List<Result>();
@@ -102,6 +106,8 @@ internal static partial class Workloads
         if (settings.JsonPath is { } json) WriteJson(json, settings, peak, peak1, peakMb, results);
         return 0;
     }
+
+    private static double? s_peak256;
 
     private static void Print(Result r)
     {
@@ -358,6 +364,7 @@ internal static partial class Workloads
         w.WriteString("os", RuntimeInformation.OSDescription);
         w.WriteString("load_average", LoadAverage());
         w.WriteNumber("fma_peak_1_thread_gflops", Math.Round(peak1, 2));
+        if (s_peak256 is { } p256) w.WriteNumber("fma_peak_256bit_1_thread_gflops", Math.Round(p256, 2));
         w.WriteEndObject();
         w.WriteStartArray("results");
         foreach (var r in results)
