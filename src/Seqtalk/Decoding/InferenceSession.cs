@@ -103,6 +103,7 @@ internal sealed class InferenceSession
     private const int LogitRows = 16;   // greedy steps of at most this many rows take MatMulForward's layout (see ProjectArgMax)
     private const int MinKernelRows = K.MatMulDotRows + 1;
     private readonly float[] _x, _pre, _logits;      // [B, max(E, H)], [B, G], [max(MinKernelRows, min(B, LogitRows)), Vt]
+    private readonly float[] _decX;                  // [B, decIn]: the decoder's layer-0 input (embedding, or [emb; h̃])
     private readonly float[] _zT, _colMax;           // [Vt, BlockRows], [BlockRows] (allocated when maxBatch > MatMulDotRows)
     private readonly int[] _ids, _rowOf, _order, _next;   // [B]
     private List<int>[] _output = [];                       // GreedyDecode's reply buffers, one per row used so far (emptied after use)
@@ -165,12 +166,15 @@ internal sealed class InferenceSession
         if (cfg.InputFeeding) _feedEmb = new float[_rows * _e];
         _state = new RowState(_layers, _rows, _h, cfg.InputFeeding);
         _spare = new RowState(_layers, _rows, _h, cfg.InputFeeding);
-        _x = new float[_rows * Math.Max(_decIn, _h)];
+        _x = new float[_rows * Math.Max(_e, _h)];
+        _decX = new float[_rows * _decIn];
         _pre = new float[_rows * _g];
         _logits = new float[Math.Max(MinKernelRows, Math.Min(maxBatch, LogitRows)) * _vt];
         _zT = maxBatch > K.MatMulDotRows ? new float[_vt * BlockRows] : [];
         _colMax = new float[BlockRows];
         _partBody = ProjectPart;
+        _encoderPartBody = EncoderPart;
+        _decoderPartBody = DecoderPart;
         _ids = new int[_rows]; _rowOf = new int[_rows]; _order = new int[_rows]; _next = new int[_rows];
         _bidirectional = cfg.BidirectionalEncoder;
         if (_bidirectional)
@@ -259,8 +263,9 @@ internal sealed class InferenceSession
     /// <param name="maxSteps">Most tokens per reply.</param>
     /// <param name="banUnknown">Never emit &lt;unk&gt;: the arg-max is taken over the other tokens (the
     /// reply is the same whenever &lt;unk&gt; is not the arg-max).</param>
-    /// <param name="threads">Threads sharing the output projection of four or more rows, each over a slice of the
-    /// vocabulary (the same tokens for any count).</param>
+    /// <param name="threads">Threads sharing the work of a step: the encoder and decoder LSTM and attention steps by rows
+    /// (when a step has enough work), the output projection of more than LogitRows rows by slices of the vocabulary;
+    /// the same tokens for any count.</param>
     /// <exception cref="SeqtalkException">A source id is outside the source vocabulary.</exception>
     public int[][] GreedyDecode(IReadOnlyList<int[]> sources, int maxSteps, bool banUnknown = false, int threads = 1)
     {
@@ -280,12 +285,19 @@ internal sealed class InferenceSession
             for (int i = old; i < rowsUsed; i++) _output[i] = [];
         }
         var output = _output;
-        for (int start = 0; start < sources.Count; start += _maxBatch)
+        try
         {
-            int count = Math.Min(_maxBatch, sources.Count - start);
-            EncodeRange(sources, start, count, rowIndependent: false);
-            DecodeChunk(count, maxSteps, banUnknown && _vt > 1, output);
-            for (int i = 0; i < count; i++) { results[start + i] = [.. output[i]]; output[i].Clear(); }
+            for (int start = 0; start < sources.Count; start += _maxBatch)
+            {
+                int count = Math.Min(_maxBatch, sources.Count - start);
+                EncodeRange(sources, start, count, rowIndependent: false);
+                DecodeChunk(count, maxSteps, banUnknown && _vt > 1, output);
+                for (int i = 0; i < count; i++) { results[start + i] = [.. output[i]]; output[i].Clear(); }
+            }
+        }
+        finally
+        {
+            _parts = 1;   // the step API (beam search, sampling) runs on the caller's thread alone
         }
         return results;
     }
@@ -393,16 +405,61 @@ internal sealed class InferenceSession
             int active = 0;
             while (active < count && sources[start + _order[active]].Length > t) active++;
             for (int r = 0; r < active; r++) _ids[r] = sources[start + _order[r]][t];
-            K.EmbeddingForward(Param(_encEmbed), _ids.AsSpan(0, active), _x, _e, 0, active);
             int pathRows = rowIndependent ? Math.Max(active, MinKernelRows) : active;
-            for (int k = 0; k < _layers; k++) LstmStep(k, k, active, pathRows);
-            if (_attention != AttentionKind.None) KeepEncoderOutputs(t, active);
+            if (SplitRows(active, _e + _h))
+            {
+                _stepRows = active; _stepPathRows = pathRows; _stepT = t;
+                Parallel.For(0, _parts, _encoderPartBody);
+            }
+            else EncoderRows(t, 0, active, pathRows);
         }
         // Undo the sort: state row r belongs to source _order[r]; row i must hold source i.
         for (int r = 0; r < count; r++) _next[_order[r]] = r;
         ReorderRows(_next.AsSpan(0, count), count);
         if (_attention != AttentionKind.None) ProjectKeys(count);
         ApplyBridge(count);
+    }
+
+    /// <summary>Encoder step <paramref name="t"/> for rows [r0, r1) of pathRows: embeds _ids, runs the LSTM stack and,
+    /// with attention, keeps the top layer's h as the rows' memory at step t.</summary>
+    private void EncoderRows(int t, int r0, int r1, int pathRows)
+    {
+        K.EmbeddingForward(Param(_encEmbed), _ids.AsSpan(0, r1), _x, _e, r0, r1);
+        for (int k = 0; k < _layers; k++) LstmStep(k, k, k == 0 ? _x : _state.H[k - 1], r0, r1, pathRows);
+        if (_attention != AttentionKind.None) KeepEncoderOutputs(t, r0, r1);
+    }
+
+    // ---- The LSTM and attention steps split over threads by rows ----
+    // A kernel's path depends on pathRows only, never on the row range it is given, so part p computing rows
+    // [rows·p/parts, rows·(p+1)/parts) writes the same floats as one call over all rows; each part reads and writes
+    // only its own rows (the decoder's layer-0 input has its own buffer, _decX, so one part's h never lands where
+    // another part still reads its input).
+
+    /// <summary>Rows of the current split step and its path rows (and, for the encoder, its time step).</summary>
+    private int _stepRows, _stepPathRows, _stepT;
+    private readonly Action<int> _encoderPartBody, _decoderPartBody;
+
+    /// <summary>Whether a step of <paramref name="rows"/> rows over LSTMs of input width ≈ <paramref name="width"/> is worth
+    /// splitting: more than one thread, at least two rows per thread, and enough multiply-adds (≈ 10 µs) to pay for the fork.</summary>
+    private bool SplitRows(int rows, int width) =>
+        _parts > 1 && rows >= 2 * _parts && (long)rows * _g * width >= MinSplitMultiplyAdds;
+
+    /// <summary>Multiply-adds of one LSTM step below which a step is not split over threads (tests set 0 to split every
+    /// step of at least two rows per thread).</summary>
+    internal long MinSplitMultiplyAdds { get; set; } = 1 << 20;
+
+    private (int Start, int End) RowPart(int p) => (_stepRows * p / _parts, _stepRows * (p + 1) / _parts);
+
+    private void EncoderPart(int p)
+    {
+        var (r0, r1) = RowPart(p);
+        EncoderRows(_stepT, r0, r1, _stepPathRows);
+    }
+
+    private void DecoderPart(int p)
+    {
+        var (r0, r1) = RowPart(p);
+        DecoderRows(r0, r1, _stepPathRows);
     }
 
     /// <summary>Learned bridge (TrainingWorkspace.Bridge): the encoder's final states of rows [0, count) become the
@@ -450,24 +507,38 @@ internal sealed class InferenceSession
         }
     }
 
-    /// <summary>Embeds _ids[0, rows) and runs the decoder LSTM stack; the top layer's h ends in _x.</summary>
+    /// <summary>Embeds _ids[0, rows) and runs the decoder LSTM stack (and attention); the top layer's h (h̃) ends in _x.
+    /// Split over the threads by rows when that pays (<see cref="SplitRows"/>).</summary>
     private void DecoderLayers(int rows, int pathRows)
     {
+        if (SplitRows(rows, _decIn + _h))
+        {
+            if (pathRows > K.MatMulDotRows && UsePackedWeights) Packed();   // fetched once, not raced by the parts
+            _stepRows = rows; _stepPathRows = pathRows;
+            Parallel.For(0, _parts, _decoderPartBody);
+        }
+        else DecoderRows(0, rows, pathRows);
+    }
+
+    /// <summary><see cref="DecoderLayers"/> for rows [r0, r1) of pathRows.</summary>
+    private void DecoderRows(int r0, int r1, int pathRows)
+    {
         int h = _h, e = _e;
-        if (_feedEmb.Length == 0) K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _x, e, 0, rows);
+        if (_feedEmb.Length == 0) K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, r1), _decX, e, r0, r1);
         else
         {
             // Input feeding: layer 0 reads [emb; h̃ of the row's previous step] (TrainingWorkspace.InputFeeding).
-            K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _feedEmb, e, 0, rows);
-            for (int r = 0; r < rows; r++)
+            K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, r1), _feedEmb, e, r0, r1);
+            for (int r = r0; r < r1; r++)
             {
-                _feedEmb.AsSpan(r * e, e).CopyTo(_x.AsSpan(r * _decIn, e));
-                _state.Feed.AsSpan(r * h, h).CopyTo(_x.AsSpan(r * _decIn + e, h));
+                _feedEmb.AsSpan(r * e, e).CopyTo(_decX.AsSpan(r * _decIn, e));
+                _state.Feed.AsSpan(r * h, h).CopyTo(_decX.AsSpan(r * _decIn + e, h));
             }
         }
-        for (int k = 0; k < _layers; k++) LstmStep(_layers + k, k, rows, pathRows);
-        if (_attention != AttentionKind.None) Attend(rows, pathRows);
-        if (_feedEmb.Length > 0) _x.AsSpan(0, rows * h).CopyTo(_state.Feed);   // h̃ feeds the next step
+        for (int k = 0; k < _layers; k++) LstmStep(_layers + k, k, k == 0 ? _decX : _state.H[k - 1], r0, r1, pathRows);
+        _state.H[_layers - 1].AsSpan(r0 * h, (r1 - r0) * h).CopyTo(_x.AsSpan(r0 * h));
+        if (_attention != AttentionKind.None) Attend(r0, r1, pathRows);
+        if (_feedEmb.Length > 0) _x.AsSpan(r0 * h, (r1 - r0) * h).CopyTo(_state.Feed.AsSpan(r0 * h));   // h̃ feeds the next step
     }
 
     /// <summary>_next[r] = arg-max of the logits h_r·out.wᵀ + out.b (first maximum), for r in [0, active);
@@ -610,11 +681,11 @@ internal sealed class InferenceSession
         _ids[to] = _ids[from];
     }
 
-    /// <summary>One LSTM step of layer <paramref name="lstm"/> (state layer <paramref name="k"/>) for
-    /// rows [0, active): input in _x, output h written to the state and copied into _x for the next layer.
-    /// The kernels are told there are <paramref name="pathRows"/> ≥ active rows (only [0, active) are computed):
-    /// that picks MatMulForward's path, so with pathRows > MatMulDotRows a row's floats do not depend on active.</summary>
-    private void LstmStep(int lstm, int k, int active, int pathRows)
+    /// <summary>One LSTM step of layer <paramref name="lstm"/> (state layer <paramref name="k"/>) for rows [r0, r1):
+    /// input rows in <paramref name="input"/>, output h written to the state (layer k's H).
+    /// The kernels are told there are <paramref name="pathRows"/> ≥ r1 rows (only [r0, r1) are computed):
+    /// that picks MatMulForward's path, so with pathRows > MatMulDotRows a row's floats do not depend on the others.</summary>
+    private void LstmStep(int lstm, int k, float[] input, int r0, int r1, int pathRows)
     {
         int h = _h, g4 = _g, inDim = k == 0 ? (lstm >= _layers ? _decIn : _e) : h;
         Span<float> pre = _pre.AsSpan(0, pathRows * g4);
@@ -622,12 +693,11 @@ internal sealed class InferenceSession
         // pre = x·W_ihᵀ + (b_ih + b_hh); pre += h·W_hhᵀ  (the training order). On the GEMM path (more than MatMulDotRows
         // rows) the weights come packed once per model, not per call: the same bits (Kernels.MatMulForwardColumns).
         var packed = pathRows > K.MatMulDotRows && UsePackedWeights ? Packed() : null;
-        K.MatMulForwardColumns(_x.AsSpan(0, pathRows * inDim), Param(_wIh[lstm]), packed is null ? default : packed.InputWeights(lstm), _bias[lstm], pre,
-            pathRows, inDim, g4, 0, active, 0, g4, accumulate: false);
+        K.MatMulForwardColumns(input.AsSpan(0, pathRows * inDim), Param(_wIh[lstm]), packed is null ? default : packed.InputWeights(lstm), _bias[lstm], pre,
+            pathRows, inDim, g4, r0, r1, 0, g4, accumulate: false);
         K.MatMulForwardColumns(hs, Param(_wHh[lstm]), packed is null ? default : packed.RecurrentWeights(lstm), default, pre,
-            pathRows, h, g4, 0, active, 0, g4, accumulate: true);
-        K.LstmCellForward(pre, cs, pre, cs, hs, h, 0, active);
-        hs[..(active * h)].CopyTo(_x.AsSpan(0, active * h));
+            pathRows, h, g4, r0, r1, 0, g4, accumulate: true);
+        K.LstmCellForward(pre, cs, pre, cs, hs, h, r0, r1);
     }
 
     private ReadOnlySpan<float> Param(ParameterSlot s) => _model.Parameters.AsSpan(s.Offset, s.Length);
@@ -772,11 +842,12 @@ internal sealed class InferenceSession
         for (int r = 0; r < count; r++) _state.Lengths[r] = sources[start + _order[r]].Length;
     }
 
-    /// <summary>After encoder step t: the top layer's h of the active (sorted) rows, now in _x, is memory slot t.</summary>
-    private void KeepEncoderOutputs(int t, int active)
+    /// <summary>After encoder step t: the top layer's h of rows [r0, r1) (sorted order) is their memory slot t.</summary>
+    private void KeepEncoderOutputs(int t, int r0, int r1)
     {
         int h = _h, stride = _state.MemorySteps * h;
-        for (int r = 0; r < active; r++) _x.AsSpan(r * h, h).CopyTo(_state.Memory.AsSpan(r * stride + t * h, h));
+        float[] top = _state.H[_layers - 1];
+        for (int r = r0; r < r1; r++) top.AsSpan(r * h, h).CopyTo(_state.Memory.AsSpan(r * stride + t * h, h));
     }
 
     /// <summary>keys = m·W_aᵀ (general) or m·W_kᵀ (Bahdanau), row by row over its real source steps, so a row's keys
@@ -794,16 +865,16 @@ internal sealed class InferenceSession
         }
     }
 
-    /// <summary>Replaces the decoder's top h in _x[0, rows) with h̃ = tanh(W_c [c; h]), c the attention context over the
-    /// row's encoder outputs (an empty source gives c = 0).</summary>
-    private void Attend(int rows, int pathRows)
+    /// <summary>Replaces the decoder's top h in _x rows [r0, r1) with h̃ = tanh(W_c [c; h]), c the attention context over
+    /// the row's encoder outputs (an empty source gives c = 0).</summary>
+    private void Attend(int r0, int r1, int pathRows)
     {
         int h = _h, steps = _state.MemorySteps;
         Span<float> query = _x.AsSpan(0, pathRows * h), ctx = _attnCtx.AsSpan(0, pathRows * h);
         ReadOnlySpan<int> lengths = _state.Lengths;
         if (_attention == AttentionKind.Bahdanau)
-            K.MatMulForward(query, Param(_attnWq!), default, _attnQuery.AsSpan(0, pathRows * h), pathRows, h, h, 0, rows);
-        for (int r = 0; r < rows; r++)
+            K.MatMulForward(query, Param(_attnWq!), default, _attnQuery.AsSpan(0, pathRows * h), pathRows, h, h, r0, r1);
+        for (int r = r0; r < r1; r++)
         {
             if (lengths[r] == 0) { ctx.Slice(r * h, h).Clear(); continue; }
             switch (_attention)
@@ -823,13 +894,13 @@ internal sealed class InferenceSession
             }
         }
         Span<float> cat = _attnCat.AsSpan(0, pathRows * 2 * h);
-        for (int r = 0; r < rows; r++)
+        for (int r = r0; r < r1; r++)
         {
             ctx.Slice(r * h, h).CopyTo(cat.Slice(2 * r * h, h));
             query.Slice(r * h, h).CopyTo(cat.Slice((2 * r + 1) * h, h));
         }
         K.MatMulForwardColumns(cat, Param(_attnWc!), pathRows > K.MatMulDotRows && UsePackedWeights ? Packed().Combine : default, default, query,
-            pathRows, 2 * h, h, 0, rows, 0, h, accumulate: false);
-        TensorPrimitives.Tanh(query[..(rows * h)], query[..(rows * h)]);
+            pathRows, 2 * h, h, r0, r1, 0, h, accumulate: false);
+        TensorPrimitives.Tanh(query[(r0 * h)..(r1 * h)], query[(r0 * h)..(r1 * h)]);
     }
 }
