@@ -175,6 +175,7 @@ internal sealed class InferenceSession
         _partBody = ProjectPart;
         _encoderPartBody = EncoderPart;
         _decoderPartBody = DecoderPart;
+        _keysPartBody = KeysPart;
         _ids = new int[_rows]; _rowOf = new int[_rows]; _order = new int[_rows]; _next = new int[_rows];
         _bidirectional = cfg.BidirectionalEncoder;
         if (_bidirectional)
@@ -437,7 +438,7 @@ internal sealed class InferenceSession
 
     /// <summary>Rows of the current split step and its path rows (and, for the encoder, its time step).</summary>
     private int _stepRows, _stepPathRows, _stepT;
-    private readonly Action<int> _encoderPartBody, _decoderPartBody;
+    private readonly Action<int> _encoderPartBody, _decoderPartBody, _keysPartBody;
 
     /// <summary>Whether a step of <paramref name="rows"/> rows over LSTMs of input width ≈ <paramref name="width"/> is worth
     /// splitting: more than one thread, at least two rows per thread, and enough multiply-adds (≈ 10 µs) to pay for the fork.</summary>
@@ -855,9 +856,26 @@ internal sealed class InferenceSession
     private void ProjectKeys(int count)
     {
         if (_attention == AttentionKind.Dot) return;
+        // Rows are independent products of about len·H² multiply-adds each: split over the threads by rows when worth it.
+        if (_parts > 1 && count >= 2 * _parts && (long)count * _state.MemorySteps * _h * _h >= MinSplitMultiplyAdds)
+        {
+            _stepRows = count;
+            Parallel.For(0, _parts, _keysPartBody);
+        }
+        else ProjectKeys(0, count);
+    }
+
+    private void KeysPart(int p)
+    {
+        var (r0, r1) = RowPart(p);
+        ProjectKeys(r0, r1);
+    }
+
+    private void ProjectKeys(int r0, int r1)
+    {
         int h = _h, stride = _state.MemorySteps * h;
         ReadOnlySpan<float> w = Param(_attention == AttentionKind.General ? _attnWa! : _attnWk!);
-        for (int r = 0; r < count; r++)
+        for (int r = r0; r < r1; r++)
         {
             int len = _state.Lengths[r];
             if (len == 0) continue;
