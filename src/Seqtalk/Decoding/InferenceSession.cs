@@ -176,6 +176,7 @@ internal sealed class InferenceSession
         _encoderPartBody = EncoderPart;
         _decoderPartBody = DecoderPart;
         _keysPartBody = KeysPart;
+        _screenPartBody = ScreenPart;
         _ids = new int[_rows]; _rowOf = new int[_rows]; _order = new int[_rows]; _next = new int[_rows];
         _bidirectional = cfg.BidirectionalEncoder;
         if (_bidirectional)
@@ -489,8 +490,11 @@ internal sealed class InferenceSession
         ReadOnlySpan<float> outW = Param(_outW), outB = Param(_outB);
         for (int step = 0; step < maxSteps && active > 0; step++)
         {
-            DecoderLayers(active, active);
-            ProjectArgMax(active, outW, outB, banUnknown);
+            if (!SplitScreenedStep(active, outW, outB, banUnknown))
+            {
+                DecoderLayers(active, active);
+                ProjectArgMax(active, outW, outB, banUnknown);
+            }
             for (int r = 0; r < active;)
             {
                 int next = _next[r];
@@ -544,14 +548,14 @@ internal sealed class InferenceSession
 
     /// <summary>_next[r] = arg-max of the logits h_r·out.wᵀ + out.b (first maximum), for r in [0, active);
     /// with <paramref name="banUnknown"/> the &lt;unk&gt; logit is taken as −∞.</summary>
-    private void ProjectArgMax(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown)
+    private void ProjectArgMax(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown, bool screen = true)
     {
         int h = _h, vt = _vt;
         if (active <= LogitRows)
         {
             // Up to ScreenRows (all 16) rows: the int8 screen and an fp32 re-score of its candidates, row by row (the same
             // arg-max; see GreedyScreen).
-            if (active <= ScreenRows && UseScreen && ScreenArgMax(active, outW, outB, banUnknown)) return;
+            if (screen && active <= ScreenRows && UseScreen && ScreenArgMax(active, outW, outB, banUnknown)) return;
             // Otherwise whole logits rows, then each row's arg-max. One to three rows stream the weights once with dot
             // products (the decode path of MatMulForward); more take its GEMM, whose tiles are full here, where the
             // transposed blocks below would be mostly empty columns (measured 1.6 to 2.7 times the cost at 4 to 16 rows).
@@ -652,7 +656,7 @@ internal sealed class InferenceSession
     /// or a row's h are not finite.</summary>
     private bool ScreenArgMax(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown)
     {
-        var screen = _screen is { } kept && kept.IsCurrentFor(_model) ? kept : (_screen = GreedyScreen.For(_model));
+        var screen = CurrentScreen();
         if (!screen.Usable) return false;
         if (_approx.Length < screen.ApproxLength)
         {
@@ -660,17 +664,91 @@ internal sealed class InferenceSession
             _candidates = new int[_vt];
             _candidateValues = new float[_vt];
         }
+        if (!ScreenRange(screen, 0, active, outW, outB, banUnknown, _approx, _candidates, _candidateValues, out long logits)) return false;
+        ScreenedLogits += logits;
+        ScreenedRows += active;
+        return true;
+    }
+
+    private GreedyScreen CurrentScreen() => _screen is { } kept && kept.IsCurrentFor(_model) ? kept : (_screen = GreedyScreen.For(_model));
+
+    /// <summary>_next[r] for r in [r0, r1) through <paramref name="screen"/> with the given scratch; false when a row's
+    /// h is not finite (the rows before it are decided, the caller decides all again).</summary>
+    private bool ScreenRange(GreedyScreen screen, int r0, int r1, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown,
+        float[] approx, int[] candidates, float[] candidateValues, out long logits)
+    {
         int h = _h;
-        for (int r = 0; r < active; r++)
+        logits = 0;
+        for (int r = r0; r < r1; r++)
         {
             int next = screen.ArgMax(_x.AsSpan(r * h, h), outW, outB, banUnknown ? SpecialTokens.UnknownId : -1,
-                _approx, _candidates, _candidateValues, out int count);
+                approx, candidates, candidateValues, out int count);
             if (next < 0) return false;
             _next[r] = next;
-            ScreenedLogits += count;
-            ScreenedRows++;
+            logits += count;
         }
         return true;
+    }
+
+    // ---- A screened greedy step (4 to 16 rows) on all threads: each part runs its rows' decoder layers and then their
+    // arg-max through the screen with its own scratch, so a step forks once. ----
+
+    private bool _stepBan;
+    private GreedyScreen? _stepScreen;
+    private readonly Action<int> _screenPartBody;
+    private float[][] _partApprox = [], _partCandidateValues = [];
+    private int[][] _partCandidates = [];
+    private readonly long[] _partLogits = new long[MaxParts];
+    private readonly bool[] _partOk = new bool[MaxParts];
+
+    /// <summary>Runs a whole greedy step of <paramref name="active"/> rows split by rows when it goes through the screen
+    /// and is worth splitting (<see cref="SplitRows"/>); false when it does not apply (nothing was done).</summary>
+    private bool SplitScreenedStep(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown)
+    {
+        if (active > LogitRows || active > ScreenRows || !UseScreen || !SplitRows(active, _decIn + _h)) return false;
+        var screen = CurrentScreen();
+        if (!screen.Usable) return false;
+        if (_partApprox.Length < _parts || _partApprox[_parts - 1].Length < screen.ApproxLength)
+        {
+            _partApprox = new float[MaxParts][];
+            _partCandidates = new int[MaxParts][];
+            _partCandidateValues = new float[MaxParts][];
+            for (int p = 0; p < MaxParts; p++)
+            {
+                _partApprox[p] = new float[screen.ApproxLength];
+                _partCandidates[p] = new int[_vt];
+                _partCandidateValues[p] = new float[_vt];
+            }
+        }
+        if (UsePackedWeights) Packed();   // active > MatMulDotRows here; fetched once, not raced by the parts
+        _stepRows = active; _stepPathRows = active; _stepBan = banUnknown; _stepScreen = screen;
+        Parallel.For(0, _parts, _screenPartBody);
+        _stepScreen = null;
+        long logits = 0;
+        for (int p = 0; p < _parts; p++)
+        {
+            if (!_partOk[p])
+            {
+                ProjectArgMax(active, outW, outB, banUnknown, screen: false);   // h not finite somewhere: the exact path for all
+                return true;
+            }
+            logits += _partLogits[p];
+        }
+        ScreenedLogits += logits;
+        ScreenedRows += active;
+        SplitScreenedSteps++;
+        return true;
+    }
+
+    /// <summary>Greedy steps run by <see cref="SplitScreenedStep"/> (tests).</summary>
+    internal long SplitScreenedSteps { get; private set; }
+
+    private void ScreenPart(int p)
+    {
+        var (r0, r1) = RowPart(p);
+        DecoderRows(r0, r1, _stepPathRows);
+        _partOk[p] = ScreenRange(_stepScreen!, r0, r1, Param(_outW), Param(_outB), _stepBan, _partApprox[p], _partCandidates[p], _partCandidateValues[p],
+            out _partLogits[p]);
     }
 
     /// <summary>Moves greedy row <paramref name="from"/> (decoder state, next token, next input, owner) into row <paramref name="to"/>.</summary>

@@ -217,6 +217,7 @@ public class GreedyScreenTests
         var session = new InferenceSession(model, maxBatch: 40) { MinSplitMultiplyAdds = 0 };   // every step with 2 rows per thread splits
         Assert.Equal(one, session.GreedyDecode(sources, 9, banUnknown: true, threads: 1));
         foreach (int threads in new[] { 2, 3, 5 }) Assert.Equal(one, session.GreedyDecode(sources, 9, banUnknown: true, threads));
+        Assert.True(session.SplitScreenedSteps > 0, "no step of 16 or fewer rows ran split with the screen");
         // The step API after a threaded greedy call runs on one thread and agrees with a fresh session.
         var step = new InferenceSession(model, maxBatch: 8);
         session.Encode(sources[..8]);
