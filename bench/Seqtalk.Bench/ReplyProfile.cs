@@ -130,7 +130,7 @@ internal static class ReplyProfile
             var scr = GreedyScreen.For(net);
             var ap = new float[scr.ApproxLength]; var cand = new int[vt]; var vals = new float[vt];
             long u0 = Stopwatch.GetTimestamp();
-            for (int k = 0; k < n; k++) scr.ArgMax(x.AsSpan(0, h), w, b, 1, ap, cand, vals, out _);
+            for (int k = 0; k < n; k++) scr.ArgMax(x.AsSpan(0, h), w, b, 1, ap, cand, vals, out _, out _);
             long u1 = Stopwatch.GetTimestamp();
             for (int k = 0; k < n; k++) scr.Approximate(x.AsSpan(0, h), ap);
             long u2 = Stopwatch.GetTimestamp();

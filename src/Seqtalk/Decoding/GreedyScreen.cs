@@ -84,8 +84,9 @@ internal sealed class GreedyScreen
     public int ApproxLength => Blocks * K.ScreenBlock;
 
     /// <summary>The first index of the maximum of h·wᵀ + bias (with <paramref name="banned"/> ≥ 0 that logit taken as
-    /// −∞), the same index as an arg-max over the logits <see cref="K.MatMulForward"/> computes for one row; or −1
-    /// when h is not finite (the caller then computes every logit).</summary>
+    /// −∞), the same index as an arg-max over the logits the GEMM computes for the row (<see cref="K.OutputBlockArgMax"/>,
+    /// or <see cref="K.MatMulForward"/> with more than MatMulDotRows rows); or −1 when h is not finite (the caller then
+    /// computes every logit).</summary>
     /// <param name="h">[H] the row.</param>
     /// <param name="w">[V, H] the fp32 weight this screen was built from.</param>
     /// <param name="bias">[V] its bias.</param>
@@ -94,10 +95,12 @@ internal sealed class GreedyScreen
     /// <param name="candidates">Scratch of V ints.</param>
     /// <param name="values">Scratch of V floats.</param>
     /// <param name="candidateCount">How many logits were computed in fp32 (for measurements).</param>
+    /// <param name="logit">The winner's logit as the GEMM computes it (<see cref="K.GemmOrderLogits"/>); NaN when −1 is returned.</param>
     public int ArgMax(ReadOnlySpan<float> h, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int banned,
-        Span<float> approx, Span<int> candidates, Span<float> values, out int candidateCount)
+        Span<float> approx, Span<int> candidates, Span<float> values, out int candidateCount, out float logit)
     {
         candidateCount = 0;
+        logit = float.NaN;
         double e = ErrorBound(h);
         if (!double.IsFinite(e)) return -1;
 
@@ -118,8 +121,12 @@ internal sealed class GreedyScreen
         int count = K.ScreenCandidates(approx, threshold, Vocab, candidates);
         candidateCount = count;
         if (count == 0) return -1;   // cannot happen for finite values (the maximum is a candidate); stay safe
-        for (int k = 0; k < count; k++) values[k] = K.MatMulForwardElement(h, w, bias, Hidden, candidates[k]);
-        return candidates[TensorPrimitives.IndexOfMax(values[..count])];
+        // The candidates' exact logits in the GEMM's order (bias, then one FMA per hidden unit in order), so the token and
+        // its logit are those of the block path that batches of more than 16 rows take: the same whatever the batch.
+        K.GemmOrderLogits(h, w, bias, candidates[..count], values, Hidden);
+        int best = TensorPrimitives.IndexOfMax(values[..count]);
+        logit = values[best];
+        return candidates[best];
     }
 
     /// <summary>approx[o] for o in [0, <see cref="ApproxLength"/>) (−∞ past the vocabulary); returns their maximum.</summary>

@@ -23,13 +23,18 @@
 //
 // Greedy decoding keeps its fused path (GreedyDecode): encoder sorted longest first so the active rows of
 // step t are a prefix; from <s>, each step feeds the arg-max of the previous step (first maximum on ties); a
-// row that emits </s> or reaches maxSteps tokens leaves the batch. The output projection and arg-max of more
-// than LogitRows rows run in blocks of BlockRows rows held transposed (Kernels.Output), so the [B, Vt]
-// logits never go to memory; they are the same floats as MatMulForward's (same per-element operations). Steps of
-// one to LogitRows rows take the arg-max through GreedyScreen, row by row: an int8 copy of out.w rules out all but
-// a few tokens, whose logits are then computed exactly as MatMulForward's dot-product path does (the same arg-max,
-// a quarter of the bytes; the copy stays in cache from row to row). Without the screen (weights or h not finite,
-// or UseScreen off) those steps call MatMulForward directly (there the blocks' tiles would be mostly empty).
+// row that emits </s> or reaches maxSteps tokens leaves the batch. A row's floats never depend on its batch:
+// every matrix product runs the GEMM's per-element order (start from the bias, one FMA per k in order), whatever
+// the number of active rows, as the step API does. The LSTM, combine and bridge products tell the kernels of at
+// least MinKernelRows rows (the GEMM path); steps with at most MatMulDotRows rows left run that same arithmetic
+// row by row over the weights packed once per model (Kernels.MatMulForwardPackedRows). The output projection and
+// arg-max of more than LogitRows rows run in blocks of BlockRows rows held transposed (Kernels.OutputBlockArgMax),
+// so the [B, Vt] logits never go to memory. Steps of one to LogitRows rows take the arg-max through GreedyScreen,
+// row by row: an int8 copy of out.w rules out all but a few tokens, whose logits are then computed in the GEMM's
+// order (Kernels.GemmOrderLogits; the same arg-max and the same logit, a quarter of the bytes; the copy stays in
+// cache from row to row). Without the screen (weights or h not finite, or UseScreen off) those steps call
+// MatMulForward told of at least MinKernelRows rows (its GEMM). GreedyObserver (tests) sees each row's chosen
+// token and its logit, so tests compare the floats, not only the tokens.
 
 using System.Numerics.Tensors;
 using Seqtalk.Nn;
@@ -106,6 +111,7 @@ internal sealed class InferenceSession
     private readonly float[] _decX;                  // [B, decIn]: the decoder's layer-0 input (embedding, or [emb; h̃])
     private readonly float[] _zT, _colMax;           // [Vt, BlockRows], [BlockRows] (allocated when maxBatch > MatMulDotRows)
     private readonly int[] _ids, _rowOf, _order, _next;   // [B]
+    private readonly float[] _nextLogit;                    // [B]: the logit of _next[r] as computed (GreedyObserver)
     private List<int>[] _output = [];                       // GreedyDecode's reply buffers, one per row used so far (emptied after use)
     private GreedyScreen? _screen;                          // built on the first screened greedy step; replaced when the weights change
     private float[] _approx = [], _candidateValues = [];    // [blocks·16], [Vt]
@@ -178,6 +184,7 @@ internal sealed class InferenceSession
         _keysPartBody = KeysPart;
         _screenPartBody = ScreenPart;
         _ids = new int[_rows]; _rowOf = new int[_rows]; _order = new int[_rows]; _next = new int[_rows];
+        _nextLogit = new float[_rows];
         _bidirectional = cfg.BidirectionalEncoder;
         if (_bidirectional)
         {
@@ -247,6 +254,11 @@ internal sealed class InferenceSession
     /// once (<see cref="PackedWeights"/>; the same bits). False packs them in every call, as before (A/B measurements).</summary>
     internal bool UsePackedWeights { get; set; } = true;
 
+    /// <summary>Called by <see cref="GreedyDecode"/> for every row at every step with (source index, step, chosen token, its
+    /// logit as computed by whichever path decided it). Tests use it to check that a row's floats, not only its tokens,
+    /// do not depend on the batch, the order or the thread count.</summary>
+    internal Action<int, int, int, float>? GreedyObserver { get; set; }
+
     /// <summary>Rows decided by the screen, and the fp32 logits it computed for them (measurements).</summary>
     internal long ScreenedRows { get; private set; }
 
@@ -292,8 +304,8 @@ internal sealed class InferenceSession
             for (int start = 0; start < sources.Count; start += _maxBatch)
             {
                 int count = Math.Min(_maxBatch, sources.Count - start);
-                EncodeRange(sources, start, count, rowIndependent: false);
-                DecodeChunk(count, maxSteps, banUnknown && _vt > 1, output);
+                EncodeRange(sources, start, count);
+                DecodeChunk(start, count, maxSteps, banUnknown && _vt > 1, output);
                 for (int i = 0; i < count; i++) { results[start + i] = [.. output[i]]; output[i].Clear(); }
             }
         }
@@ -312,7 +324,7 @@ internal sealed class InferenceSession
         ArgumentNullException.ThrowIfNull(sources);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(sources.Count, _maxBatch, nameof(sources));
         CheckSources(sources);
-        EncodeRange(sources, 0, sources.Count, rowIndependent: true);
+        EncodeRange(sources, 0, sources.Count);
     }
 
     /// <summary>One decoder step for rows [0, <paramref name="rows"/>): feeds <paramref name="inputTokens"/>[r]
@@ -380,9 +392,9 @@ internal sealed class InferenceSession
     }
 
     /// <summary>Runs the encoder over sources[start .. start+count); leaves the final states at row i for source start+i.</summary>
-    /// <remarks>With <paramref name="rowIndependent"/> a row's state does not depend on the other sources (the
-    /// step API); greedy decoding passes false and keeps the kernels' fastest path for one to three rows.</remarks>
-    private void EncodeRange(IReadOnlyList<int[]> sources, int start, int count, bool rowIndependent)
+    /// <remarks>A row's state does not depend on the other sources: the kernels are told of at least MinKernelRows rows
+    /// (the GEMM path, whose per-element arithmetic does not depend on the row count), for greedy decoding and the step API alike.</remarks>
+    private void EncodeRange(IReadOnlyList<int[]> sources, int start, int count)
     {
         for (int i = 0; i < 2 * _layers; i++)
             TensorPrimitives.Add(Param(_bIh[i]), Param(_bHh[i]), _bias[i]);
@@ -407,9 +419,10 @@ internal sealed class InferenceSession
             int active = 0;
             while (active < count && sources[start + _order[active]].Length > t) active++;
             for (int r = 0; r < active; r++) _ids[r] = sources[start + _order[r]][t];
-            int pathRows = rowIndependent ? Math.Max(active, MinKernelRows) : active;
+            int pathRows = Math.Max(active, MinKernelRows);
             if (SplitRows(active, _e + _h))
             {
+                if (UsePackedWeights) Packed();   // fetched once, not raced by the parts
                 _stepRows = active; _stepPathRows = pathRows; _stepT = t;
                 Parallel.For(0, _parts, _encoderPartBody);
             }
@@ -483,17 +496,23 @@ internal sealed class InferenceSession
         }
     }
 
-    private void DecodeChunk(int count, int maxSteps, bool banUnknown, List<int>[] output)
+    private void DecodeChunk(int start, int count, int maxSteps, bool banUnknown, List<int>[] output)
     {
         int active = count;
         for (int r = 0; r < count; r++) { _rowOf[r] = r; _ids[r] = SpecialTokens.StartId; }
         ReadOnlySpan<float> outW = Param(_outW), outB = Param(_outB);
+        var observer = GreedyObserver;
         for (int step = 0; step < maxSteps && active > 0; step++)
         {
             if (!SplitScreenedStep(active, outW, outB, banUnknown))
             {
-                DecoderLayers(active, active);
+                // At least MinKernelRows path rows: the GEMM's arithmetic, the same floats for a row in any batch.
+                DecoderLayers(active, Math.Max(active, MinKernelRows));
                 ProjectArgMax(active, outW, outB, banUnknown);
+            }
+            if (observer is not null)
+            {
+                for (int r = 0; r < active; r++) observer(start + _rowOf[r], step, _next[r], _nextLogit[r]);
             }
             for (int r = 0; r < active;)
             {
@@ -556,15 +575,17 @@ internal sealed class InferenceSession
             // Up to ScreenRows (all 16) rows: the int8 screen and an fp32 re-score of its candidates, row by row (the same
             // arg-max; see GreedyScreen).
             if (screen && active <= ScreenRows && UseScreen && ScreenArgMax(active, outW, outB, banUnknown)) return;
-            // Otherwise whole logits rows, then each row's arg-max. One to three rows stream the weights once with dot
-            // products (the decode path of MatMulForward); more take its GEMM, whose tiles are full here, where the
+            // Otherwise whole logits rows, then each row's arg-max: MatMulForward's GEMM (told of at least MinKernelRows
+            // rows, so one to three rows get the floats they would get in any batch), whose tiles are full here, where the
             // transposed blocks below would be mostly empty columns (measured 1.6 to 2.7 times the cost at 4 to 16 rows).
-            K.MatMulForward(_x.AsSpan(0, active * h), outW, outB, _logits.AsSpan(0, active * vt), active, h, vt, 0, active);
+            int pathRows = Math.Max(active, MinKernelRows);
+            K.MatMulForward(_x.AsSpan(0, pathRows * h), outW, outB, _logits.AsSpan(0, pathRows * vt), pathRows, h, vt, 0, active);
             for (int r = 0; r < active; r++)
             {
                 var row = _logits.AsSpan(r * vt, vt);
                 if (banUnknown) row[SpecialTokens.UnknownId] = float.NegativeInfinity;
                 _next[r] = TensorPrimitives.IndexOfMax(row);
+                _nextLogit[r] = row[_next[r]];
             }
             return;
         }
@@ -586,11 +607,13 @@ internal sealed class InferenceSession
                 // The projection fused with the arg-max: the same tokens, no [Vt, rows] block in memory.
                 K.OutputBlockArgMax(_x.AsSpan(r0 * h, rows * h), outW, outB, Packed(0), _colMax, _next.AsSpan(r0, rows), rows, h, vt,
                     banUnknown ? SpecialTokens.UnknownId : -1);
+                _colMax.AsSpan(0, rows).CopyTo(_nextLogit.AsSpan(r0));
                 continue;
             }
             K.OutputBlockForward(_x.AsSpan(r0 * h, rows * h), outW, outB, _zT, rows, h, vt, BlockRows);
             if (banUnknown) _zT.AsSpan(SpecialTokens.UnknownId * BlockRows, rows).Fill(float.NegativeInfinity);
             K.ArgMaxColumns(_zT, _colMax, _next.AsSpan(r0, rows), vt, BlockRows, rows);
+            _colMax.AsSpan(0, rows).CopyTo(_nextLogit.AsSpan(r0));
         }
     }
 
@@ -649,6 +672,7 @@ internal sealed class InferenceSession
                 if (_partMax[p * BlockRows + r] > best) { best = _partMax[p * BlockRows + r]; arg = _partArg[p * BlockRows + r]; }
             }
             _next[r0 + r] = arg;
+            _nextLogit[r0 + r] = best;
         }
     }
 
@@ -682,9 +706,10 @@ internal sealed class InferenceSession
         for (int r = r0; r < r1; r++)
         {
             int next = screen.ArgMax(_x.AsSpan(r * h, h), outW, outB, banUnknown ? SpecialTokens.UnknownId : -1,
-                approx, candidates, candidateValues, out int count);
+                approx, candidates, candidateValues, out int count, out float logit);
             if (next < 0) return false;
             _next[r] = next;
+            _nextLogit[r] = logit;
             logits += count;
         }
         return true;
@@ -721,7 +746,7 @@ internal sealed class InferenceSession
             }
         }
         if (UsePackedWeights) Packed();   // active > MatMulDotRows here; fetched once, not raced by the parts
-        _stepRows = active; _stepPathRows = active; _stepBan = banUnknown; _stepScreen = screen;
+        _stepRows = active; _stepPathRows = Math.Max(active, MinKernelRows); _stepBan = banUnknown; _stepScreen = screen;
         Parallel.For(0, _parts, _screenPartBody);
         _stepScreen = null;
         long logits = 0;
@@ -756,6 +781,7 @@ internal sealed class InferenceSession
     {
         RowState.CopyRow(_state, from, _state, to, _h);
         _next[to] = _next[from];
+        _nextLogit[to] = _nextLogit[from];
         _rowOf[to] = _rowOf[from];
         _ids[to] = _ids[from];
     }
@@ -772,6 +798,14 @@ internal sealed class InferenceSession
         // pre = x·W_ihᵀ + (b_ih + b_hh); pre += h·W_hhᵀ  (the training order). On the GEMM path (more than MatMulDotRows
         // rows) the weights come packed once per model, not per call: the same bits (Kernels.MatMulForwardColumns).
         var packed = pathRows > K.MatMulDotRows && UsePackedWeights ? Packed() : null;
+        if (packed is not null && r1 - r0 <= K.MatMulDotRows && !packed.InputWeights(lstm).IsEmpty)
+        {
+            // A few rows: the GEMM's arithmetic row by row, without its 6-row tile of repeated rows (the same bits).
+            K.MatMulForwardPackedRows(input.AsSpan(0, pathRows * inDim), packed.InputWeights(lstm), _bias[lstm], pre, pathRows, inDim, g4, r0, r1, accumulate: false);
+            K.MatMulForwardPackedRows(hs, packed.RecurrentWeights(lstm), default, pre, pathRows, h, g4, r0, r1, accumulate: true);
+            K.LstmCellForward(pre, cs, pre, cs, hs, h, r0, r1);
+            return;
+        }
         K.MatMulForwardColumns(input.AsSpan(0, pathRows * inDim), Param(_wIh[lstm]), packed is null ? default : packed.InputWeights(lstm), _bias[lstm], pre,
             pathRows, inDim, g4, r0, r1, 0, g4, accumulate: false);
         K.MatMulForwardColumns(hs, Param(_wHh[lstm]), packed is null ? default : packed.RecurrentWeights(lstm), default, pre,
@@ -995,8 +1029,11 @@ internal sealed class InferenceSession
             ctx.Slice(r * h, h).CopyTo(cat.Slice(2 * r * h, h));
             query.Slice(r * h, h).CopyTo(cat.Slice((2 * r + 1) * h, h));
         }
-        K.MatMulForwardColumns(cat, Param(_attnWc!), pathRows > K.MatMulDotRows && UsePackedWeights ? Packed().Combine : default, default, query,
-            pathRows, 2 * h, h, r0, r1, 0, h, accumulate: false);
+        ReadOnlySpan<float> packedWc = pathRows > K.MatMulDotRows && UsePackedWeights ? Packed().Combine : default;
+        if (!packedWc.IsEmpty && r1 - r0 <= K.MatMulDotRows)
+            K.MatMulForwardPackedRows(cat, packedWc, default, query, pathRows, 2 * h, h, r0, r1, accumulate: false);   // the same bits
+        else
+            K.MatMulForwardColumns(cat, Param(_attnWc!), packedWc, default, query, pathRows, 2 * h, h, r0, r1, 0, h, accumulate: false);
         TensorPrimitives.Tanh(query[(r0 * h)..(r1 * h)], query[(r0 * h)..(r1 * h)]);
     }
 }

@@ -8,12 +8,16 @@
 // with zero rows (scale 0, bias −∞: their approximate logits are −∞).
 //   ScreenLogitsInt8      approx[o] = s_o·Σ_i q[o, i]·x[i] + b_o over the padded vocabulary; returns max approx
 //   ScreenCandidates      the o < V with approx[o] ≥ threshold, in increasing order
-//   MatMulForwardElement  one logit exactly as MatMulForward computes it for at most MatMulDotRows rows
+// The candidates' exact logits: GemmOrderLogits (Kernels.GemmRows), the GEMM's per-element order.
 // Why the result is exact (the caller, Decoding.GreedyScreen, computes the bound): with r_o = max_i |W[o, i] −
 // s_o·q[o, i]|, L1_o = Σ_i |W[o, i]|, γ = n·u/(1 − n·u) (u = 2⁻²⁴, n = 2H + 4 ≥ the operations in either sum),
 //   |approx_o − z_o| ≤ E_o = r_o·‖x‖₁ + 2γ·((L1_o + H·r_o)·‖x‖∞ + |b_o|)
-// where z_o is the fp32 logit MatMulForward gives (both differ from the real-number logit by at most their
-// rounding; the int8 copy adds at most r_o·‖x‖₁). With E ≥ every E_o and M = max approx, the exact arg-max m
+// where z_o is the fp32 logit the GEMM gives (both differ from the real-number logit by at most their
+// rounding; the int8 copy adds at most r_o·‖x‖₁). The GEMM's order: z = b_o exactly, then H FMAs each rounded once,
+// z_k = (z_{k−1} + x_k·w_k)(1 + δ_k), |δ_k| ≤ u; so |z_o − exact| ≤ γ_H·(|b_o| + Σ|x_k·w_k|) ≤ γ_n·(|b_o| + L1_o·‖x‖∞)
+// with n = 2H + 4 > H. (n was set for the dot-product order the re-score used before: vector partial sums, a
+// horizontal sum, the tail and the bias, fewer than 2H + 4 roundings. The GEMM order needs fewer, and the naive sum
+// without SIMD 2H, so the bound covers them unchanged.) With E ≥ every E_o and M = max approx, the exact arg-max m
 // has z_m ≥ M − E, and any o with approx_o < M − 2E has z_o < z_m; so re-computing z exactly for the
 // candidates approx_o ≥ M − 2E and taking their first maximum gives the first maximum of the whole row.
 
@@ -248,24 +252,5 @@ internal static partial class Kernels
             if (approx[o] >= threshold) candidates[count++] = o;
         }
         return count;
-    }
-
-    /// <summary>The logit y[o] of one row x exactly as <see cref="MatMulForward"/> computes it when it has at most
-    /// <see cref="MatMulDotRows"/> rows (the same operations in the same order, so the same float).</summary>
-    public static float MatMulForwardElement(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int inDim, int o)
-    {
-        if (x.Length < inDim || w.Length < (long)(o + 1) * inDim || (!bias.IsEmpty && bias.Length <= o))
-            throw new ArgumentException($"MatMulForwardElement: row {o} is outside the buffers (in {inDim}).");
-        if (!GemmIsVectorized)
-        {
-            // MatMulForwardNaive
-            float s = bias.IsEmpty ? 0f : bias[o];
-            for (int i = 0; i < inDim; i++) s += x[i] * w[o * inDim + i];
-            return s;
-        }
-        // MatMulForwardDot
-        float sum = Dot(ref MemoryMarshal.GetReference(x), ref Unsafe.Add(ref MemoryMarshal.GetReference(w), o * inDim), inDim);
-        if (!bias.IsEmpty) sum += bias[o];
-        return sum;
     }
 }

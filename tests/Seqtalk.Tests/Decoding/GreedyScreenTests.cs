@@ -22,12 +22,16 @@ public class GreedyScreenTests
         return model;
     }
 
+    /// <summary>The fp32 logits of h as every batched greedy path computes them: MatMulForward's GEMM (told of four rows,
+    /// more than MatMulDotRows; only the first is computed).</summary>
     private static float[] Logits(Seq2SeqModel model, float[] h)
     {
         int v = model.Config.TargetVocabSize, hd = model.Config.HiddenDim;
-        var z = new float[v];
-        K.MatMulForward(h, W(model), B(model), z, 1, hd, v, 0, 1);
-        return z;
+        var x = new float[4 * hd];
+        h.CopyTo(x, 0);
+        var z = new float[4 * v];
+        K.MatMulForward(x, W(model), B(model), z, 4, hd, v, 0, 1);
+        return z[..v];
     }
 
     private static Span<float> W(Seq2SeqModel m) => m.Parameters.AsSpan(m.Layout.OutputWeight.Offset, m.Config.TargetVocabSize * m.Config.HiddenDim);
@@ -109,8 +113,9 @@ public class GreedyScreenTests
             var approx = new float[screen.ApproxLength];
             var candidates = new int[vocab];
             var values = new float[vocab];
-            int actual = screen.ArgMax(h, W(model), B(model), banned, approx, candidates, values, out int count);
+            int actual = screen.ArgMax(h, W(model), B(model), banned, approx, candidates, values, out int count, out float logit);
             Assert.Equal(expected, actual);
+            Assert.Equal(BitConverter.SingleToInt32Bits(exact[expected]), BitConverter.SingleToInt32Bits(logit));   // the GEMM's float
             trials++;
             logitsComputed += count;
         }
@@ -125,7 +130,7 @@ public class GreedyScreenTests
         var screen = GreedyScreen.For(model);
         var h = new float[8];
         h[3] = float.NaN;
-        Assert.Equal(-1, screen.ArgMax(h, W(model), B(model), -1, new float[screen.ApproxLength], new int[40], new float[40], out _));
+        Assert.Equal(-1, screen.ArgMax(h, W(model), B(model), -1, new float[screen.ApproxLength], new int[40], new float[40], out _, out _));
     }
 
     [Theory]

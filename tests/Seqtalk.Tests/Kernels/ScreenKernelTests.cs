@@ -5,7 +5,7 @@ using K = Seqtalk.Kernels.Kernels;
 namespace Seqtalk.Tests.Kernels;
 
 /// <summary>The int8 screen of the output projection (Kernels.Screen): the blocked copy, the screen against its
-/// scalar twin, the candidate scan, and the exact single logit against MatMulForward bit for bit.</summary>
+/// scalar twin and the candidate scan (the candidates' exact logits: GemmRowsKernelTests).</summary>
 [Trait("Category", "Kernels")]
 public class ScreenKernelTests
 {
@@ -69,27 +69,5 @@ public class ScreenKernelTests
         int count = K.ScreenCandidates(approx, 0.25f, vocab, candidates);
         var expected = Enumerable.Range(0, vocab).Where(o => approx[o] >= 0.25f).ToArray();
         Assert.Equal(expected, candidates[..count]);
-    }
-
-    [Fact]
-    public void SingleLogit_IsTheFloatMatMulForwardGivesOneRow()
-    {
-        var rng = new Random(3);
-        for (int inDim = 1; inDim <= 70; inDim++)
-        {
-            const int outDim = 9;
-            var x = Random(rng, inDim, 2f);
-            var w = Random(rng, outDim * inDim, 0.7f);
-            var b = Random(rng, outDim, 0.3f);
-            var y = new float[outDim];
-            var yNoBias = new float[outDim];
-            K.MatMulForward(x.AsSpan(0, inDim), w.AsSpan(0, outDim * inDim), b.AsSpan(0, outDim), y, 1, inDim, outDim, 0, 1);
-            K.MatMulForward(x.AsSpan(0, inDim), w.AsSpan(0, outDim * inDim), default, yNoBias, 1, inDim, outDim, 0, 1);
-            for (int o = 0; o < outDim; o++)
-            {
-                Assert.Equal(BitConverter.SingleToInt32Bits(y[o]), BitConverter.SingleToInt32Bits(K.MatMulForwardElement(x, w, b.AsSpan(0, outDim), inDim, o)));
-                Assert.Equal(BitConverter.SingleToInt32Bits(yNoBias[o]), BitConverter.SingleToInt32Bits(K.MatMulForwardElement(x, w, default, inDim, o)));
-            }
-        }
     }
 }
