@@ -490,7 +490,7 @@ internal sealed class InferenceSession
             Span<float> hs = _state.H[k].AsSpan(0, pathRows * h), cs = _state.C[k].AsSpan(0, pathRows * h);
             hs.CopyTo(input);
             K.MatMulForward(input, Param(_bridge[4 * k]), Param(_bridge[4 * k + 1]), hs, pathRows, h, h, 0, count);
-            TensorPrimitives.Tanh(hs[..(count * h)], hs[..(count * h)]);
+            for (int r = 0; r < count; r++) TensorPrimitives.Tanh(hs.Slice(r * h, h), hs.Slice(r * h, h));   // per row (see Attend)
             cs.CopyTo(input);
             K.MatMulForward(input, Param(_bridge[4 * k + 2]), Param(_bridge[4 * k + 3]), cs, pathRows, h, h, 0, count);
         }
@@ -893,7 +893,7 @@ internal sealed class InferenceSession
     /// <summary>Greedy reply to one source with the attention weights of every step: row i of the weights belongs to
     /// reply token i, the last row to the step that produced &lt;/s&gt; (absent when the reply stopped at
     /// <paramref name="maxSteps"/>); one column per source token. Decoded through the step API (<see cref="Step"/>),
-    /// whose logits can differ from the fused greedy path's in the last bit, so a near tie could pick another token.</summary>
+    /// whose logits are the floats the fused greedy path chooses from (both run the GEMM's order), so the same reply.</summary>
     /// <exception cref="SeqtalkException">A source id is outside the source vocabulary.</exception>
     public (int[] Ids, float[][] Attention) GreedyDecodeWithAttention(int[] source, int maxSteps, bool banUnknown = false)
     {
@@ -1034,6 +1034,8 @@ internal sealed class InferenceSession
             K.MatMulForwardPackedRows(cat, packedWc, default, query, pathRows, 2 * h, h, r0, r1, accumulate: false);   // the same bits
         else
             K.MatMulForwardColumns(cat, Param(_attnWc!), packedWc, default, query, pathRows, 2 * h, h, r0, r1, 0, h, accumulate: false);
-        TensorPrimitives.Tanh(query[(r0 * h)..(r1 * h)], query[(r0 * h)..(r1 * h)]);
+        // Row by row: an activation's value may depend on the span length it sees (vector width, tail), so each row's
+        // span is its own H floats whatever the rows beside it.
+        for (int r = r0; r < r1; r++) TensorPrimitives.Tanh(query.Slice(r * h, h), query.Slice(r * h, h));
     }
 }

@@ -13,25 +13,28 @@ public class BatchIndependenceTests
 {
     private const int Questions = 40, MaxSteps = 9, Vocab = 3000;
 
-    public static TheoryData<int, AttentionKind, bool, bool> Configs => new()
+    public static TheoryData<int, AttentionKind, bool, bool, int> Configs => new()
     {
-        // layers, attention, input feeding, ban <unk>
-        { 1, AttentionKind.None, false, false },
-        { 2, AttentionKind.None, false, true },
-        { 1, AttentionKind.General, true, false },
-        { 2, AttentionKind.General, false, true },
+        // layers, attention, input feeding, ban <unk>, hidden: 40 gives 4H = 160, one group of four 32-column panels
+        // and one more (ten 16-column panels with Vector256); 6 puts one row's activations below a vector's width.
+        { 1, AttentionKind.None, false, false, 40 },
+        { 2, AttentionKind.None, false, true, 40 },
+        { 1, AttentionKind.General, true, false, 40 },
+        { 2, AttentionKind.General, false, true, 40 },
+        { 1, AttentionKind.General, false, true, 6 },
+        { 1, AttentionKind.Bahdanau, true, false, 12 },
     };
 
     /// <summary>A random model with a BPE-size answer vocabulary (so batches of more than 16 rows take the fused block
     /// path, fewer the screen) and a &lt;/s&gt; bias raised until replies end at different steps.</summary>
-    private static (Seq2SeqModel Model, int[][] Sources) Setup(int layers, AttentionKind attention, bool feeding)
+    private static (Seq2SeqModel Model, int[][] Sources) Setup(int layers, AttentionKind attention, bool feeding, int hidden = 40)
     {
         var cfg = new ModelConfig
         {
             SourceVocabSize = 60,
             TargetVocabSize = Vocab,
             EmbeddingDim = 24,
-            HiddenDim = 40,   // 4H = 160: one group of four 32-column panels and one more (ten 16-column panels with Vector256)
+            HiddenDim = hidden,
             Layers = layers,
             Attention = attention,
             InputFeeding = feeding,
@@ -70,9 +73,9 @@ public class BatchIndependenceTests
 
     [Theory]
     [MemberData(nameof(Configs))]
-    public void EveryBatchSizeOrderAndThreadCount_GivesEachRowTheSameTokensAndLogitBits(int layers, AttentionKind attention, bool feeding, bool ban)
+    public void EveryBatchSizeOrderAndThreadCount_GivesEachRowTheSameTokensAndLogitBits(int layers, AttentionKind attention, bool feeding, bool ban, int hidden)
     {
-        var (model, sources) = Setup(layers, attention, feeding);
+        var (model, sources) = Setup(layers, attention, feeding, hidden);
         int[] identity = [.. Enumerable.Range(0, Questions)];
         // Alone: one question per call, one thread.
         var alone = new InferenceSession(model, 1);
