@@ -171,7 +171,11 @@ internal static partial class Kernels
 
         // Pass 2: e = exp(z − m) in place, Σ e per column in double, in one sweep.
         sum.Clear();
-        for (int o = 0; o < vocab; o++) ExpShiftedAddToDouble(zT.Slice(o * ld, cols), max, sum);
+        if (Vector512.IsHardwareAccelerated && cols == 64) ExpShiftedBlock64(zT, max, sum, vocab, ld);
+        else
+        {
+            for (int o = 0; o < vocab; o++) ExpShiftedAddToDouble(zT.Slice(o * ld, cols), max, sum);
+        }
 
         for (int c = 0; c < cols; c++) losses[c] = Math.Log(sum[c]) - (losses[c] - max[c]);
         if (smoothed)
@@ -338,6 +342,34 @@ internal static partial class Kernels
             row[c] = e;
             sum[c] += e;
         }
+    }
+
+    // ExpShiftedAddToDouble over rows [0, vocab) of a 64-column block in one call: the 64 column sums stay in eight
+    // double registers and the exp's constants are loaded once, not once per row; the same operations in the same order.
+    private static void ExpShiftedBlock64(Span<float> zT, ReadOnlySpan<float> max, Span<double> sum, int vocab, int ld)
+    {
+        Debug.Assert(zT.Length >= (long)(vocab - 1) * ld + 64 && max.Length >= 64 && sum.Length >= 64);
+        ref float row = ref MemoryMarshal.GetReference(zT);
+        ref float m = ref MemoryMarshal.GetReference(max);
+        ref double s = ref MemoryMarshal.GetReference(sum);
+        Vector512<float> m0 = Vector512.LoadUnsafe(ref m), m1 = Vector512.LoadUnsafe(ref m, 16), m2 = Vector512.LoadUnsafe(ref m, 32), m3 = Vector512.LoadUnsafe(ref m, 48);
+        Vector512<double> s0 = Vector512.LoadUnsafe(ref s), s1 = Vector512.LoadUnsafe(ref s, 8), s2 = Vector512.LoadUnsafe(ref s, 16), s3 = Vector512.LoadUnsafe(ref s, 24);
+        Vector512<double> s4 = Vector512.LoadUnsafe(ref s, 32), s5 = Vector512.LoadUnsafe(ref s, 40), s6 = Vector512.LoadUnsafe(ref s, 48), s7 = Vector512.LoadUnsafe(ref s, 56);
+        for (int o = 0; o < vocab; o++)
+        {
+            var e0 = ExpNonPositive(Vector512.LoadUnsafe(ref row) - m0);
+            var e1 = ExpNonPositive(Vector512.LoadUnsafe(ref row, 16) - m1);
+            var e2 = ExpNonPositive(Vector512.LoadUnsafe(ref row, 32) - m2);
+            var e3 = ExpNonPositive(Vector512.LoadUnsafe(ref row, 48) - m3);
+            e0.StoreUnsafe(ref row); e1.StoreUnsafe(ref row, 16); e2.StoreUnsafe(ref row, 32); e3.StoreUnsafe(ref row, 48);
+            var (lo, hi) = Vector512.Widen(e0); s0 += lo; s1 += hi;
+            (lo, hi) = Vector512.Widen(e1); s2 += lo; s3 += hi;
+            (lo, hi) = Vector512.Widen(e2); s4 += lo; s5 += hi;
+            (lo, hi) = Vector512.Widen(e3); s6 += lo; s7 += hi;
+            row = ref Unsafe.Add(ref row, ld);
+        }
+        s0.StoreUnsafe(ref s); s1.StoreUnsafe(ref s, 8); s2.StoreUnsafe(ref s, 16); s3.StoreUnsafe(ref s, 24);
+        s4.StoreUnsafe(ref s, 32); s5.StoreUnsafe(ref s, 40); s6.StoreUnsafe(ref s, 48); s7.StoreUnsafe(ref s, 56);
     }
 
     // s[0..16) += e in double.
