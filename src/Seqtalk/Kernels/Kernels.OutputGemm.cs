@@ -159,12 +159,12 @@ internal static partial class Kernels
         {
             for (int o0 = 0; o0 < vocab; o0 += 6)
                 MicroDw(ref Unsafe.Add(ref dzRef, (nint)o0 * ld), ld, Math.Min(6, vocab - o0), ref Unsafe.Add(ref xRef, c0), cols, rows,
-                    ref Unsafe.Add(ref dwRef, (nint)o0 * cols + c0));
+                    ref Unsafe.Add(ref dwRef, (nint)o0 * cols + c0), false);
         }
     }
 
     // dw[m·cols + j] += Σ_{r < rows} dz[m·ld + r]·x[r·cols + j] for m < 6 (rows m ≥ valid repeat row 0, not stored), j < 64.
-    private static void MicroDw(ref float dz, nint ld, int valid, ref float x, nint cols, int rows, ref float dw)
+    private static void MicroDw(ref float dz, nint ld, int valid, ref float x, nint cols, int rows, ref float dw, bool overwrite)
     {
         ref float z0 = ref dz;
         ref float z1 = ref valid > 1 ? ref Unsafe.Add(ref dz, ld) : ref dz;
@@ -177,12 +177,21 @@ internal static partial class Kernels
         ref float d3 = ref valid > 3 ? ref Unsafe.Add(ref dw, 3 * cols) : ref dw;
         ref float d4 = ref valid > 4 ? ref Unsafe.Add(ref dw, 4 * cols) : ref dw;
         ref float d5 = ref valid > 5 ? ref Unsafe.Add(ref dw, 5 * cols) : ref dw;
-        Vector512<float> c00 = Vector512.LoadUnsafe(ref dw), c01 = Vector512.LoadUnsafe(ref dw, 16), c02 = Vector512.LoadUnsafe(ref dw, 32), c03 = Vector512.LoadUnsafe(ref dw, 48);
-        Vector512<float> c10 = Vector512.LoadUnsafe(ref d1), c11 = Vector512.LoadUnsafe(ref d1, 16), c12 = Vector512.LoadUnsafe(ref d1, 32), c13 = Vector512.LoadUnsafe(ref d1, 48);
-        Vector512<float> c20 = Vector512.LoadUnsafe(ref d2), c21 = Vector512.LoadUnsafe(ref d2, 16), c22 = Vector512.LoadUnsafe(ref d2, 32), c23 = Vector512.LoadUnsafe(ref d2, 48);
-        Vector512<float> c30 = Vector512.LoadUnsafe(ref d3), c31 = Vector512.LoadUnsafe(ref d3, 16), c32 = Vector512.LoadUnsafe(ref d3, 32), c33 = Vector512.LoadUnsafe(ref d3, 48);
-        Vector512<float> c40 = Vector512.LoadUnsafe(ref d4), c41 = Vector512.LoadUnsafe(ref d4, 16), c42 = Vector512.LoadUnsafe(ref d4, 32), c43 = Vector512.LoadUnsafe(ref d4, 48);
-        Vector512<float> c50 = Vector512.LoadUnsafe(ref d5), c51 = Vector512.LoadUnsafe(ref d5, 16), c52 = Vector512.LoadUnsafe(ref d5, 32), c53 = Vector512.LoadUnsafe(ref d5, 48);
+        Vector512<float> c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
+        if (overwrite)
+        {
+            // The strand's first block: the accumulators start at +0, the bits of loading a cleared buffer.
+            c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = c40 = c41 = c42 = c43 = c50 = c51 = c52 = c53 = Vector512<float>.Zero;
+        }
+        else
+        {
+            c00 = Vector512.LoadUnsafe(ref dw); c01 = Vector512.LoadUnsafe(ref dw, 16); c02 = Vector512.LoadUnsafe(ref dw, 32); c03 = Vector512.LoadUnsafe(ref dw, 48);
+            c10 = Vector512.LoadUnsafe(ref d1); c11 = Vector512.LoadUnsafe(ref d1, 16); c12 = Vector512.LoadUnsafe(ref d1, 32); c13 = Vector512.LoadUnsafe(ref d1, 48);
+            c20 = Vector512.LoadUnsafe(ref d2); c21 = Vector512.LoadUnsafe(ref d2, 16); c22 = Vector512.LoadUnsafe(ref d2, 32); c23 = Vector512.LoadUnsafe(ref d2, 48);
+            c30 = Vector512.LoadUnsafe(ref d3); c31 = Vector512.LoadUnsafe(ref d3, 16); c32 = Vector512.LoadUnsafe(ref d3, 32); c33 = Vector512.LoadUnsafe(ref d3, 48);
+            c40 = Vector512.LoadUnsafe(ref d4); c41 = Vector512.LoadUnsafe(ref d4, 16); c42 = Vector512.LoadUnsafe(ref d4, 32); c43 = Vector512.LoadUnsafe(ref d4, 48);
+            c50 = Vector512.LoadUnsafe(ref d5); c51 = Vector512.LoadUnsafe(ref d5, 16); c52 = Vector512.LoadUnsafe(ref d5, 32); c53 = Vector512.LoadUnsafe(ref d5, 48);
+        }
         nint off = 0;
         for (int k = rows; k > 0; k--)
         {
@@ -366,8 +375,8 @@ internal static partial class Kernels
         ReadOnlySpan<float> w,          // [V, H]
         ReadOnlySpan<float> xp,         // [rows, cols]  [x | 1 | 0 …]
         Span<float> dx,                 // [rows, H]     added to
-        Span<float> dwp,                // [V, cols]     added to (column H: db)
-        int rows, int hidden, int cols, int vocab, int ld, float scale, float smoothing)
+        Span<float> dwp,                // [V, cols]     added to (column H: db), or written
+        int rows, int hidden, int cols, int vocab, int ld, float scale, float smoothing, bool overwriteWeight = false)
     {
         if (!OutputBlockBackwardApplies(rows, hidden, cols, ld))
             throw new ArgumentOutOfRangeException(nameof(rows), $"OutputBlockBackward needs Vector512, ld a multiple of 64, rows ≤ 64, H ≤ {OutputDxMaxHidden} and cols a multiple of 64 above H (rows {rows}, H {hidden}, cols {cols}, ld {ld}).");
@@ -379,12 +388,13 @@ internal static partial class Kernels
         {
             if ((uint)targets[c] >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(targets), $"target {targets[c]} outside the vocabulary of {vocab}.");
         }
-        OutputBlockBackwardCore(zT, targets, colSum, w, xp, dx, dwp, rows, hidden, cols, vocab, ld, scale, smoothing);
+        OutputBlockBackwardCore(zT, targets, colSum, w, xp, dx, dwp, rows, hidden, cols, vocab, ld, scale, smoothing, overwriteWeight);
     }
 
     [SkipLocalsInit]
     private static void OutputBlockBackwardCore(Span<float> zT, ReadOnlySpan<int> targets, ReadOnlySpan<double> colSum, ReadOnlySpan<float> w,
-        ReadOnlySpan<float> xp, Span<float> dx, Span<float> dwp, int rows, int hidden, int cols, int vocab, int ld, float scale, float smoothing)
+        ReadOnlySpan<float> xp, Span<float> dx, Span<float> dwp, int rows, int hidden, int cols, int vocab, int ld, float scale, float smoothing,
+        bool overwriteWeight)
     {
         int hp = (hidden + 4) / 5 * 5, vectors = (rows + 15) / 16;
         Span<float> acc = stackalloc float[hp * 64];
@@ -457,8 +467,8 @@ internal static partial class Kernels
                 // (x's last columns and the bias's ones) as dot products over the rows (see DwTail).
                 for (int o = 0; o < count; o += 8)
                     MicroDw48(ref Unsafe.Add(ref zChunk, (nint)o * ld), ld, Math.Min(8, count - o), ref xRef, cols, rows,
-                        ref Unsafe.Add(ref dwRef, (nint)(o0 + o) * cols));
-                DwTail(ref zChunk, ld, count, ref MemoryMarshal.GetReference(tailT), ref Unsafe.Add(ref dwRef, (nint)o0 * cols + 48), cols);
+                        ref Unsafe.Add(ref dwRef, (nint)(o0 + o) * cols), overwriteWeight);
+                DwTail(ref zChunk, ld, count, ref MemoryMarshal.GetReference(tailT), ref Unsafe.Add(ref dwRef, (nint)o0 * cols + 48), cols, overwriteWeight);
                 continue;
             }
 
@@ -467,7 +477,7 @@ internal static partial class Kernels
             {
                 for (int o = 0; o < count; o += 6)
                     MicroDw(ref Unsafe.Add(ref zChunk, (nint)o * ld), ld, Math.Min(6, count - o), ref Unsafe.Add(ref xRef, c0), cols, rows,
-                        ref Unsafe.Add(ref dwRef, (nint)(o0 + o) * cols + c0));
+                        ref Unsafe.Add(ref dwRef, (nint)(o0 + o) * cols + c0), overwriteWeight);
             }
         }
 
@@ -484,7 +494,7 @@ internal static partial class Kernels
 
     // dw[m·cols + j] += Σ_{r < rows} dz[m·ld + r]·x[r·cols + j] for m < 8 (rows m ≥ valid repeat row 0, not stored), j < 48:
     // MicroDw with 8 vocabulary rows × 3 vectors, the same FMA chain per element (r in order from the stored value).
-    private static void MicroDw48(ref float dz, nint ld, int valid, ref float x, nint cols, int rows, ref float dw)
+    private static void MicroDw48(ref float dz, nint ld, int valid, ref float x, nint cols, int rows, ref float dw, bool overwrite)
     {
         ref float z0 = ref dz;
         ref float z1 = ref valid > 1 ? ref Unsafe.Add(ref dz, ld) : ref dz;
@@ -501,14 +511,23 @@ internal static partial class Kernels
         ref float d5 = ref valid > 5 ? ref Unsafe.Add(ref dw, 5 * cols) : ref dw;
         ref float d6 = ref valid > 6 ? ref Unsafe.Add(ref dw, 6 * cols) : ref dw;
         ref float d7 = ref valid > 7 ? ref Unsafe.Add(ref dw, 7 * cols) : ref dw;
-        Vector512<float> c00 = Vector512.LoadUnsafe(ref dw), c01 = Vector512.LoadUnsafe(ref dw, 16), c02 = Vector512.LoadUnsafe(ref dw, 32);
-        Vector512<float> c10 = Vector512.LoadUnsafe(ref d1), c11 = Vector512.LoadUnsafe(ref d1, 16), c12 = Vector512.LoadUnsafe(ref d1, 32);
-        Vector512<float> c20 = Vector512.LoadUnsafe(ref d2), c21 = Vector512.LoadUnsafe(ref d2, 16), c22 = Vector512.LoadUnsafe(ref d2, 32);
-        Vector512<float> c30 = Vector512.LoadUnsafe(ref d3), c31 = Vector512.LoadUnsafe(ref d3, 16), c32 = Vector512.LoadUnsafe(ref d3, 32);
-        Vector512<float> c40 = Vector512.LoadUnsafe(ref d4), c41 = Vector512.LoadUnsafe(ref d4, 16), c42 = Vector512.LoadUnsafe(ref d4, 32);
-        Vector512<float> c50 = Vector512.LoadUnsafe(ref d5), c51 = Vector512.LoadUnsafe(ref d5, 16), c52 = Vector512.LoadUnsafe(ref d5, 32);
-        Vector512<float> c60 = Vector512.LoadUnsafe(ref d6), c61 = Vector512.LoadUnsafe(ref d6, 16), c62 = Vector512.LoadUnsafe(ref d6, 32);
-        Vector512<float> c70 = Vector512.LoadUnsafe(ref d7), c71 = Vector512.LoadUnsafe(ref d7, 16), c72 = Vector512.LoadUnsafe(ref d7, 32);
+        Vector512<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32, c40, c41, c42, c50, c51, c52, c60, c61, c62, c70, c71, c72;
+        if (overwrite)
+        {
+            // The strand's first block: the accumulators start at +0, the bits of loading a cleared buffer.
+            c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = c40 = c41 = c42 = c50 = c51 = c52 = c60 = c61 = c62 = c70 = c71 = c72 = Vector512<float>.Zero;
+        }
+        else
+        {
+            c00 = Vector512.LoadUnsafe(ref dw); c01 = Vector512.LoadUnsafe(ref dw, 16); c02 = Vector512.LoadUnsafe(ref dw, 32);
+            c10 = Vector512.LoadUnsafe(ref d1); c11 = Vector512.LoadUnsafe(ref d1, 16); c12 = Vector512.LoadUnsafe(ref d1, 32);
+            c20 = Vector512.LoadUnsafe(ref d2); c21 = Vector512.LoadUnsafe(ref d2, 16); c22 = Vector512.LoadUnsafe(ref d2, 32);
+            c30 = Vector512.LoadUnsafe(ref d3); c31 = Vector512.LoadUnsafe(ref d3, 16); c32 = Vector512.LoadUnsafe(ref d3, 32);
+            c40 = Vector512.LoadUnsafe(ref d4); c41 = Vector512.LoadUnsafe(ref d4, 16); c42 = Vector512.LoadUnsafe(ref d4, 32);
+            c50 = Vector512.LoadUnsafe(ref d5); c51 = Vector512.LoadUnsafe(ref d5, 16); c52 = Vector512.LoadUnsafe(ref d5, 32);
+            c60 = Vector512.LoadUnsafe(ref d6); c61 = Vector512.LoadUnsafe(ref d6, 16); c62 = Vector512.LoadUnsafe(ref d6, 32);
+            c70 = Vector512.LoadUnsafe(ref d7); c71 = Vector512.LoadUnsafe(ref d7, 16); c72 = Vector512.LoadUnsafe(ref d7, 32);
+        }
         nint off = 0;
         for (int k = rows; k > 0; k--)
         {
@@ -547,7 +566,7 @@ internal static partial class Kernels
     // dw[o·cols + j] += Σ_r dz[o·ld + r]·tT[j·64 + r] for o < count, j < 4, r < 64 (tT is zero past the block's rows):
     // per o, four dot products with the rows on the lanes (the dz row is read once for all four), each reduced to a
     // scalar by adding halves and horizontal adds, and the four sums added to dw[o, 0..4) as one 128-bit vector.
-    private static void DwTail(ref float dz, nint ld, int count, ref float tT, ref float dw, nint cols)
+    private static void DwTail(ref float dz, nint ld, int count, ref float tT, ref float dw, nint cols, bool overwrite)
     {
         Vector512<float> t00 = Vector512.LoadUnsafe(ref tT), t01 = Vector512.LoadUnsafe(ref tT, 16), t02 = Vector512.LoadUnsafe(ref tT, 32), t03 = Vector512.LoadUnsafe(ref tT, 48);
         Vector512<float> t10 = Vector512.LoadUnsafe(ref tT, 64), t11 = Vector512.LoadUnsafe(ref tT, 80), t12 = Vector512.LoadUnsafe(ref tT, 96), t13 = Vector512.LoadUnsafe(ref tT, 112);
@@ -563,7 +582,7 @@ internal static partial class Kernels
             Vector256<float> h01 = Avx.HorizontalAdd(a0.GetLower() + a0.GetUpper(), a1.GetLower() + a1.GetUpper());
             Vector256<float> h23 = Avx.HorizontalAdd(a2.GetLower() + a2.GetUpper(), a3.GetLower() + a3.GetUpper());
             Vector256<float> h = Avx.HorizontalAdd(h01, h23);   // lane j: half of sum j; lane 4 + j: the other half
-            (Vector128.LoadUnsafe(ref dw) + (h.GetLower() + h.GetUpper())).StoreUnsafe(ref dw);
+            ((overwrite ? Vector128<float>.Zero : Vector128.LoadUnsafe(ref dw)) + (h.GetLower() + h.GetUpper())).StoreUnsafe(ref dw);
             dz = ref Unsafe.Add(ref dz, ld);
             dw = ref Unsafe.Add(ref dw, cols);
         }

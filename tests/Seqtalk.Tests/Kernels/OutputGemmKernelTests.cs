@@ -148,6 +148,18 @@ public class OutputGemmKernelTests
             else Assert.Equal(dwp1, dwp2);
             for (int o = 0; o < vocab; o++) Assert.Equal(z1.AsSpan(o * ld, rows).ToArray(), z2.AsSpan(o * ld, rows).ToArray());
 
+            // overwriteWeight: the same bits as adding to a cleared dW, whatever the buffer held (columns [0, H] are dW and db).
+            var z3 = (float[])logits.Clone(); var zeroed = new float[vocab * cols + 16]; var garbage = Random(rng, vocab * cols, 1e3f);
+            K.SoftmaxCrossEntropyColumns(z3, targets, new double[rows], default, new int[rows], new float[rows], sum, vocab, ld, rows, scale, false, smoothing);
+            var z4 = (float[])z3.Clone();
+            K.OutputBlockBackward(z3, targets, sum, w.AsSpan(0, vocab * hidden), xp, new float[rows * hidden], zeroed.AsSpan(0, vocab * cols),
+                rows, hidden, cols, vocab, ld, scale, smoothing);
+            K.OutputBlockBackward(z4, targets, sum, w.AsSpan(0, vocab * hidden), xp, new float[rows * hidden], garbage.AsSpan(0, vocab * cols),
+                rows, hidden, cols, vocab, ld, scale, smoothing, overwriteWeight: true);
+            AssertTail(garbage, vocab * cols, "dwp overwritten");
+            for (int o = 0; o < vocab; o++)
+                Assert.Equal(zeroed.AsSpan(o * cols, hidden + 1).ToArray(), garbage.AsSpan(o * cols, hidden + 1).ToArray());
+
             // Against double precision from the logits: dz = (softmax − q)·scale, dx += dz·W, dW += dzᵀ·x, db += Σ dz.
             var dz = new double[rows * vocab];
             for (int r = 0; r < rows; r++)
