@@ -32,6 +32,7 @@ internal static partial class Workloads
     public static int Run(string[] args)
     {
         if (args.Length > 0 && args[0] == "output-ab") return OutputAb(args[1..]);
+        if (args.Length > 0 && args[0] == "rmsprop-ab") return RmsPropAb();
         Settings? settings = Parse(args);
         if (settings is null) return 2;
         if (!File.Exists(settings.DataPath))

@@ -15,6 +15,9 @@ namespace Seqtalk.Kernels;
 internal static partial class Kernels
 {
     /// <summary>Keras RMSprop step: ms = rho·ms + (1−rho)·g²; p −= lr·g / sqrt(ms + eps).</summary>
+    /// <remarks>Where a whole vector of g is +0 (the embedding rows a batch does not use: most of them), the step is
+    /// ms = rho·ms and p unchanged, the bits of the formula (rho·ms + (+0) is rho·ms for ms ≥ 0, p − (+0) is p), so
+    /// p is neither read nor written there: three streams instead of five.</remarks>
     public static void RmsPropUpdate(Span<float> p, ReadOnlySpan<float> g, Span<float> ms, float lr, float rho, float eps)
     {
         Debug.Assert(g.Length == p.Length && ms.Length == p.Length);
@@ -28,6 +31,11 @@ internal static partial class Kernels
             for (; i <= p.Length - n; i += n)
             {
                 var vg = new Vector<float>(g[i..]);
+                if (Vector.EqualsAll(vg.As<float, int>(), Vector<int>.Zero))
+                {
+                    (vRho * new Vector<float>(ms[i..])).CopyTo(ms[i..]);
+                    continue;
+                }
                 var vms = vRho * new Vector<float>(ms[i..]) + vOmr * (vg * vg);
                 vms.CopyTo(ms[i..]);
                 (new Vector<float>(p[i..]) - vLr * vg / Vector.SquareRoot(vms + vEps)).CopyTo(p[i..]);

@@ -171,7 +171,11 @@ internal static partial class Kernels
 
         // Pass 2: e = exp(z − m) in place, Σ e per column in double, in one sweep.
         sum.Clear();
-        for (int o = 0; o < vocab; o++) ExpShiftedAddToDouble(zT.Slice(o * ld, cols), max, sum);
+        if (Vector512.IsHardwareAccelerated && cols == 64) ExpShiftedBlock64(zT, max, sum, vocab, ld);
+        else
+        {
+            for (int o = 0; o < vocab; o++) ExpShiftedAddToDouble(zT.Slice(o * ld, cols), max, sum);
+        }
 
         for (int c = 0; c < cols; c++) losses[c] = Math.Log(sum[c]) - (losses[c] - max[c]);
         if (smoothed)
@@ -298,6 +302,20 @@ internal static partial class Kernels
         int c = 0, n = row.Length;
         if (Vector512.IsHardwareAccelerated)
         {
+            // Four independent exps at a time: one exp is a long dependent chain, and the core overlaps several only
+            // when they sit side by side (twice the rate of the loop below on the tutorial's 64-column block).
+            for (; c <= n - 64; c += 64)
+            {
+                var e0 = ExpNonPositive(Vector512.LoadUnsafe(ref r, (nuint)c) - Vector512.LoadUnsafe(ref m, (nuint)c));
+                var e1 = ExpNonPositive(Vector512.LoadUnsafe(ref r, (nuint)c + 16) - Vector512.LoadUnsafe(ref m, (nuint)c + 16));
+                var e2 = ExpNonPositive(Vector512.LoadUnsafe(ref r, (nuint)c + 32) - Vector512.LoadUnsafe(ref m, (nuint)c + 32));
+                var e3 = ExpNonPositive(Vector512.LoadUnsafe(ref r, (nuint)c + 48) - Vector512.LoadUnsafe(ref m, (nuint)c + 48));
+                e0.StoreUnsafe(ref r, (nuint)c); e1.StoreUnsafe(ref r, (nuint)c + 16); e2.StoreUnsafe(ref r, (nuint)c + 32); e3.StoreUnsafe(ref r, (nuint)c + 48);
+                AddWidened(ref Unsafe.Add(ref s, c), e0);
+                AddWidened(ref Unsafe.Add(ref s, c + 16), e1);
+                AddWidened(ref Unsafe.Add(ref s, c + 32), e2);
+                AddWidened(ref Unsafe.Add(ref s, c + 48), e3);
+            }
             for (; c <= n - 16; c += 16)
             {
                 var e = ExpNonPositive(Vector512.LoadUnsafe(ref r, (nuint)c) - Vector512.LoadUnsafe(ref m, (nuint)c));
@@ -326,17 +344,59 @@ internal static partial class Kernels
         }
     }
 
+    // ExpShiftedAddToDouble over rows [0, vocab) of a 64-column block in one call: the 64 column sums stay in eight
+    // double registers and the exp's constants are loaded once, not once per row; the same operations in the same order.
+    private static void ExpShiftedBlock64(Span<float> zT, ReadOnlySpan<float> max, Span<double> sum, int vocab, int ld)
+    {
+        Debug.Assert(zT.Length >= (long)(vocab - 1) * ld + 64 && max.Length >= 64 && sum.Length >= 64);
+        ref float row = ref MemoryMarshal.GetReference(zT);
+        ref float m = ref MemoryMarshal.GetReference(max);
+        ref double s = ref MemoryMarshal.GetReference(sum);
+        Vector512<float> m0 = Vector512.LoadUnsafe(ref m), m1 = Vector512.LoadUnsafe(ref m, 16), m2 = Vector512.LoadUnsafe(ref m, 32), m3 = Vector512.LoadUnsafe(ref m, 48);
+        Vector512<double> s0 = Vector512.LoadUnsafe(ref s), s1 = Vector512.LoadUnsafe(ref s, 8), s2 = Vector512.LoadUnsafe(ref s, 16), s3 = Vector512.LoadUnsafe(ref s, 24);
+        Vector512<double> s4 = Vector512.LoadUnsafe(ref s, 32), s5 = Vector512.LoadUnsafe(ref s, 40), s6 = Vector512.LoadUnsafe(ref s, 48), s7 = Vector512.LoadUnsafe(ref s, 56);
+        for (int o = 0; o < vocab; o++)
+        {
+            var e0 = ExpNonPositive(Vector512.LoadUnsafe(ref row) - m0);
+            var e1 = ExpNonPositive(Vector512.LoadUnsafe(ref row, 16) - m1);
+            var e2 = ExpNonPositive(Vector512.LoadUnsafe(ref row, 32) - m2);
+            var e3 = ExpNonPositive(Vector512.LoadUnsafe(ref row, 48) - m3);
+            e0.StoreUnsafe(ref row); e1.StoreUnsafe(ref row, 16); e2.StoreUnsafe(ref row, 32); e3.StoreUnsafe(ref row, 48);
+            var (lo, hi) = Vector512.Widen(e0); s0 += lo; s1 += hi;
+            (lo, hi) = Vector512.Widen(e1); s2 += lo; s3 += hi;
+            (lo, hi) = Vector512.Widen(e2); s4 += lo; s5 += hi;
+            (lo, hi) = Vector512.Widen(e3); s6 += lo; s7 += hi;
+            row = ref Unsafe.Add(ref row, ld);
+        }
+        s0.StoreUnsafe(ref s); s1.StoreUnsafe(ref s, 8); s2.StoreUnsafe(ref s, 16); s3.StoreUnsafe(ref s, 24);
+        s4.StoreUnsafe(ref s, 32); s5.StoreUnsafe(ref s, 40); s6.StoreUnsafe(ref s, 48); s7.StoreUnsafe(ref s, 56);
+    }
+
+    // s[0..16) += e in double.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddWidened(ref double s, Vector512<float> e)
+    {
+        var (lo, hi) = Vector512.Widen(e);
+        (Vector512.LoadUnsafe(ref s) + lo).StoreUnsafe(ref s);
+        (Vector512.LoadUnsafe(ref s, 8) + hi).StoreUnsafe(ref s, 8);
+    }
+
     // exp(x) for the softmax's x = z − max ≤ 0, in float: the Cephes expf scheme (Stephen L. Moshier, Cephes Math
     // Library, BSD licence as redistributed by scipy/netlib): n = round(x·log2 e); r = x − n·ln 2 with ln 2 in two parts
     // (0.693359375 − 2.12194440e-4); e^r = 1 + r + r²·P(r), P of degree 5; times 2^n built in the exponent bits.
-    // Relative error below 2e-7 on [−87.3, 0]; x below −87.3 (where e^x leaves the normal floats) gives 0.
+    // Relative error below 2e-7 on [−87.3, 0]; x below −87.3 (where e^x leaves the normal floats) gives 0. x must be ≤ 0.
+    // n and 2^n come from one FMA: t = x·log2 e + (1.5·2^23 + 127) rounds x·log2 e to the nearest integer n (ties to even)
+    // in t's low mantissa bits, as n + 127; t − magic is n, and the int bits of t shifted left by 23 are 2^n (the bits
+    // above n + 127 leave the word), instead of a round, a saturating float-to-int conversion and an add.
     internal const float ExpLowest = -87.33654f;
+    private const float ExpMagic = 12582912f + 127f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> ExpNonPositive(Vector512<float> x)
     {
-        Vector512<float> xc = Vector512.Min(Vector512.Max(x, Vector512.Create(ExpLowest)), Vector512<float>.Zero);
-        Vector512<float> n = Vector512.Round(xc * Vector512.Create(1.44269504088896341f));
+        Vector512<float> xc = Vector512.Max(x, Vector512.Create(ExpLowest));
+        Vector512<float> t = Vector512.FusedMultiplyAdd(xc, Vector512.Create(1.44269504088896341f), Vector512.Create(ExpMagic));
+        Vector512<float> n = t - Vector512.Create(ExpMagic);
         Vector512<float> r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), xc);
         r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
         Vector512<float> p = Vector512.FusedMultiplyAdd(Vector512.Create(1.9875691500e-4f), r, Vector512.Create(1.3981999507e-3f));
@@ -345,15 +405,36 @@ internal static partial class Kernels
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
         p = Vector512.FusedMultiplyAdd(p, r * r, r) + Vector512<float>.One;
-        Vector512<float> pow2n = ((Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23).AsSingle();
+        Vector512<float> pow2n = (t.AsInt32() << 23).AsSingle();
         return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(ExpLowest)), Vector512<float>.Zero, p * pow2n);
+    }
+
+    /// <summary>e^x − 1 for x ≤ 0 with ExpNonPositive's reduction: q = e^r − 1 = r + r²·P(r) before the + 1, then
+    /// 2^n·q + (2^n − 1) (exact for n = 0, so accurate near 0, where e^x − 1 would cancel); −1 below ExpLowest.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> ExpM1NonPositive(Vector512<float> x)
+    {
+        Vector512<float> xc = Vector512.Max(x, Vector512.Create(ExpLowest));
+        Vector512<float> t = Vector512.FusedMultiplyAdd(xc, Vector512.Create(1.44269504088896341f), Vector512.Create(ExpMagic));
+        Vector512<float> n = t - Vector512.Create(ExpMagic);
+        Vector512<float> r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), xc);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
+        Vector512<float> p = Vector512.FusedMultiplyAdd(Vector512.Create(1.9875691500e-4f), r, Vector512.Create(1.3981999507e-3f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
+        Vector512<float> q = Vector512.FusedMultiplyAdd(p, r * r, r);
+        Vector512<float> pow2n = (t.AsInt32() << 23).AsSingle();
+        return Vector512.FusedMultiplyAdd(pow2n, q, pow2n - Vector512<float>.One);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> ExpNonPositive(Vector256<float> x)
     {
-        Vector256<float> xc = Vector256.Min(Vector256.Max(x, Vector256.Create(ExpLowest)), Vector256<float>.Zero);
-        Vector256<float> n = Vector256.Round(xc * Vector256.Create(1.44269504088896341f));
+        Vector256<float> xc = Vector256.Max(x, Vector256.Create(ExpLowest));
+        Vector256<float> t = Vector256.FusedMultiplyAdd(xc, Vector256.Create(1.44269504088896341f), Vector256.Create(ExpMagic));
+        Vector256<float> n = t - Vector256.Create(ExpMagic);
         Vector256<float> r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), xc);
         r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
         Vector256<float> p = Vector256.FusedMultiplyAdd(Vector256.Create(1.9875691500e-4f), r, Vector256.Create(1.3981999507e-3f));
@@ -362,7 +443,7 @@ internal static partial class Kernels
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
         p = Vector256.FusedMultiplyAdd(p, r * r, r) + Vector256<float>.One;
-        Vector256<float> pow2n = ((Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23).AsSingle();
+        Vector256<float> pow2n = (t.AsInt32() << 23).AsSingle();
         return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(ExpLowest)), Vector256<float>.Zero, p * pow2n);
     }
 

@@ -13,14 +13,21 @@
 //       xp = [x | 1 | 0 …] padded to cols, so column H of dwp accumulates db for free; 6 vocabulary rows × 64
 //       columns (24 accumulators), rows r as the depth, dzT broadcast in place, xp (≤ 64 × cols floats) in L1.
 //       Each dwp row is loaded and stored once per block. Lanes past H + 1 carry zeros.
+//   dW split (OutputBlockBackward when H + 1 is in (48, 52], the tutorial's H = 50): 64 lanes for H + 1 = 51 columns
+//       leave 13 lanes idle in every FMA, so columns [0, 48) run as 8 vocabulary rows × 3 vectors (24 accumulators,
+//       the same FMA chain per element as above) and the last four columns (x's last ones and the bias's 1) as dot
+//       products with the rows on the lanes (DwTail: 16 FMAs per vocabulary row, reduced by halves and horizontal adds),
+//       about 3/4 of the padded kernel's FMAs. The tail's sums run in another order than the padded kernel's.
 // Rows past the last real row (the lanes r ≥ rows of a short block in dx) are computed from whatever the block
-// holds there and never stored; vocabulary tiles past V repeat a valid row and are not stored.
+// holds there and never stored (the block must hold finite values there, as OutputBlockForwardMax leaves it: DwTail
+// multiplies them by zero); vocabulary tiles past V repeat a valid row and are not stored.
 // Accumulation rule: dx and dwp are ADDED to.
 
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Seqtalk.Kernels;
 
@@ -152,12 +159,12 @@ internal static partial class Kernels
         {
             for (int o0 = 0; o0 < vocab; o0 += 6)
                 MicroDw(ref Unsafe.Add(ref dzRef, (nint)o0 * ld), ld, Math.Min(6, vocab - o0), ref Unsafe.Add(ref xRef, c0), cols, rows,
-                    ref Unsafe.Add(ref dwRef, (nint)o0 * cols + c0));
+                    ref Unsafe.Add(ref dwRef, (nint)o0 * cols + c0), false);
         }
     }
 
     // dw[m·cols + j] += Σ_{r < rows} dz[m·ld + r]·x[r·cols + j] for m < 6 (rows m ≥ valid repeat row 0, not stored), j < 64.
-    private static void MicroDw(ref float dz, nint ld, int valid, ref float x, nint cols, int rows, ref float dw)
+    private static void MicroDw(ref float dz, nint ld, int valid, ref float x, nint cols, int rows, ref float dw, bool overwrite)
     {
         ref float z0 = ref dz;
         ref float z1 = ref valid > 1 ? ref Unsafe.Add(ref dz, ld) : ref dz;
@@ -170,12 +177,21 @@ internal static partial class Kernels
         ref float d3 = ref valid > 3 ? ref Unsafe.Add(ref dw, 3 * cols) : ref dw;
         ref float d4 = ref valid > 4 ? ref Unsafe.Add(ref dw, 4 * cols) : ref dw;
         ref float d5 = ref valid > 5 ? ref Unsafe.Add(ref dw, 5 * cols) : ref dw;
-        Vector512<float> c00 = Vector512.LoadUnsafe(ref dw), c01 = Vector512.LoadUnsafe(ref dw, 16), c02 = Vector512.LoadUnsafe(ref dw, 32), c03 = Vector512.LoadUnsafe(ref dw, 48);
-        Vector512<float> c10 = Vector512.LoadUnsafe(ref d1), c11 = Vector512.LoadUnsafe(ref d1, 16), c12 = Vector512.LoadUnsafe(ref d1, 32), c13 = Vector512.LoadUnsafe(ref d1, 48);
-        Vector512<float> c20 = Vector512.LoadUnsafe(ref d2), c21 = Vector512.LoadUnsafe(ref d2, 16), c22 = Vector512.LoadUnsafe(ref d2, 32), c23 = Vector512.LoadUnsafe(ref d2, 48);
-        Vector512<float> c30 = Vector512.LoadUnsafe(ref d3), c31 = Vector512.LoadUnsafe(ref d3, 16), c32 = Vector512.LoadUnsafe(ref d3, 32), c33 = Vector512.LoadUnsafe(ref d3, 48);
-        Vector512<float> c40 = Vector512.LoadUnsafe(ref d4), c41 = Vector512.LoadUnsafe(ref d4, 16), c42 = Vector512.LoadUnsafe(ref d4, 32), c43 = Vector512.LoadUnsafe(ref d4, 48);
-        Vector512<float> c50 = Vector512.LoadUnsafe(ref d5), c51 = Vector512.LoadUnsafe(ref d5, 16), c52 = Vector512.LoadUnsafe(ref d5, 32), c53 = Vector512.LoadUnsafe(ref d5, 48);
+        Vector512<float> c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
+        if (overwrite)
+        {
+            // The strand's first block: the accumulators start at +0, the bits of loading a cleared buffer.
+            c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = c40 = c41 = c42 = c43 = c50 = c51 = c52 = c53 = Vector512<float>.Zero;
+        }
+        else
+        {
+            c00 = Vector512.LoadUnsafe(ref dw); c01 = Vector512.LoadUnsafe(ref dw, 16); c02 = Vector512.LoadUnsafe(ref dw, 32); c03 = Vector512.LoadUnsafe(ref dw, 48);
+            c10 = Vector512.LoadUnsafe(ref d1); c11 = Vector512.LoadUnsafe(ref d1, 16); c12 = Vector512.LoadUnsafe(ref d1, 32); c13 = Vector512.LoadUnsafe(ref d1, 48);
+            c20 = Vector512.LoadUnsafe(ref d2); c21 = Vector512.LoadUnsafe(ref d2, 16); c22 = Vector512.LoadUnsafe(ref d2, 32); c23 = Vector512.LoadUnsafe(ref d2, 48);
+            c30 = Vector512.LoadUnsafe(ref d3); c31 = Vector512.LoadUnsafe(ref d3, 16); c32 = Vector512.LoadUnsafe(ref d3, 32); c33 = Vector512.LoadUnsafe(ref d3, 48);
+            c40 = Vector512.LoadUnsafe(ref d4); c41 = Vector512.LoadUnsafe(ref d4, 16); c42 = Vector512.LoadUnsafe(ref d4, 32); c43 = Vector512.LoadUnsafe(ref d4, 48);
+            c50 = Vector512.LoadUnsafe(ref d5); c51 = Vector512.LoadUnsafe(ref d5, 16); c52 = Vector512.LoadUnsafe(ref d5, 32); c53 = Vector512.LoadUnsafe(ref d5, 48);
+        }
         nint off = 0;
         for (int k = rows; k > 0; k--)
         {
@@ -359,8 +375,8 @@ internal static partial class Kernels
         ReadOnlySpan<float> w,          // [V, H]
         ReadOnlySpan<float> xp,         // [rows, cols]  [x | 1 | 0 …]
         Span<float> dx,                 // [rows, H]     added to
-        Span<float> dwp,                // [V, cols]     added to (column H: db)
-        int rows, int hidden, int cols, int vocab, int ld, float scale, float smoothing)
+        Span<float> dwp,                // [V, cols]     added to (column H: db), or written
+        int rows, int hidden, int cols, int vocab, int ld, float scale, float smoothing, bool overwriteWeight = false)
     {
         if (!OutputBlockBackwardApplies(rows, hidden, cols, ld))
             throw new ArgumentOutOfRangeException(nameof(rows), $"OutputBlockBackward needs Vector512, ld a multiple of 64, rows ≤ 64, H ≤ {OutputDxMaxHidden} and cols a multiple of 64 above H (rows {rows}, H {hidden}, cols {cols}, ld {ld}).");
@@ -372,12 +388,13 @@ internal static partial class Kernels
         {
             if ((uint)targets[c] >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(targets), $"target {targets[c]} outside the vocabulary of {vocab}.");
         }
-        OutputBlockBackwardCore(zT, targets, colSum, w, xp, dx, dwp, rows, hidden, cols, vocab, ld, scale, smoothing);
+        OutputBlockBackwardCore(zT, targets, colSum, w, xp, dx, dwp, rows, hidden, cols, vocab, ld, scale, smoothing, overwriteWeight);
     }
 
     [SkipLocalsInit]
     private static void OutputBlockBackwardCore(Span<float> zT, ReadOnlySpan<int> targets, ReadOnlySpan<double> colSum, ReadOnlySpan<float> w,
-        ReadOnlySpan<float> xp, Span<float> dx, Span<float> dwp, int rows, int hidden, int cols, int vocab, int ld, float scale, float smoothing)
+        ReadOnlySpan<float> xp, Span<float> dx, Span<float> dwp, int rows, int hidden, int cols, int vocab, int ld, float scale, float smoothing,
+        bool overwriteWeight)
     {
         int hp = (hidden + 4) / 5 * 5, vectors = (rows + 15) / 16;
         Span<float> acc = stackalloc float[hp * 64];
@@ -394,6 +411,19 @@ internal static partial class Kernels
         {
             ReadOnlySpan<float> src = dx.Slice(r * hidden, hidden);
             for (int i = 0; i < hidden; i++) acc[i * 64 + r] = src[i];
+        }
+
+        // The split dW layout (H = 50: 48 + 3 columns instead of 64 lanes of which 51 are used): xp's columns [48, 52)
+        // transposed, tailT[j·64 + r] = xp[r, 48 + j], zero for r ≥ rows.
+        bool split = OutputDwSplitApplies(hidden, cols);
+        Span<float> tailT = stackalloc float[split ? 4 * 64 : 0];
+        if (split)
+        {
+            tailT.Clear();
+            for (int r = 0; r < rows; r++)
+            {
+                for (int j = 0; j < 4; j++) tailT[j * 64 + r] = xp[r * cols + 48 + j];
+            }
         }
 
         ref float zRef = ref MemoryMarshal.GetReference(zT);
@@ -431,12 +461,23 @@ internal static partial class Kernels
             for (int i0 = 0; i0 < hidden; i0 += 5)
                 MicroDxT(ref zChunk, ld, ref Unsafe.Add(ref wChunk, i0), hidden, Math.Min(5, hidden - i0), count, ref Unsafe.Add(ref accRef, i0 * 64));
 
+            if (split)
+            {
+                // H + 1 in (48, 52]: columns [0, 48) as 8 vocabulary rows × 3 vectors (no idle lanes), the last four
+                // (x's last columns and the bias's ones) as dot products over the rows (see DwTail).
+                for (int o = 0; o < count; o += 8)
+                    MicroDw48(ref Unsafe.Add(ref zChunk, (nint)o * ld), ld, Math.Min(8, count - o), ref xRef, cols, rows,
+                        ref Unsafe.Add(ref dwRef, (nint)(o0 + o) * cols), overwriteWeight);
+                DwTail(ref zChunk, ld, count, ref MemoryMarshal.GetReference(tailT), ref Unsafe.Add(ref dwRef, (nint)o0 * cols + 48), cols, overwriteWeight);
+                continue;
+            }
+
             // dW and db: the chunk's vocabulary rows, 6 at a time.
             for (int c0 = 0; c0 < cols; c0 += 64)
             {
                 for (int o = 0; o < count; o += 6)
                     MicroDw(ref Unsafe.Add(ref zChunk, (nint)o * ld), ld, Math.Min(6, count - o), ref Unsafe.Add(ref xRef, c0), cols, rows,
-                        ref Unsafe.Add(ref dwRef, (nint)(o0 + o) * cols + c0));
+                        ref Unsafe.Add(ref dwRef, (nint)(o0 + o) * cols + c0), overwriteWeight);
             }
         }
 
@@ -444,6 +485,106 @@ internal static partial class Kernels
         {
             Span<float> dst = dx.Slice(r * hidden, hidden);
             for (int i = 0; i < hidden; i++) dst[i] = acc[i * 64 + r];
+        }
+    }
+
+    /// <summary>True when <c>OutputBlockBackward</c> splits the padded dW into 48 columns of full vectors and a 4-column
+    /// tail: one 64-wide column group holding H + 1 in (48, 52] (the tutorial's H = 50), and AVX for the tail's sums.</summary>
+    internal static bool OutputDwSplitApplies(int hidden, int cols) => cols == 64 && hidden + 1 > 48 && hidden + 1 <= 52 && Avx.IsSupported;
+
+    // dw[m·cols + j] += Σ_{r < rows} dz[m·ld + r]·x[r·cols + j] for m < 8 (rows m ≥ valid repeat row 0, not stored), j < 48:
+    // MicroDw with 8 vocabulary rows × 3 vectors, the same FMA chain per element (r in order from the stored value).
+    private static void MicroDw48(ref float dz, nint ld, int valid, ref float x, nint cols, int rows, ref float dw, bool overwrite)
+    {
+        ref float z0 = ref dz;
+        ref float z1 = ref valid > 1 ? ref Unsafe.Add(ref dz, ld) : ref dz;
+        ref float z2 = ref valid > 2 ? ref Unsafe.Add(ref dz, 2 * ld) : ref dz;
+        ref float z3 = ref valid > 3 ? ref Unsafe.Add(ref dz, 3 * ld) : ref dz;
+        ref float z4 = ref valid > 4 ? ref Unsafe.Add(ref dz, 4 * ld) : ref dz;
+        ref float z5 = ref valid > 5 ? ref Unsafe.Add(ref dz, 5 * ld) : ref dz;
+        ref float z6 = ref valid > 6 ? ref Unsafe.Add(ref dz, 6 * ld) : ref dz;
+        ref float z7 = ref valid > 7 ? ref Unsafe.Add(ref dz, 7 * ld) : ref dz;
+        ref float d1 = ref valid > 1 ? ref Unsafe.Add(ref dw, cols) : ref dw;
+        ref float d2 = ref valid > 2 ? ref Unsafe.Add(ref dw, 2 * cols) : ref dw;
+        ref float d3 = ref valid > 3 ? ref Unsafe.Add(ref dw, 3 * cols) : ref dw;
+        ref float d4 = ref valid > 4 ? ref Unsafe.Add(ref dw, 4 * cols) : ref dw;
+        ref float d5 = ref valid > 5 ? ref Unsafe.Add(ref dw, 5 * cols) : ref dw;
+        ref float d6 = ref valid > 6 ? ref Unsafe.Add(ref dw, 6 * cols) : ref dw;
+        ref float d7 = ref valid > 7 ? ref Unsafe.Add(ref dw, 7 * cols) : ref dw;
+        Vector512<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32, c40, c41, c42, c50, c51, c52, c60, c61, c62, c70, c71, c72;
+        if (overwrite)
+        {
+            // The strand's first block: the accumulators start at +0, the bits of loading a cleared buffer.
+            c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = c40 = c41 = c42 = c50 = c51 = c52 = c60 = c61 = c62 = c70 = c71 = c72 = Vector512<float>.Zero;
+        }
+        else
+        {
+            c00 = Vector512.LoadUnsafe(ref dw); c01 = Vector512.LoadUnsafe(ref dw, 16); c02 = Vector512.LoadUnsafe(ref dw, 32);
+            c10 = Vector512.LoadUnsafe(ref d1); c11 = Vector512.LoadUnsafe(ref d1, 16); c12 = Vector512.LoadUnsafe(ref d1, 32);
+            c20 = Vector512.LoadUnsafe(ref d2); c21 = Vector512.LoadUnsafe(ref d2, 16); c22 = Vector512.LoadUnsafe(ref d2, 32);
+            c30 = Vector512.LoadUnsafe(ref d3); c31 = Vector512.LoadUnsafe(ref d3, 16); c32 = Vector512.LoadUnsafe(ref d3, 32);
+            c40 = Vector512.LoadUnsafe(ref d4); c41 = Vector512.LoadUnsafe(ref d4, 16); c42 = Vector512.LoadUnsafe(ref d4, 32);
+            c50 = Vector512.LoadUnsafe(ref d5); c51 = Vector512.LoadUnsafe(ref d5, 16); c52 = Vector512.LoadUnsafe(ref d5, 32);
+            c60 = Vector512.LoadUnsafe(ref d6); c61 = Vector512.LoadUnsafe(ref d6, 16); c62 = Vector512.LoadUnsafe(ref d6, 32);
+            c70 = Vector512.LoadUnsafe(ref d7); c71 = Vector512.LoadUnsafe(ref d7, 16); c72 = Vector512.LoadUnsafe(ref d7, 32);
+        }
+        nint off = 0;
+        for (int k = rows; k > 0; k--)
+        {
+            Vector512<float> b0 = Vector512.LoadUnsafe(ref x), b1 = Vector512.LoadUnsafe(ref x, 16), b2 = Vector512.LoadUnsafe(ref x, 32);
+            Vector512<float> a = Vector512.Create(Unsafe.Add(ref z0, off));
+            c00 = Vector512.FusedMultiplyAdd(a, b0, c00); c01 = Vector512.FusedMultiplyAdd(a, b1, c01); c02 = Vector512.FusedMultiplyAdd(a, b2, c02);
+            a = Vector512.Create(Unsafe.Add(ref z1, off));
+            c10 = Vector512.FusedMultiplyAdd(a, b0, c10); c11 = Vector512.FusedMultiplyAdd(a, b1, c11); c12 = Vector512.FusedMultiplyAdd(a, b2, c12);
+            a = Vector512.Create(Unsafe.Add(ref z2, off));
+            c20 = Vector512.FusedMultiplyAdd(a, b0, c20); c21 = Vector512.FusedMultiplyAdd(a, b1, c21); c22 = Vector512.FusedMultiplyAdd(a, b2, c22);
+            a = Vector512.Create(Unsafe.Add(ref z3, off));
+            c30 = Vector512.FusedMultiplyAdd(a, b0, c30); c31 = Vector512.FusedMultiplyAdd(a, b1, c31); c32 = Vector512.FusedMultiplyAdd(a, b2, c32);
+            a = Vector512.Create(Unsafe.Add(ref z4, off));
+            c40 = Vector512.FusedMultiplyAdd(a, b0, c40); c41 = Vector512.FusedMultiplyAdd(a, b1, c41); c42 = Vector512.FusedMultiplyAdd(a, b2, c42);
+            a = Vector512.Create(Unsafe.Add(ref z5, off));
+            c50 = Vector512.FusedMultiplyAdd(a, b0, c50); c51 = Vector512.FusedMultiplyAdd(a, b1, c51); c52 = Vector512.FusedMultiplyAdd(a, b2, c52);
+            a = Vector512.Create(Unsafe.Add(ref z6, off));
+            c60 = Vector512.FusedMultiplyAdd(a, b0, c60); c61 = Vector512.FusedMultiplyAdd(a, b1, c61); c62 = Vector512.FusedMultiplyAdd(a, b2, c62);
+            a = Vector512.Create(Unsafe.Add(ref z7, off));
+            c70 = Vector512.FusedMultiplyAdd(a, b0, c70); c71 = Vector512.FusedMultiplyAdd(a, b1, c71); c72 = Vector512.FusedMultiplyAdd(a, b2, c72);
+            off++;
+            x = ref Unsafe.Add(ref x, cols);
+        }
+
+        // Rows past `valid` alias row 0 and are not stored.
+        if (valid > 7) { c70.StoreUnsafe(ref d7); c71.StoreUnsafe(ref d7, 16); c72.StoreUnsafe(ref d7, 32); }
+        if (valid > 6) { c60.StoreUnsafe(ref d6); c61.StoreUnsafe(ref d6, 16); c62.StoreUnsafe(ref d6, 32); }
+        if (valid > 5) { c50.StoreUnsafe(ref d5); c51.StoreUnsafe(ref d5, 16); c52.StoreUnsafe(ref d5, 32); }
+        if (valid > 4) { c40.StoreUnsafe(ref d4); c41.StoreUnsafe(ref d4, 16); c42.StoreUnsafe(ref d4, 32); }
+        if (valid > 3) { c30.StoreUnsafe(ref d3); c31.StoreUnsafe(ref d3, 16); c32.StoreUnsafe(ref d3, 32); }
+        if (valid > 2) { c20.StoreUnsafe(ref d2); c21.StoreUnsafe(ref d2, 16); c22.StoreUnsafe(ref d2, 32); }
+        if (valid > 1) { c10.StoreUnsafe(ref d1); c11.StoreUnsafe(ref d1, 16); c12.StoreUnsafe(ref d1, 32); }
+        c00.StoreUnsafe(ref dw); c01.StoreUnsafe(ref dw, 16); c02.StoreUnsafe(ref dw, 32);
+    }
+
+    // dw[o·cols + j] += Σ_r dz[o·ld + r]·tT[j·64 + r] for o < count, j < 4, r < 64 (tT is zero past the block's rows):
+    // per o, four dot products with the rows on the lanes (the dz row is read once for all four), each reduced to a
+    // scalar by adding halves and horizontal adds, and the four sums added to dw[o, 0..4) as one 128-bit vector.
+    private static void DwTail(ref float dz, nint ld, int count, ref float tT, ref float dw, nint cols, bool overwrite)
+    {
+        Vector512<float> t00 = Vector512.LoadUnsafe(ref tT), t01 = Vector512.LoadUnsafe(ref tT, 16), t02 = Vector512.LoadUnsafe(ref tT, 32), t03 = Vector512.LoadUnsafe(ref tT, 48);
+        Vector512<float> t10 = Vector512.LoadUnsafe(ref tT, 64), t11 = Vector512.LoadUnsafe(ref tT, 80), t12 = Vector512.LoadUnsafe(ref tT, 96), t13 = Vector512.LoadUnsafe(ref tT, 112);
+        Vector512<float> t20 = Vector512.LoadUnsafe(ref tT, 128), t21 = Vector512.LoadUnsafe(ref tT, 144), t22 = Vector512.LoadUnsafe(ref tT, 160), t23 = Vector512.LoadUnsafe(ref tT, 176);
+        Vector512<float> t30 = Vector512.LoadUnsafe(ref tT, 192), t31 = Vector512.LoadUnsafe(ref tT, 208), t32 = Vector512.LoadUnsafe(ref tT, 224), t33 = Vector512.LoadUnsafe(ref tT, 240);
+        for (int o = 0; o < count; o++)
+        {
+            Vector512<float> z0 = Vector512.LoadUnsafe(ref dz), z1 = Vector512.LoadUnsafe(ref dz, 16), z2 = Vector512.LoadUnsafe(ref dz, 32), z3 = Vector512.LoadUnsafe(ref dz, 48);
+            Vector512<float> a0 = Vector512.FusedMultiplyAdd(z3, t03, Vector512.FusedMultiplyAdd(z2, t02, Vector512.FusedMultiplyAdd(z1, t01, z0 * t00)));
+            Vector512<float> a1 = Vector512.FusedMultiplyAdd(z3, t13, Vector512.FusedMultiplyAdd(z2, t12, Vector512.FusedMultiplyAdd(z1, t11, z0 * t10)));
+            Vector512<float> a2 = Vector512.FusedMultiplyAdd(z3, t23, Vector512.FusedMultiplyAdd(z2, t22, Vector512.FusedMultiplyAdd(z1, t21, z0 * t20)));
+            Vector512<float> a3 = Vector512.FusedMultiplyAdd(z3, t33, Vector512.FusedMultiplyAdd(z2, t32, Vector512.FusedMultiplyAdd(z1, t31, z0 * t30)));
+            Vector256<float> h01 = Avx.HorizontalAdd(a0.GetLower() + a0.GetUpper(), a1.GetLower() + a1.GetUpper());
+            Vector256<float> h23 = Avx.HorizontalAdd(a2.GetLower() + a2.GetUpper(), a3.GetLower() + a3.GetUpper());
+            Vector256<float> h = Avx.HorizontalAdd(h01, h23);   // lane j: half of sum j; lane 4 + j: the other half
+            ((overwrite ? Vector128<float>.Zero : Vector128.LoadUnsafe(ref dw)) + (h.GetLower() + h.GetUpper())).StoreUnsafe(ref dw);
+            dz = ref Unsafe.Add(ref dz, ld);
+            dw = ref Unsafe.Add(ref dw, cols);
         }
     }
 

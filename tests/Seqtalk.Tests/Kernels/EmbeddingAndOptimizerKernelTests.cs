@@ -33,6 +33,34 @@ public class EmbeddingAndOptimizerKernelTests
 
     [Theory]
     [MemberData(nameof(AllLengths))]
+    public void RmsProp_SkipsZeroGradientVectors_WithTheBitsOfTheDenseFormula(int n)
+    {
+        // Sparse gradients as an embedding's: runs of +0 (skipped vectors), a −0 (not skipped: p − (−0) turns −0 into +0),
+        // and p = −0 and ms = 0 entries under both.
+        var rng = new Random(77 + n);
+        var g = Random(rng, n, 0.5f);
+        var p = Random(rng, n); var ms = Random(rng, n, 1f);
+        for (int i = 0; i < n; i++)
+        {
+            ms[i] = i % 5 == 0 ? 0f : MathF.Abs(ms[i]);
+            if (i % 7 == 3) p[i] = -0f;
+            if ((i / 32) % 3 != 1) g[i] = 0f;
+        }
+        if (n > 20) { g[20] = -0f; p[20] = -0f; }   // −0 − (−0) is +0: that vector must not be skipped
+        if (n > 70) p[70] = -0f;   // a skipped vector's p = −0 stays −0, as −0 − (+0)
+        var p2 = (float[])p.Clone(); var ms2 = (float[])ms.Clone();
+        K.RmsPropUpdate(p.AsSpan(0, n), g.AsSpan(0, n), ms.AsSpan(0, n), 1e-3f, 0.9f, 1e-7f);
+        K.RmsPropUpdateScalar(p2.AsSpan(0, n), g.AsSpan(0, n), ms2.AsSpan(0, n), 1e-3f, 0.9f, 1e-7f);
+        for (int i = 0; i < n; i++)
+        {
+            Assert.Equal(BitConverter.SingleToInt32Bits(p2[i]), BitConverter.SingleToInt32Bits(p[i]));
+            Assert.Equal(BitConverter.SingleToInt32Bits(ms2[i]), BitConverter.SingleToInt32Bits(ms[i]));
+        }
+        AssertTail(p, n, "p"); AssertTail(ms, n, "ms");
+    }
+
+    [Theory]
+    [MemberData(nameof(AllLengths))]
     public void Optimizers_MatchScalarTwinsAndTheirFormulas(int n)
     {
         var rng = new Random(21 + n);

@@ -34,6 +34,48 @@ public class LstmKernelTests
         Assert.Equal(h.AsSpan(0, rows * hidden).ToArray(), inH.AsSpan(0, rows * hidden).ToArray());
     }
 
+    [Fact]
+    public void FastSigmoidTanhAndExpM1_MatchDoublePrecision_NearZeroAndSaturated()
+    {
+        // The Vector512 cell's activations (the fallbacks use TensorPrimitives, covered by the scalar-twin tests).
+        var xs = new List<float> { 0f, -0f, 1e-30f, -1e-30f, 1e-7f, -1e-7f, 1e-3f, -1e-3f, 0.1f, -0.1f, 0.17f, -0.35f, 0.5f, -1f, 2f, -5f,
+            9f, -15f, 20f, -44f, 45f, 88f, -88f, 100f, -1000f, float.MaxValue, -float.MaxValue };
+        var rng = new Random(3);
+        for (int k = 0; k < 3000; k++) xs.Add((float)((rng.NextDouble() * 2 - 1) * Math.Pow(10, rng.Next(-6, 2))));
+        while (xs.Count % 16 != 0) xs.Add(0.25f);
+        var x = xs.ToArray();
+        if (!System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+        {
+            Assert.False(K.GemmUses512);   // the cell runs TensorPrimitives there
+            return;
+        }
+        var lanes = new float[16];
+        for (int b = 0; b < x.Length; b += 16)
+        {
+            var v = System.Runtime.Intrinsics.Vector512.Create(x.AsSpan(b, 16));
+            System.Runtime.Intrinsics.Vector512.CopyTo(K.SigmoidFast(v), lanes);
+            for (int k = 0; k < 16; k++)
+            {
+                double e = 1 / (1 + Math.Exp(-(double)x[b + k]));
+                Assert.True(Math.Abs(lanes[k] - e) <= 1e-6 * e + 1e-38, $"sigmoid({x[b + k]:G9}) = {lanes[k]:G9}, expected {e:G9}");
+            }
+            System.Runtime.Intrinsics.Vector512.CopyTo(K.TanhFast(v), lanes);
+            for (int k = 0; k < 16; k++)
+            {
+                double e = Math.Tanh(x[b + k]);
+                Assert.True(Math.Abs(lanes[k] - e) <= 1e-6 * Math.Abs(e) + 1e-38, $"tanh({x[b + k]:G9}) = {lanes[k]:G9}, expected {e:G9}");
+                Assert.Equal(float.IsNegative(x[b + k]) && x[b + k] != 0f, lanes[k] < 0f);
+            }
+            System.Runtime.Intrinsics.Vector512.CopyTo(K.ExpM1NonPositive(-System.Runtime.Intrinsics.Vector512.Abs(v)), lanes);
+            for (int k = 0; k < 16; k++)
+            {
+                double a = -Math.Abs((double)x[b + k]), e = a < K.ExpLowest ? -1 : Math.Exp(a) - 1;
+                if (Math.Abs(a) < 1e-5) e = a + a * a / 2;   // exp(a) − 1 in double cancels there
+                Assert.True(Math.Abs(lanes[k] - e) <= 1e-6 * Math.Abs(e) + 1e-38, $"expm1({a:G9}) = {lanes[k]:G9}, expected {e:G9}");
+            }
+        }
+    }
+
     [Theory]
     [InlineData(100f)]
     [InlineData(1000f)]

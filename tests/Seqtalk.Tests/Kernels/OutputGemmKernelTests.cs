@@ -89,6 +89,7 @@ public class OutputGemmKernelTests
     public static TheoryData<int, int, float> FusedShapes => new()
     {
         { 1, 1, 0f }, { 7, 50, 0f }, { 64, 50, 0f }, { 64, 50, 0.1f }, { 33, 63, 0f }, { 16, 50, 0.2f },
+        { 1, 50, 0f }, { 64, 48, 0f }, { 33, 51, 0f }, { 64, 47, 0f },
     };
 
     [Theory]
@@ -133,8 +134,31 @@ public class OutputGemmKernelTests
             AssertTail(dx2, rows * hidden, "dx");
             AssertTail(dwp2, vocab * cols, "dwp");
             Assert.Equal(dx1, dx2);
-            Assert.Equal(dwp1, dwp2);
+            if (K.OutputDwSplitApplies(hidden, cols))
+            {
+                // H + 1 in (48, 52]: columns [0, 48) keep the padded kernel's FMA chains; the 4-column tail sums over the
+                // rows in another order (checked against double precision below); columns from 52 on are untouched.
+                Assert.True(hidden is >= 48 and <= 51);
+                for (int o = 0; o < vocab; o++)
+                {
+                    Assert.Equal(dwp1.AsSpan(o * cols, 48).ToArray(), dwp2.AsSpan(o * cols, 48).ToArray());
+                    Assert.Equal(dwp0.AsSpan(o * cols + 52, cols - 52).ToArray(), dwp2.AsSpan(o * cols + 52, cols - 52).ToArray());
+                }
+            }
+            else Assert.Equal(dwp1, dwp2);
             for (int o = 0; o < vocab; o++) Assert.Equal(z1.AsSpan(o * ld, rows).ToArray(), z2.AsSpan(o * ld, rows).ToArray());
+
+            // overwriteWeight: the same bits as adding to a cleared dW, whatever the buffer held (columns [0, H] are dW and db).
+            var z3 = (float[])logits.Clone(); var zeroed = new float[vocab * cols + 16]; var garbage = Random(rng, vocab * cols, 1e3f);
+            K.SoftmaxCrossEntropyColumns(z3, targets, new double[rows], default, new int[rows], new float[rows], sum, vocab, ld, rows, scale, false, smoothing);
+            var z4 = (float[])z3.Clone();
+            K.OutputBlockBackward(z3, targets, sum, w.AsSpan(0, vocab * hidden), xp, new float[rows * hidden], zeroed.AsSpan(0, vocab * cols),
+                rows, hidden, cols, vocab, ld, scale, smoothing);
+            K.OutputBlockBackward(z4, targets, sum, w.AsSpan(0, vocab * hidden), xp, new float[rows * hidden], garbage.AsSpan(0, vocab * cols),
+                rows, hidden, cols, vocab, ld, scale, smoothing, overwriteWeight: true);
+            AssertTail(garbage, vocab * cols, "dwp overwritten");
+            for (int o = 0; o < vocab; o++)
+                Assert.Equal(zeroed.AsSpan(o * cols, hidden + 1).ToArray(), garbage.AsSpan(o * cols, hidden + 1).ToArray());
 
             // Against double precision from the logits: dz = (softmax − q)·scale, dx += dz·W, dW += dzᵀ·x, db += Σ dz.
             var dz = new double[rows * vocab];
