@@ -168,9 +168,9 @@ internal sealed class ReplyBatcher : IAsyncDisposable
             {
                 // The text is all this path returns; its token count is the tokenizer's count of it, which for greedy
                 // replies without <unk> is the number of tokens generated (a fraction of a microsecond per reply).
-                // Four or more rows share the step across the cores (the LSTM and attention by rows, the output
-                // projection by vocabulary slices; replies do not depend on it): the one decode loop is the server's
-                // bottleneck under load, and HTTP work alone does not fill the other cores.
+                // Four or more rows are shared across the cores, each decoding a share of the questions (replies do not
+                // depend on it): the one decode loop is the server's bottleneck under load, and HTTP work alone does not
+                // fill the other cores.
                 var decode = jobs.Count >= 4 && options.Threads == 1 ? options with { Threads = Environment.ProcessorCount } : options;
                 var replies = _model.ReplyBatch(questions, decode);
                 for (int i = 0; i < jobs.Count; i++) jobs[i].Reply.TrySetResult(new ServedReply(replies[i], _model.CountReplyTokens(replies[i]), null));

@@ -289,21 +289,42 @@ public sealed class ChatModel
         var sources = EncodeQuestions(questions);
 
         var result = new int[sources.Length][];
+        // With several threads the questions are cut into one contiguous share per thread, each decoded by its own
+        // session on its own thread: one fork per call, no step waits for another thread. A row's floats do not depend on
+        // its batch-mates (InferenceSession), so the replies are those of one thread.
+        int parts = Math.Clamp(sources.Length / MinRowsPerThread, 1, options?.Threads ?? 1);
+        if (parts == 1) DecodeRange(sources, 0, sources.Length, maxSteps, banUnknown, result);
+        else
+        {
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, p =>
+            {
+                int start = (int)((long)sources.Length * p / parts), end = (int)((long)sources.Length * (p + 1) / parts);
+                DecodeRange(sources, start, end, maxSteps, banUnknown, result);
+            });
+        }
+        return result;
+    }
+
+    /// <summary>Fewest questions a thread of a multi-threaded greedy batch takes.</summary>
+    private const int MinRowsPerThread = 2;
+
+    /// <summary>Greedy replies to sources [start, end) into result, in chunks of a rented session's rows.</summary>
+    private void DecodeRange(int[][] sources, int start, int end, int maxSteps, bool banUnknown, int[][] result)
+    {
         var session = RentSession();
         try
         {
-            for (int start = 0; start < sources.Length; start += SessionRows)
+            for (int from = start; from < end; from += SessionRows)
             {
-                int count = Math.Min(SessionRows, sources.Length - start);
-                var part = session.GreedyDecode(new ArraySegment<int[]>(sources, start, count), maxSteps, banUnknown, options?.Threads ?? 1);
-                Array.Copy(part, 0, result, start, count);
+                int count = Math.Min(SessionRows, end - from);
+                var part = session.GreedyDecode(new ArraySegment<int[]>(sources, from, count), maxSteps, banUnknown);
+                Array.Copy(part, 0, result, from, count);
             }
         }
         finally
         {
             _sessions.Add(session);
         }
-        return result;
     }
 
     /// <summary>Rows of a pooled session: questions decoded at once (greedy), or questions × beam / samples.</summary>

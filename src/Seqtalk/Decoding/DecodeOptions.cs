@@ -66,9 +66,9 @@ public sealed record DecodeOptions
     /// next most likely token is taken instead, so replies where <c>&lt;unk&gt;</c> never wins are unchanged).</summary>
     public bool AllowUnknown { get; init; }
 
-    /// <summary>Threads that share plain greedy decoding of several questions at once: the LSTM and attention steps split
-    /// by rows once a step has enough work, the output projection of more than 16 rows by slices of the vocabulary (the
-    /// replies do not depend on it). Default 1: the calling thread only. Beam search, sampling and single replies ignore it.</summary>
+    /// <summary>Threads that share plain greedy decoding of several questions at once: each takes a contiguous share of
+    /// the questions (two at least) and decodes it on its own (the replies do not depend on it: a row's arithmetic never
+    /// depends on its batch-mates). Default 1: the calling thread only. Beam search, sampling and single replies ignore it.</summary>
     public int Threads { get; init; } = 1;
 
     /// <summary>True when the reply is sampled (<see cref="Temperature"/> above 0).</summary>

@@ -32,6 +32,21 @@ public class DecodingStrategyTests(DecodingModelFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public void ReplyBatch_OnSeveralThreads_GivesTheRepliesOfOneThread()
+    {
+        var model = fixture.Model;
+        var questions = fixture.Validation.Concat(fixture.Validation.Take(41)).ToList();   // 161: more than a session's 128 rows on one share
+        var one = model.ReplyBatch(questions, new DecodeOptions { Threads = 1 });
+        Assert.True(one.Distinct().Count() > 10, "the replies should differ from question to question");
+        foreach (int threads in new[] { 2, 3, 8 })
+        {
+            Assert.Equal(one, model.ReplyBatch(questions, new DecodeOptions { Threads = threads }));
+            foreach (int n in new[] { 1, 2, 3, 5 })
+                Assert.Equal(one.Take(n), model.ReplyBatch(questions.Take(n).ToList(), new DecodeOptions { Threads = threads }));
+        }
+    }
+
+    [Fact]
     public void TokenCounts_AreTheModelsTokens()
     {
         var sampled = _model.ReplyDetailedBatch(_questions, new DecodeOptions { Temperature = 1, Seed = 3 });
