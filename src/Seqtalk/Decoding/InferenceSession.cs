@@ -178,11 +178,6 @@ internal sealed class InferenceSession
         _logits = new float[Math.Max(MinKernelRows, Math.Min(maxBatch, LogitRows)) * _vt];
         _zT = maxBatch > K.MatMulDotRows ? new float[_vt * BlockRows] : [];
         _colMax = new float[BlockRows];
-        _partBody = ProjectPart;
-        _encoderPartBody = EncoderPart;
-        _decoderPartBody = DecoderPart;
-        _keysPartBody = KeysPart;
-        _screenPartBody = ScreenPart;
         _ids = new int[_rows]; _rowOf = new int[_rows]; _order = new int[_rows]; _next = new int[_rows];
         _nextLogit = new float[_rows];
         _bidirectional = cfg.BidirectionalEncoder;
@@ -256,7 +251,7 @@ internal sealed class InferenceSession
 
     /// <summary>Called by <see cref="GreedyDecode"/> for every row at every step with (source index, step, chosen token, its
     /// logit as computed by whichever path decided it). Tests use it to check that a row's floats, not only its tokens,
-    /// do not depend on the batch, the order or the thread count.</summary>
+    /// do not depend on the batch or the order.</summary>
     internal Action<int, int, int, float>? GreedyObserver { get; set; }
 
     /// <summary>Rows decided by the screen, and the fp32 logits it computed for them (measurements).</summary>
@@ -277,17 +272,11 @@ internal sealed class InferenceSession
     /// <param name="maxSteps">Most tokens per reply.</param>
     /// <param name="banUnknown">Never emit &lt;unk&gt;: the arg-max is taken over the other tokens (the
     /// reply is the same whenever &lt;unk&gt; is not the arg-max).</param>
-    /// <param name="threads">Threads sharing the work of a step: the encoder and decoder LSTM and attention steps by rows
-    /// (when a step has enough work), the output projection of more than LogitRows rows by slices of the vocabulary;
-    /// the same tokens for any count.</param>
-    /// <exception cref="SeqtalkException">A source id is outside the source vocabulary.</exception>
-    public int[][] GreedyDecode(IReadOnlyList<int[]> sources, int maxSteps, bool banUnknown = false, int threads = 1)
+    public int[][] GreedyDecode(IReadOnlyList<int[]> sources, int maxSteps, bool banUnknown = false)
     {
         ArgumentNullException.ThrowIfNull(sources);
         ArgumentOutOfRangeException.ThrowIfNegative(maxSteps);
-        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         CheckSources(sources);
-        _parts = Math.Min(threads, MaxParts);
 
         var results = new int[sources.Count][];
         // The reply buffers are the session's, made as needed (a single reply used to allocate one per row of capacity).
@@ -299,19 +288,12 @@ internal sealed class InferenceSession
             for (int i = old; i < rowsUsed; i++) _output[i] = [];
         }
         var output = _output;
-        try
+        for (int start = 0; start < sources.Count; start += _maxBatch)
         {
-            for (int start = 0; start < sources.Count; start += _maxBatch)
-            {
-                int count = Math.Min(_maxBatch, sources.Count - start);
-                EncodeRange(sources, start, count);
-                DecodeChunk(start, count, maxSteps, banUnknown && _vt > 1, output);
-                for (int i = 0; i < count; i++) { results[start + i] = [.. output[i]]; output[i].Clear(); }
-            }
-        }
-        finally
-        {
-            _parts = 1;   // the step API (beam search, sampling) runs on the caller's thread alone
+            int count = Math.Min(_maxBatch, sources.Count - start);
+            EncodeRange(sources, start, count);
+            DecodeChunk(start, count, maxSteps, banUnknown && _vt > 1, output);
+            for (int i = 0; i < count; i++) { results[start + i] = [.. output[i]]; output[i].Clear(); }
         }
         return results;
     }
@@ -419,14 +401,7 @@ internal sealed class InferenceSession
             int active = 0;
             while (active < count && sources[start + _order[active]].Length > t) active++;
             for (int r = 0; r < active; r++) _ids[r] = sources[start + _order[r]][t];
-            int pathRows = Math.Max(active, MinKernelRows);
-            if (SplitRows(active, _e + _h))
-            {
-                if (UsePackedWeights) Packed();   // fetched once, not raced by the parts
-                _stepRows = active; _stepPathRows = pathRows; _stepT = t;
-                Parallel.For(0, _parts, _encoderPartBody);
-            }
-            else EncoderRows(t, 0, active, pathRows);
+            EncoderRows(t, 0, active, Math.Max(active, MinKernelRows));
         }
         // Undo the sort: state row r belongs to source _order[r]; row i must hold source i.
         for (int r = 0; r < count; r++) _next[_order[r]] = r;
@@ -442,39 +417,6 @@ internal sealed class InferenceSession
         K.EmbeddingForward(Param(_encEmbed), _ids.AsSpan(0, r1), _x, _e, r0, r1);
         for (int k = 0; k < _layers; k++) LstmStep(k, k, k == 0 ? _x : _state.H[k - 1], r0, r1, pathRows);
         if (_attention != AttentionKind.None) KeepEncoderOutputs(t, r0, r1);
-    }
-
-    // ---- The LSTM and attention steps split over threads by rows ----
-    // A kernel's path depends on pathRows only, never on the row range it is given, so part p computing rows
-    // [rows·p/parts, rows·(p+1)/parts) writes the same floats as one call over all rows; each part reads and writes
-    // only its own rows (the decoder's layer-0 input has its own buffer, _decX, so one part's h never lands where
-    // another part still reads its input).
-
-    /// <summary>Rows of the current split step and its path rows (and, for the encoder, its time step).</summary>
-    private int _stepRows, _stepPathRows, _stepT;
-    private readonly Action<int> _encoderPartBody, _decoderPartBody, _keysPartBody;
-
-    /// <summary>Whether a step of <paramref name="rows"/> rows over LSTMs of input width ≈ <paramref name="width"/> is worth
-    /// splitting: more than one thread, at least two rows per thread, and enough multiply-adds (≈ 10 µs) to pay for the fork.</summary>
-    private bool SplitRows(int rows, int width) =>
-        _parts > 1 && rows >= 2 * _parts && (long)rows * _g * width >= MinSplitMultiplyAdds;
-
-    /// <summary>Multiply-adds of one LSTM step below which a step is not split over threads (tests set 0 to split every
-    /// step of at least two rows per thread).</summary>
-    internal long MinSplitMultiplyAdds { get; set; } = 1 << 20;
-
-    private (int Start, int End) RowPart(int p) => (_stepRows * p / _parts, _stepRows * (p + 1) / _parts);
-
-    private void EncoderPart(int p)
-    {
-        var (r0, r1) = RowPart(p);
-        EncoderRows(_stepT, r0, r1, _stepPathRows);
-    }
-
-    private void DecoderPart(int p)
-    {
-        var (r0, r1) = RowPart(p);
-        DecoderRows(r0, r1, _stepPathRows);
     }
 
     /// <summary>Learned bridge (TrainingWorkspace.Bridge): the encoder's final states of rows [0, count) become the
@@ -504,12 +446,9 @@ internal sealed class InferenceSession
         var observer = GreedyObserver;
         for (int step = 0; step < maxSteps && active > 0; step++)
         {
-            if (!SplitScreenedStep(active, outW, outB, banUnknown))
-            {
-                // At least MinKernelRows path rows: the GEMM's arithmetic, the same floats for a row in any batch.
-                DecoderLayers(active, Math.Max(active, MinKernelRows));
-                ProjectArgMax(active, outW, outB, banUnknown);
-            }
+            // At least MinKernelRows path rows: the GEMM's arithmetic, the same floats for a row in any batch.
+            DecoderLayers(active, Math.Max(active, MinKernelRows));
+            ProjectArgMax(active, outW, outB, banUnknown);
             if (observer is not null)
             {
                 for (int r = 0; r < active; r++) observer(start + _rowOf[r], step, _next[r], _nextLogit[r]);
@@ -531,18 +470,8 @@ internal sealed class InferenceSession
         }
     }
 
-    /// <summary>Embeds _ids[0, rows) and runs the decoder LSTM stack (and attention); the top layer's h (h̃) ends in _x.
-    /// Split over the threads by rows when that pays (<see cref="SplitRows"/>).</summary>
-    private void DecoderLayers(int rows, int pathRows)
-    {
-        if (SplitRows(rows, _decIn + _h))
-        {
-            if (pathRows > K.MatMulDotRows && UsePackedWeights) Packed();   // fetched once, not raced by the parts
-            _stepRows = rows; _stepPathRows = pathRows;
-            Parallel.For(0, _parts, _decoderPartBody);
-        }
-        else DecoderRows(0, rows, pathRows);
-    }
+    /// <summary>Embeds _ids[0, rows) and runs the decoder LSTM stack (and attention); the top layer's h (h̃) ends in _x.</summary>
+    private void DecoderLayers(int rows, int pathRows) => DecoderRows(0, rows, pathRows);
 
     /// <summary><see cref="DecoderLayers"/> for rows [r0, r1) of pathRows.</summary>
     private void DecoderRows(int r0, int r1, int pathRows)
@@ -592,20 +521,11 @@ internal sealed class InferenceSession
         for (int r0 = 0; r0 < active; r0 += BlockRows)
         {
             int rows = Math.Min(BlockRows, active - r0);
-            if (_parts > 1 && vt >= _parts * PartAlign)
-            {
-                _blockStart = r0; _blockRows = rows; _blockBan = banUnknown;
-                if (_partMax.Length == 0) { _partMax = new float[MaxParts * BlockRows]; _partArg = new int[MaxParts * BlockRows]; }
-                if (_packed.Length < MaxParts * K.OutputBlockArgMaxScratch(h)) _packed = new float[MaxParts * K.OutputBlockArgMaxScratch(h)];
-                Parallel.For(0, _parts, _partBody);
-                MergeParts(r0, rows);
-                continue;
-            }
             if (UseFusedArgMax && K.OutputBlockArgMaxIsVectorized)
             {
-                if (_packed.Length < K.OutputBlockArgMaxScratch(h)) _packed = new float[K.OutputBlockArgMaxScratch(h)];
+                if (_packed.Length != K.OutputBlockArgMaxScratch(h)) _packed = new float[K.OutputBlockArgMaxScratch(h)];
                 // The projection fused with the arg-max: the same tokens, no [Vt, rows] block in memory.
-                K.OutputBlockArgMax(_x.AsSpan(r0 * h, rows * h), outW, outB, Packed(0), _colMax, _next.AsSpan(r0, rows), rows, h, vt,
+                K.OutputBlockArgMax(_x.AsSpan(r0 * h, rows * h), outW, outB, _packed, _colMax, _next.AsSpan(r0, rows), rows, h, vt,
                     banUnknown ? SpecialTokens.UnknownId : -1);
                 _colMax.AsSpan(0, rows).CopyTo(_nextLogit.AsSpan(r0));
                 continue;
@@ -617,64 +537,7 @@ internal sealed class InferenceSession
         }
     }
 
-    /// <summary>Part <paramref name="p"/>'s scratch for <see cref="K.OutputBlockArgMax"/> (grown outside the parallel section).</summary>
-    private Span<float> Packed(int p)
-    {
-        int n = K.OutputBlockArgMaxScratch(_h);
-        return _packed.AsSpan(p * n, n);
-    }
-
-    // ---- The projection of a row block split over threads by vocabulary slices ----
-    // Part p computes zT rows [o0, o1) (OutputBlockForward on the slices of W, b and zT: every element gets the same
-    // operations as in one call, see Kernels.Gemm) and the first maximum of each column over its slice; the merge
-    // keeps the lower part unless a higher one is strictly greater, which is the first maximum of the whole column.
-
-    private const int MaxParts = 8, PartAlign = 16;
-    private int _parts = 1, _blockStart, _blockRows;
-    private bool _blockBan;
-    private float[] _partMax = [];   // [MaxParts, BlockRows]
-    private float[] _packed = [];    // [MaxParts, OutputBlockArgMaxScratch(H)]
-    private int[] _partArg = [];     // [MaxParts, BlockRows]
-    private readonly Action<int> _partBody;
-
-    private (int Start, int End) PartRange(int p) =>
-        (p == 0 ? 0 : _vt * p / _parts / PartAlign * PartAlign, p == _parts - 1 ? _vt : _vt * (p + 1) / _parts / PartAlign * PartAlign);
-
-    private void ProjectPart(int p)
-    {
-        int h = _h, rows = _blockRows;
-        var (o0, o1) = PartRange(p);
-        Span<int> arg = _partArg.AsSpan(p * BlockRows, rows);
-        if (UseFusedArgMax && K.OutputBlockArgMaxIsVectorized)
-        {
-            int banned = _blockBan && SpecialTokens.UnknownId >= o0 && SpecialTokens.UnknownId < o1 ? SpecialTokens.UnknownId - o0 : -1;
-            K.OutputBlockArgMax(_x.AsSpan(_blockStart * h, rows * h), Param(_outW).Slice(o0 * h, (o1 - o0) * h), Param(_outB)[o0..o1], Packed(p),
-                _partMax.AsSpan(p * BlockRows, rows), arg, rows, h, o1 - o0, banned);
-            for (int r = 0; r < rows; r++) arg[r] += o0;
-            return;
-        }
-        Span<float> zT = _zT.AsSpan(o0 * BlockRows, (o1 - o0) * BlockRows);
-        K.OutputBlockForward(_x.AsSpan(_blockStart * h, rows * h), Param(_outW).Slice(o0 * h, (o1 - o0) * h), Param(_outB)[o0..o1], zT, rows, h, o1 - o0, BlockRows);
-        if (_blockBan && SpecialTokens.UnknownId >= o0 && SpecialTokens.UnknownId < o1)
-            zT.Slice((SpecialTokens.UnknownId - o0) * BlockRows, rows).Fill(float.NegativeInfinity);
-        K.ArgMaxColumns(zT, _partMax.AsSpan(p * BlockRows, rows), arg, o1 - o0, BlockRows, rows);
-        for (int r = 0; r < rows; r++) arg[r] += o0;
-    }
-
-    private void MergeParts(int r0, int rows)
-    {
-        for (int r = 0; r < rows; r++)
-        {
-            float best = _partMax[r];
-            int arg = _partArg[r];
-            for (int p = 1; p < _parts; p++)
-            {
-                if (_partMax[p * BlockRows + r] > best) { best = _partMax[p * BlockRows + r]; arg = _partArg[p * BlockRows + r]; }
-            }
-            _next[r0 + r] = arg;
-            _nextLogit[r0 + r] = best;
-        }
-    }
+    private float[] _packed = [];   // OutputBlockArgMax's scratch: OutputBlockArgMaxScratch(H) floats
 
     /// <summary>_next[r] for r in [0, active) through the int8 screen; false (nothing decided) when the model's weights
     /// or a row's h are not finite.</summary>
@@ -713,67 +576,6 @@ internal sealed class InferenceSession
             logits += count;
         }
         return true;
-    }
-
-    // ---- A screened greedy step (4 to 16 rows) on all threads: each part runs its rows' decoder layers and then their
-    // arg-max through the screen with its own scratch, so a step forks once. ----
-
-    private bool _stepBan;
-    private GreedyScreen? _stepScreen;
-    private readonly Action<int> _screenPartBody;
-    private float[][] _partApprox = [], _partCandidateValues = [];
-    private int[][] _partCandidates = [];
-    private readonly long[] _partLogits = new long[MaxParts];
-    private readonly bool[] _partOk = new bool[MaxParts];
-
-    /// <summary>Runs a whole greedy step of <paramref name="active"/> rows split by rows when it goes through the screen
-    /// and is worth splitting (<see cref="SplitRows"/>); false when it does not apply (nothing was done).</summary>
-    private bool SplitScreenedStep(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown)
-    {
-        if (active > LogitRows || active > ScreenRows || !UseScreen || !SplitRows(active, _decIn + _h)) return false;
-        var screen = CurrentScreen();
-        if (!screen.Usable) return false;
-        if (_partApprox.Length < _parts || _partApprox[_parts - 1].Length < screen.ApproxLength)
-        {
-            _partApprox = new float[MaxParts][];
-            _partCandidates = new int[MaxParts][];
-            _partCandidateValues = new float[MaxParts][];
-            for (int p = 0; p < MaxParts; p++)
-            {
-                _partApprox[p] = new float[screen.ApproxLength];
-                _partCandidates[p] = new int[_vt];
-                _partCandidateValues[p] = new float[_vt];
-            }
-        }
-        if (UsePackedWeights) Packed();   // active > MatMulDotRows here; fetched once, not raced by the parts
-        _stepRows = active; _stepPathRows = Math.Max(active, MinKernelRows); _stepBan = banUnknown; _stepScreen = screen;
-        Parallel.For(0, _parts, _screenPartBody);
-        _stepScreen = null;
-        long logits = 0;
-        for (int p = 0; p < _parts; p++)
-        {
-            if (!_partOk[p])
-            {
-                ProjectArgMax(active, outW, outB, banUnknown, screen: false);   // h not finite somewhere: the exact path for all
-                return true;
-            }
-            logits += _partLogits[p];
-        }
-        ScreenedLogits += logits;
-        ScreenedRows += active;
-        SplitScreenedSteps++;
-        return true;
-    }
-
-    /// <summary>Greedy steps run by <see cref="SplitScreenedStep"/> (tests).</summary>
-    internal long SplitScreenedSteps { get; private set; }
-
-    private void ScreenPart(int p)
-    {
-        var (r0, r1) = RowPart(p);
-        DecoderRows(r0, r1, _stepPathRows);
-        _partOk[p] = ScreenRange(_stepScreen!, r0, r1, Param(_outW), Param(_outB), _stepBan, _partApprox[p], _partCandidates[p], _partCandidateValues[p],
-            out _partLogits[p]);
     }
 
     /// <summary>Moves greedy row <paramref name="from"/> (decoder state, next token, next input, owner) into row <paramref name="to"/>.</summary>
@@ -968,26 +770,9 @@ internal sealed class InferenceSession
     private void ProjectKeys(int count)
     {
         if (_attention == AttentionKind.Dot) return;
-        // Rows are independent products of about len·H² multiply-adds each: split over the threads by rows when worth it.
-        if (_parts > 1 && count >= 2 * _parts && (long)count * _state.MemorySteps * _h * _h >= MinSplitMultiplyAdds)
-        {
-            _stepRows = count;
-            Parallel.For(0, _parts, _keysPartBody);
-        }
-        else ProjectKeys(0, count);
-    }
-
-    private void KeysPart(int p)
-    {
-        var (r0, r1) = RowPart(p);
-        ProjectKeys(r0, r1);
-    }
-
-    private void ProjectKeys(int r0, int r1)
-    {
         int h = _h, stride = _state.MemorySteps * h;
         ReadOnlySpan<float> w = Param(_attention == AttentionKind.General ? _attnWa! : _attnWk!);
-        for (int r = r0; r < r1; r++)
+        for (int r = 0; r < count; r++)
         {
             int len = _state.Lengths[r];
             if (len == 0) continue;

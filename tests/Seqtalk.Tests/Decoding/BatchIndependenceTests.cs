@@ -6,9 +6,9 @@ using Seqtalk.Text;
 namespace Seqtalk.Tests.Decoding;
 
 /// <summary>A request's reply never depends on what it was batched with, checked at the float level: every greedy path
-/// (the int8 screen and its exact re-score, the exact fallback, the fused block arg-max, the vocabulary slices and the
-/// row-split steps of several threads, the LSTM and combine steps for any number of active rows) gives a row the same
-/// chosen logit, bit for bit, at every step, whatever the batch size, the batch-mates, their order and the threads.</summary>
+/// (the int8 screen and its exact re-score, the exact fallback, the fused block arg-max, the LSTM and combine steps for
+/// any number of active rows) gives a row the same chosen logit, bit for bit, at every step, whatever the batch size, the
+/// batch-mates and their order. (ChatModel's threads each decode a share of the questions, so this covers them too.)</summary>
 public class BatchIndependenceTests
 {
     private const int Questions = 40, MaxSteps = 9, Vocab = 3000;
@@ -60,11 +60,11 @@ public class BatchIndependenceTests
     /// <summary>Decodes <paramref name="sources"/> (indices into the question list given by <paramref name="order"/>) and
     /// returns per question and step the chosen token and the bits of its logit.</summary>
     private static Dictionary<(int Question, int Step), (int Token, int Bits)> Decode(InferenceSession session, int[][] sources, int[] order, bool ban,
-        int threads, out int[][] replies)
+        out int[][] replies)
     {
         var seen = new Dictionary<(int, int), (int, int)>();
         session.GreedyObserver = (index, step, token, logit) => seen.Add((order[index], step), (token, BitConverter.SingleToInt32Bits(logit)));
-        var decoded = session.GreedyDecode([.. order.Select(i => sources[i])], MaxSteps, ban, threads);
+        var decoded = session.GreedyDecode([.. order.Select(i => sources[i])], MaxSteps, ban);
         session.GreedyObserver = null;
         replies = new int[sources.Length][];
         for (int i = 0; i < order.Length; i++) replies[order[i]] = decoded[i];
@@ -73,13 +73,13 @@ public class BatchIndependenceTests
 
     [Theory]
     [MemberData(nameof(Configs))]
-    public void EveryBatchSizeOrderAndThreadCount_GivesEachRowTheSameTokensAndLogitBits(int layers, AttentionKind attention, bool feeding, bool ban, int hidden)
+    public void EveryBatchSizeAndOrder_GivesEachRowTheSameTokensAndLogitBits(int layers, AttentionKind attention, bool feeding, bool ban, int hidden)
     {
         var (model, sources) = Setup(layers, attention, feeding, hidden);
         int[] identity = [.. Enumerable.Range(0, Questions)];
-        // Alone: one question per call, one thread.
+        // Alone: one question per call.
         var alone = new InferenceSession(model, 1);
-        var expected = Decode(alone, sources, identity, ban, 1, out var aloneReplies);
+        var expected = Decode(alone, sources, identity, ban, out var aloneReplies);
         Assert.Equal(aloneReplies.Sum(r => Math.Min(r.Length + 1, MaxSteps)), expected.Count);   // every step of every row was seen
         Assert.Contains(aloneReplies, r => r.Length == MaxSteps);
         Assert.Contains(aloneReplies, r => r.Length < MaxSteps);
@@ -93,35 +93,29 @@ public class BatchIndependenceTests
             [.. identity.OrderBy(_ => rng.Next())],
             [.. identity.OrderBy(i => sources[i].Length).ThenBy(i => i)],   // short questions together: rows leave in waves
         ];
-        long screened = 0, split = 0;
+        long screened = 0;
         for (int batch = 1; batch <= Questions; batch++)
         {
-            foreach (int threads in new[] { 1, 2 })
+            var session = new InferenceSession(model, batch);
+            for (int o = 0; o < orders.Length; o++)
             {
-                // MinSplitMultiplyAdds 0: every step of at least two rows per thread is split by rows over the threads.
-                var session = new InferenceSession(model, batch) { MinSplitMultiplyAdds = 0 };
-                for (int o = 0; o < orders.Length; o++)
-                {
-                    // Each batch size sees two of the orders (all four over consecutive sizes), each thread count both.
-                    if ((o + batch) % 2 != 0) continue;
-                    var seen = Decode(session, sources, orders[o], ban, threads, out var replies);
-                    Assert.Equal(aloneReplies, replies);
-                    AssertSameFloats(expected, seen, $"batch {batch}, order {o}, threads {threads}");
-                }
-                screened += session.ScreenedRows;
-                split += session.SplitScreenedSteps;
+                // Each batch size sees two of the orders (all four over consecutive sizes).
+                if ((o + batch) % 2 != 0) continue;
+                var seen = Decode(session, sources, orders[o], ban, out var replies);
+                Assert.Equal(aloneReplies, replies);
+                AssertSameFloats(expected, seen, $"batch {batch}, order {o}");
             }
+            screened += session.ScreenedRows;
             // The exact path of the screened sizes (no screen: whole logits rows through MatMulForward's GEMM).
             if (batch <= 16 && batch % 3 == 1)
             {
                 var exact = new InferenceSession(model, batch) { UseScreen = false };
-                AssertSameFloats(expected, Decode(exact, sources, orders[2], ban, 1, out var replies), $"batch {batch} without the screen");
+                AssertSameFloats(expected, Decode(exact, sources, orders[2], ban, out var replies), $"batch {batch} without the screen");
                 Assert.Equal(aloneReplies, replies);
                 Assert.Equal(0, exact.ScreenedRows);
             }
         }
         Assert.True(screened > 0, "no step went through the screen");
-        Assert.True(split > 0, "no screened step was split over the threads");
         Assert.True(alone.ScreenedRows > 0, "decoding alone did not go through the screen");
     }
 
@@ -133,7 +127,7 @@ public class BatchIndependenceTests
         var greedy = new InferenceSession(model, 1);
         var session = new InferenceSession(model, 3);
         int[] identity = [.. Enumerable.Range(0, Questions)];
-        var expected = Decode(greedy, sources, identity, false, 1, out var replies);
+        var expected = Decode(greedy, sources, identity, false, out var replies);
         var logits = new float[3 * Vocab];
         for (int q = 0; q + 3 <= 12; q += 3)
         {
