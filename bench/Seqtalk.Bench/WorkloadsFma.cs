@@ -50,12 +50,12 @@ internal static partial class Workloads
     {
         if (!Vector512.IsHardwareAccelerated || !Vector256.IsHardwareAccelerated) return null;
         const int iterations = 20_000_000;
-        FmaLoop256(100_000, 1.000001f);
+        FmaLoop(100_000, 1.000001f, allow512: false);
         var trials = new List<double>();
         for (int trial = 0; trial < 5; trial++)
         {
             long start = Stopwatch.GetTimestamp();
-            float sink = FmaLoop256(iterations, 1.000001f);
+            float sink = FmaLoop(iterations, 1.000001f, allow512: false);
             double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             trials.Add(2.0 * 12 * 8 * iterations / seconds / 1e9 + (float.IsNaN(sink) ? 1 : 0));
         }
@@ -63,33 +63,14 @@ internal static partial class Workloads
         return trials[trials.Count / 2];
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static float FmaLoop256(int iterations, float m)
-    {
-        Vector256<float> a = Vector256.Create(m), b = Vector256.Create(1e-7f);
-        Vector256<float> c0 = Vector256.Create(0f), c1 = Vector256.Create(1f), c2 = Vector256.Create(2f), c3 = Vector256.Create(3f);
-        Vector256<float> c4 = Vector256.Create(4f), c5 = Vector256.Create(5f), c6 = Vector256.Create(6f), c7 = Vector256.Create(7f);
-        Vector256<float> c8 = Vector256.Create(8f), c9 = Vector256.Create(9f), c10 = Vector256.Create(10f), c11 = Vector256.Create(11f);
-        for (int i = 0; i < iterations; i++)
-        {
-            c0 = Vector256.FusedMultiplyAdd(c0, a, b); c1 = Vector256.FusedMultiplyAdd(c1, a, b);
-            c2 = Vector256.FusedMultiplyAdd(c2, a, b); c3 = Vector256.FusedMultiplyAdd(c3, a, b);
-            c4 = Vector256.FusedMultiplyAdd(c4, a, b); c5 = Vector256.FusedMultiplyAdd(c5, a, b);
-            c6 = Vector256.FusedMultiplyAdd(c6, a, b); c7 = Vector256.FusedMultiplyAdd(c7, a, b);
-            c8 = Vector256.FusedMultiplyAdd(c8, a, b); c9 = Vector256.FusedMultiplyAdd(c9, a, b);
-            c10 = Vector256.FusedMultiplyAdd(c10, a, b); c11 = Vector256.FusedMultiplyAdd(c11, a, b);
-        }
-        return Vector256.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
-    }
-
     private static int Lanes => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;
 
-    /// <summary>12 independent FMA chains over <paramref name="iterations"/> steps; the one FMA loop of
-    /// the benchmarks (the gemm mode samples it too).</summary>
+    /// <summary>12 independent FMA chains over <paramref name="iterations"/> steps at the widest accelerated width (at most
+    /// 256 bits when <paramref name="allow512"/> is false); the one FMA loop of the benchmarks (the gemm mode samples it too).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    internal static float FmaLoop(int iterations, float m)
+    internal static float FmaLoop(int iterations, float m, bool allow512 = true)
     {
-        if (Vector512.IsHardwareAccelerated)
+        if (allow512 && Vector512.IsHardwareAccelerated)
         {
             Vector512<float> a = Vector512.Create(m), b = Vector512.Create(1e-7f);
             Vector512<float> c0 = Vector512.Create(0f), c1 = Vector512.Create(1f), c2 = Vector512.Create(2f), c3 = Vector512.Create(3f);
