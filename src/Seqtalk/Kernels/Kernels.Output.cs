@@ -394,25 +394,22 @@ internal static partial class Kernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> ExpNonPositive(Vector512<float> x)
     {
-        Vector512<float> xc = Vector512.Max(x, Vector512.Create(ExpLowest));
-        Vector512<float> t = Vector512.FusedMultiplyAdd(xc, Vector512.Create(1.44269504088896341f), Vector512.Create(ExpMagic));
-        Vector512<float> n = t - Vector512.Create(ExpMagic);
-        Vector512<float> r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), xc);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
-        Vector512<float> p = Vector512.FusedMultiplyAdd(Vector512.Create(1.9875691500e-4f), r, Vector512.Create(1.3981999507e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r * r, r) + Vector512<float>.One;
-        Vector512<float> pow2n = (t.AsInt32() << 23).AsSingle();
-        return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(ExpLowest)), Vector512<float>.Zero, p * pow2n);
+        Vector512<float> q = ExpReduced(x, out Vector512<float> pow2n) + Vector512<float>.One;
+        return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(ExpLowest)), Vector512<float>.Zero, q * pow2n);
     }
 
     /// <summary>e^x − 1 for x ≤ 0 with ExpNonPositive's reduction: q = e^r − 1 = r + r²·P(r) before the + 1, then
     /// 2^n·q + (2^n − 1) (exact for n = 0, so accurate near 0, where e^x − 1 would cancel); −1 below ExpLowest.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> ExpM1NonPositive(Vector512<float> x)
+    {
+        Vector512<float> q = ExpReduced(x, out Vector512<float> pow2n);
+        return Vector512.FusedMultiplyAdd(pow2n, q, pow2n - Vector512<float>.One);
+    }
+
+    // The shared part of ExpNonPositive and ExpM1NonPositive: 2^n and q = e^r − 1 = r + r²·P(r) for x clamped at ExpLowest.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ExpReduced(Vector512<float> x, out Vector512<float> pow2n)
     {
         Vector512<float> xc = Vector512.Max(x, Vector512.Create(ExpLowest));
         Vector512<float> t = Vector512.FusedMultiplyAdd(xc, Vector512.Create(1.44269504088896341f), Vector512.Create(ExpMagic));
@@ -424,9 +421,8 @@ internal static partial class Kernels
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
-        Vector512<float> q = Vector512.FusedMultiplyAdd(p, r * r, r);
-        Vector512<float> pow2n = (t.AsInt32() << 23).AsSingle();
-        return Vector512.FusedMultiplyAdd(pow2n, q, pow2n - Vector512<float>.One);
+        pow2n = (t.AsInt32() << 23).AsSingle();
+        return Vector512.FusedMultiplyAdd(p, r * r, r);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
