@@ -401,7 +401,7 @@ internal sealed class InferenceSession
             int active = 0;
             while (active < count && sources[start + _order[active]].Length > t) active++;
             for (int r = 0; r < active; r++) _ids[r] = sources[start + _order[r]][t];
-            EncoderRows(t, 0, active, Math.Max(active, MinKernelRows));
+            EncoderStep(t, active, Math.Max(active, MinKernelRows));
         }
         // Undo the sort: state row r belongs to source _order[r]; row i must hold source i.
         for (int r = 0; r < count; r++) _next[_order[r]] = r;
@@ -410,13 +410,13 @@ internal sealed class InferenceSession
         ApplyBridge(count);
     }
 
-    /// <summary>Encoder step <paramref name="t"/> for rows [r0, r1) of pathRows: embeds _ids, runs the LSTM stack and,
+    /// <summary>Encoder step <paramref name="t"/> for rows [0, rows) of pathRows: embeds _ids, runs the LSTM stack and,
     /// with attention, keeps the top layer's h as the rows' memory at step t.</summary>
-    private void EncoderRows(int t, int r0, int r1, int pathRows)
+    private void EncoderStep(int t, int rows, int pathRows)
     {
-        K.EmbeddingForward(Param(_encEmbed), _ids.AsSpan(0, r1), _x, _e, r0, r1);
-        for (int k = 0; k < _layers; k++) LstmStep(k, k, k == 0 ? _x : _state.H[k - 1], r0, r1, pathRows);
-        if (_attention != AttentionKind.None) KeepEncoderOutputs(t, r0, r1);
+        K.EmbeddingForward(Param(_encEmbed), _ids.AsSpan(0, rows), _x, _e, 0, rows);
+        for (int k = 0; k < _layers; k++) LstmStep(k, k, k == 0 ? _x : _state.H[k - 1], rows, pathRows);
+        if (_attention != AttentionKind.None) KeepEncoderOutputs(t, rows);
     }
 
     /// <summary>Learned bridge (TrainingWorkspace.Bridge): the encoder's final states of rows [0, count) become the
@@ -470,28 +470,26 @@ internal sealed class InferenceSession
         }
     }
 
-    /// <summary>Embeds _ids[0, rows) and runs the decoder LSTM stack (and attention); the top layer's h (h̃) ends in _x.</summary>
-    private void DecoderLayers(int rows, int pathRows) => DecoderRows(0, rows, pathRows);
-
-    /// <summary><see cref="DecoderLayers"/> for rows [r0, r1) of pathRows.</summary>
-    private void DecoderRows(int r0, int r1, int pathRows)
+    /// <summary>Embeds _ids[0, rows) and runs the decoder LSTM stack (and attention) with the kernels told of pathRows
+    /// rows; the top layer's h (h̃) ends in _x.</summary>
+    private void DecoderLayers(int rows, int pathRows)
     {
         int h = _h, e = _e;
-        if (_feedEmb.Length == 0) K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, r1), _decX, e, r0, r1);
+        if (_feedEmb.Length == 0) K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _decX, e, 0, rows);
         else
         {
             // Input feeding: layer 0 reads [emb; h̃ of the row's previous step] (TrainingWorkspace.InputFeeding).
-            K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, r1), _feedEmb, e, r0, r1);
-            for (int r = r0; r < r1; r++)
+            K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _feedEmb, e, 0, rows);
+            for (int r = 0; r < rows; r++)
             {
                 _feedEmb.AsSpan(r * e, e).CopyTo(_decX.AsSpan(r * _decIn, e));
                 _state.Feed.AsSpan(r * h, h).CopyTo(_decX.AsSpan(r * _decIn + e, h));
             }
         }
-        for (int k = 0; k < _layers; k++) LstmStep(_layers + k, k, k == 0 ? _decX : _state.H[k - 1], r0, r1, pathRows);
-        _state.H[_layers - 1].AsSpan(r0 * h, (r1 - r0) * h).CopyTo(_x.AsSpan(r0 * h));
-        if (_attention != AttentionKind.None) Attend(r0, r1, pathRows);
-        if (_feedEmb.Length > 0) _x.AsSpan(r0 * h, (r1 - r0) * h).CopyTo(_state.Feed.AsSpan(r0 * h));   // h̃ feeds the next step
+        for (int k = 0; k < _layers; k++) LstmStep(_layers + k, k, k == 0 ? _decX : _state.H[k - 1], rows, pathRows);
+        _state.H[_layers - 1].AsSpan(0, rows * h).CopyTo(_x);
+        if (_attention != AttentionKind.None) Attend(rows, pathRows);
+        if (_feedEmb.Length > 0) _x.AsSpan(0, rows * h).CopyTo(_state.Feed);   // h̃ feeds the next step
     }
 
     /// <summary>_next[r] = arg-max of the logits h_r·out.wᵀ + out.b (first maximum), for r in [0, active);
@@ -551,32 +549,23 @@ internal sealed class InferenceSession
             _candidates = new int[_vt];
             _candidateValues = new float[_vt];
         }
-        if (!ScreenRange(screen, 0, active, outW, outB, banUnknown, _approx, _candidates, _candidateValues, out long logits)) return false;
+        int h = _h;
+        long logits = 0;
+        for (int r = 0; r < active; r++)
+        {
+            int next = screen.ArgMax(_x.AsSpan(r * h, h), outW, outB, banUnknown ? SpecialTokens.UnknownId : -1,
+                _approx, _candidates, _candidateValues, out int count, out float logit);
+            if (next < 0) return false;
+            _next[r] = next;
+            _nextLogit[r] = logit;
+            logits += count;
+        }
         ScreenedLogits += logits;
         ScreenedRows += active;
         return true;
     }
 
     private GreedyScreen CurrentScreen() => _screen is { } kept && kept.IsCurrentFor(_model) ? kept : (_screen = GreedyScreen.For(_model));
-
-    /// <summary>_next[r] for r in [r0, r1) through <paramref name="screen"/> with the given scratch; false when a row's
-    /// h is not finite (the rows before it are decided, the caller decides all again).</summary>
-    private bool ScreenRange(GreedyScreen screen, int r0, int r1, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown,
-        float[] approx, int[] candidates, float[] candidateValues, out long logits)
-    {
-        int h = _h;
-        logits = 0;
-        for (int r = r0; r < r1; r++)
-        {
-            int next = screen.ArgMax(_x.AsSpan(r * h, h), outW, outB, banUnknown ? SpecialTokens.UnknownId : -1,
-                approx, candidates, candidateValues, out int count, out float logit);
-            if (next < 0) return false;
-            _next[r] = next;
-            _nextLogit[r] = logit;
-            logits += count;
-        }
-        return true;
-    }
 
     /// <summary>Moves greedy row <paramref name="from"/> (decoder state, next token, next input, owner) into row <paramref name="to"/>.</summary>
     private void MoveGreedyRow(int from, int to)
@@ -588,11 +577,11 @@ internal sealed class InferenceSession
         _ids[to] = _ids[from];
     }
 
-    /// <summary>One LSTM step of layer <paramref name="lstm"/> (state layer <paramref name="k"/>) for rows [r0, r1):
+    /// <summary>One LSTM step of layer <paramref name="lstm"/> (state layer <paramref name="k"/>) for rows [0, rows):
     /// input rows in <paramref name="input"/>, output h written to the state (layer k's H).
-    /// The kernels are told there are <paramref name="pathRows"/> ≥ r1 rows (only [r0, r1) are computed):
+    /// The kernels are told there are <paramref name="pathRows"/> ≥ rows rows (only [0, rows) are computed):
     /// that picks MatMulForward's path, so with pathRows > MatMulDotRows a row's floats do not depend on the others.</summary>
-    private void LstmStep(int lstm, int k, float[] input, int r0, int r1, int pathRows)
+    private void LstmStep(int lstm, int k, float[] input, int rows, int pathRows)
     {
         int h = _h, g4 = _g, inDim = k == 0 ? (lstm >= _layers ? _decIn : _e) : h;
         Span<float> pre = _pre.AsSpan(0, pathRows * g4);
@@ -600,19 +589,19 @@ internal sealed class InferenceSession
         // pre = x·W_ihᵀ + (b_ih + b_hh); pre += h·W_hhᵀ  (the training order). On the GEMM path (more than MatMulDotRows
         // rows) the weights come packed once per model, not per call: the same bits (Kernels.MatMulForwardColumns).
         var packed = pathRows > K.MatMulDotRows && UsePackedWeights ? Packed() : null;
-        if (packed is not null && r1 - r0 <= K.MatMulDotRows && !packed.InputWeights(lstm).IsEmpty)
+        if (packed is not null && rows <= K.MatMulDotRows && !packed.InputWeights(lstm).IsEmpty)
         {
             // A few rows: the GEMM's arithmetic row by row, without its 6-row tile of repeated rows (the same bits).
-            K.MatMulForwardPackedRows(input.AsSpan(0, pathRows * inDim), packed.InputWeights(lstm), _bias[lstm], pre, pathRows, inDim, g4, r0, r1, accumulate: false);
-            K.MatMulForwardPackedRows(hs, packed.RecurrentWeights(lstm), default, pre, pathRows, h, g4, r0, r1, accumulate: true);
-            K.LstmCellForward(pre, cs, pre, cs, hs, h, r0, r1);
+            K.MatMulForwardPackedRows(input.AsSpan(0, pathRows * inDim), packed.InputWeights(lstm), _bias[lstm], pre, pathRows, inDim, g4, 0, rows, accumulate: false);
+            K.MatMulForwardPackedRows(hs, packed.RecurrentWeights(lstm), default, pre, pathRows, h, g4, 0, rows, accumulate: true);
+            K.LstmCellForward(pre, cs, pre, cs, hs, h, 0, rows);
             return;
         }
         K.MatMulForwardColumns(input.AsSpan(0, pathRows * inDim), Param(_wIh[lstm]), packed is null ? default : packed.InputWeights(lstm), _bias[lstm], pre,
-            pathRows, inDim, g4, r0, r1, 0, g4, accumulate: false);
+            pathRows, inDim, g4, 0, rows, 0, g4, accumulate: false);
         K.MatMulForwardColumns(hs, Param(_wHh[lstm]), packed is null ? default : packed.RecurrentWeights(lstm), default, pre,
-            pathRows, h, g4, r0, r1, 0, g4, accumulate: true);
-        K.LstmCellForward(pre, cs, pre, cs, hs, h, r0, r1);
+            pathRows, h, g4, 0, rows, 0, g4, accumulate: true);
+        K.LstmCellForward(pre, cs, pre, cs, hs, h, 0, rows);
     }
 
     private ReadOnlySpan<float> Param(ParameterSlot s) => _model.Parameters.AsSpan(s.Offset, s.Length);
@@ -757,12 +746,12 @@ internal sealed class InferenceSession
         for (int r = 0; r < count; r++) _state.Lengths[r] = sources[start + _order[r]].Length;
     }
 
-    /// <summary>After encoder step t: the top layer's h of rows [r0, r1) (sorted order) is their memory slot t.</summary>
-    private void KeepEncoderOutputs(int t, int r0, int r1)
+    /// <summary>After encoder step t: the top layer's h of rows [0, rows) (sorted order) is their memory slot t.</summary>
+    private void KeepEncoderOutputs(int t, int rows)
     {
         int h = _h, stride = _state.MemorySteps * h;
         float[] top = _state.H[_layers - 1];
-        for (int r = r0; r < r1; r++) top.AsSpan(r * h, h).CopyTo(_state.Memory.AsSpan(r * stride + t * h, h));
+        for (int r = 0; r < rows; r++) top.AsSpan(r * h, h).CopyTo(_state.Memory.AsSpan(r * stride + t * h, h));
     }
 
     /// <summary>keys = m·W_aᵀ (general) or m·W_kᵀ (Bahdanau), row by row over its real source steps, so a row's keys
@@ -780,16 +769,16 @@ internal sealed class InferenceSession
         }
     }
 
-    /// <summary>Replaces the decoder's top h in _x rows [r0, r1) with h̃ = tanh(W_c [c; h]), c the attention context over
+    /// <summary>Replaces the decoder's top h in _x rows [0, rows) with h̃ = tanh(W_c [c; h]), c the attention context over
     /// the row's encoder outputs (an empty source gives c = 0).</summary>
-    private void Attend(int r0, int r1, int pathRows)
+    private void Attend(int rows, int pathRows)
     {
         int h = _h, steps = _state.MemorySteps;
         Span<float> query = _x.AsSpan(0, pathRows * h), ctx = _attnCtx.AsSpan(0, pathRows * h);
         ReadOnlySpan<int> lengths = _state.Lengths;
         if (_attention == AttentionKind.Bahdanau)
-            K.MatMulForward(query, Param(_attnWq!), default, _attnQuery.AsSpan(0, pathRows * h), pathRows, h, h, r0, r1);
-        for (int r = r0; r < r1; r++)
+            K.MatMulForward(query, Param(_attnWq!), default, _attnQuery.AsSpan(0, pathRows * h), pathRows, h, h, 0, rows);
+        for (int r = 0; r < rows; r++)
         {
             if (lengths[r] == 0) { ctx.Slice(r * h, h).Clear(); continue; }
             switch (_attention)
@@ -809,18 +798,18 @@ internal sealed class InferenceSession
             }
         }
         Span<float> cat = _attnCat.AsSpan(0, pathRows * 2 * h);
-        for (int r = r0; r < r1; r++)
+        for (int r = 0; r < rows; r++)
         {
             ctx.Slice(r * h, h).CopyTo(cat.Slice(2 * r * h, h));
             query.Slice(r * h, h).CopyTo(cat.Slice((2 * r + 1) * h, h));
         }
         ReadOnlySpan<float> packedWc = pathRows > K.MatMulDotRows && UsePackedWeights ? Packed().Combine : default;
-        if (!packedWc.IsEmpty && r1 - r0 <= K.MatMulDotRows)
-            K.MatMulForwardPackedRows(cat, packedWc, default, query, pathRows, 2 * h, h, r0, r1, accumulate: false);   // the same bits
+        if (!packedWc.IsEmpty && rows <= K.MatMulDotRows)
+            K.MatMulForwardPackedRows(cat, packedWc, default, query, pathRows, 2 * h, h, 0, rows, accumulate: false);   // the same bits
         else
-            K.MatMulForwardColumns(cat, Param(_attnWc!), packedWc, default, query, pathRows, 2 * h, h, r0, r1, 0, h, accumulate: false);
+            K.MatMulForwardColumns(cat, Param(_attnWc!), packedWc, default, query, pathRows, 2 * h, h, 0, rows, 0, h, accumulate: false);
         // Row by row: an activation's value may depend on the span length it sees (vector width, tail), so each row's
         // span is its own H floats whatever the rows beside it.
-        for (int r = r0; r < r1; r++) TensorPrimitives.Tanh(query.Slice(r * h, h), query.Slice(r * h, h));
+        for (int r = 0; r < rows; r++) TensorPrimitives.Tanh(query.Slice(r * h, h), query.Slice(r * h, h));
     }
 }
