@@ -241,6 +241,10 @@ internal sealed class InferenceSession
     /// docs/benchmarks.md), since the int8 copy stays in cache from one row to the next.</summary>
     internal const int DefaultScreenRows = LogitRows;
 
+    /// <summary>On machines with AVX-VNNI, greedy steps of any number of rows take the arg-max through the VNNI screen
+    /// (<see cref="GreedyScreen.ArgMaxRows"/>; the same tokens). False keeps the paths below (A/B measurements).</summary>
+    internal bool UseVnniScreen { get; set; } = true;
+
     /// <summary>Greedy decoding of four or more rows runs the projection fused with the arg-max (<see cref="K.OutputBlockArgMax"/>;
     /// the same tokens). False writes the logits block and scans it (A/B measurements).</summary>
     internal bool UseFusedArgMax { get; set; } = true;
@@ -497,6 +501,9 @@ internal sealed class InferenceSession
     private void ProjectArgMax(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown, bool screen = true)
     {
         int h = _h, vt = _vt;
+        // With AVX-VNNI, every row goes through the int8 screen with quantized activations, four rows per pass over the
+        // copy (GreedyScreen.ArgMaxRows): the same tokens and logits, at any batch size.
+        if (screen && UseScreen && UseVnniScreen && ScreenRowsVnni(active, outW, outB, banUnknown)) return;
         if (active <= LogitRows)
         {
             // Up to ScreenRows (all 16) rows: the int8 screen and an fp32 re-score of its candidates, row by row (the same
@@ -560,6 +567,22 @@ internal sealed class InferenceSession
             _nextLogit[r] = logit;
             logits += count;
         }
+        ScreenedLogits += logits;
+        ScreenedRows += active;
+        return true;
+    }
+
+    private GreedyScreen.Scratch? _screenScratch;
+
+    /// <summary>_next[r] for r in [0, active) through the VNNI screen; false (nothing decided) when the machine or the
+    /// model's width has no VNNI screen, or the weights or a row's h are not finite.</summary>
+    private bool ScreenRowsVnni(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown)
+    {
+        var screen = CurrentScreen();
+        if (!screen.Usable || !screen.Vnni) return false;
+        if (_screenScratch is null || !_screenScratch.Fits(screen)) _screenScratch = new GreedyScreen.Scratch(screen);
+        if (!screen.ArgMaxRows(_x.AsSpan(0, active * _h), active, outW, outB, banUnknown ? SpecialTokens.UnknownId : -1, _screenScratch,
+            _next, _nextLogit, out long logits)) return false;
         ScreenedLogits += logits;
         ScreenedRows += active;
         return true;

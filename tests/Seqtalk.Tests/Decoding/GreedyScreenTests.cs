@@ -54,6 +54,7 @@ public class GreedyScreenTests
         var model = Model(vocab, hidden, vocab + hidden);
         var screen = GreedyScreen.For(model);
         Assert.True(screen.Usable);
+        Assert.Equal(K.ScreenVnniIsSupported(hidden), screen.Vnni);   // the bound below is the VNNI one wherever the machine has it
         var rng = new Random(11);
         var approx = new float[screen.ApproxLength];
         foreach (float scale in new[] { 1f, 0.01f, 3f })
@@ -121,6 +122,49 @@ public class GreedyScreenTests
         }
         Assert.True(exactTies > 5 && nearWins > 5, $"the sample must hold exact ties ({exactTies}) and near rows that win ({nearWins})");
         Assert.True(logitsComputed < trials * 20, $"the screen computed {logitsComputed} fp32 logits in {trials} rows: it should rule out most of {vocab}");
+    }
+
+    [Fact]
+    public void ArgMaxRows_AreArgMaxRowByRow_ForEveryRowCount()
+    {
+        const int vocab = 300, hidden = 50;
+        var model = Model(vocab, hidden, 77);
+        var screen = GreedyScreen.For(model);
+        if (!screen.Vnni)
+        {
+            // Without AVX-VNNI the session never calls it; it refuses rather than answer from another path.
+            Assert.Throws<InvalidOperationException>(() => screen.ArgMaxRows(new float[hidden], 1, W(model), B(model), -1, new GreedyScreen.Scratch(screen), new int[1], new float[1], out _));
+            return;
+        }
+        var rng = new Random(3);
+        var scratch = new GreedyScreen.Scratch(screen);
+        foreach (int rows in new[] { 1, 2, 3, 4, 5, 8, 9, 13 })
+        {
+            foreach (int banned in new[] { -1, SpecialTokens.UnknownId })
+            {
+                var x = RandomH(rng, rows * hidden, 1f);
+                // Two rows that are copies, and a row of zeros: the screen's answers do not depend on the neighbours.
+                if (rows > 2) x.AsSpan(0, hidden).CopyTo(x.AsSpan(2 * hidden));
+                if (rows > 3) x.AsSpan(3 * hidden, hidden).Clear();
+                var next = new int[rows];
+                var logits = new float[rows];
+                Assert.True(screen.ArgMaxRows(x, rows, W(model), B(model), banned, scratch, next, logits, out long computed));
+                // Few fp32 logits a row, but every one for the zero row: its logits are the biases, all equal here.
+                Assert.InRange(computed, rows, rows * 20L + (rows > 3 ? vocab : 0));
+                for (int r = 0; r < rows; r++)
+                {
+                    var h = x.AsSpan(r * hidden, hidden).ToArray();
+                    var z = Logits(model, h);
+                    if (banned >= 0) z[banned] = float.NegativeInfinity;
+                    int expected = TensorPrimitives.IndexOfMax(z);
+                    Assert.Equal(expected, next[r]);
+                    Assert.Equal(BitConverter.SingleToInt32Bits(z[expected]), BitConverter.SingleToInt32Bits(logits[r]));
+                }
+            }
+        }
+        var bad = RandomH(rng, 5 * hidden, 1f);
+        bad[4 * hidden + 3] = float.PositiveInfinity;
+        Assert.False(screen.ArgMaxRows(bad, 5, W(model), B(model), -1, scratch, new int[5], new float[5], out _));
     }
 
     [Fact]
