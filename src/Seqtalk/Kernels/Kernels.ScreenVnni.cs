@@ -125,17 +125,24 @@ internal static partial class Kernels
             throw new ArgumentException($"ScreenLogitsVnni: buffers too small for {rows} rows, {blocks} blocks, H {hidden}.");
         if (!ScreenVnniIsSupported(hidden)) throw new PlatformNotSupportedException("ScreenLogitsVnni needs AVX-VNNI and H ≤ 1024.");
         int r = 0;
-        for (; r + VnniRows <= rows; r += VnniRows) Vnni4(qv, scale, offset, bias, u[(r * 4 * groups)..], sx[r..], approx[(r * padded)..], max[r..], blocks, groups);
-        for (; r < rows; r++) max[r] = Vnni1(qv, scale, offset, bias, u[(r * 4 * groups)..], sx[r], approx[(r * padded)..], blocks, groups);
+        for (; r + VnniRows <= rows; r += VnniRows) Vnni4(qv, scale, offset, bias, u[(r * 4 * groups)..], sx[r..], approx[(r * padded)..], max[r..], VnniRows, blocks, groups);
+        // Two or three rows left: one more pass of the four-row kernel (the missing rows repeat the last one and are not
+        // stored), not two or three passes of the one-row kernel.
+        if (rows - r >= 2) Vnni4(qv, scale, offset, bias, u[(r * 4 * groups)..], sx[r..], approx[(r * padded)..], max[r..], rows - r, blocks, groups);
+        else if (rows - r == 1) max[r] = Vnni1(qv, scale, offset, bias, u[(r * 4 * groups)..], sx[r], approx[(r * padded)..], blocks, groups);
     }
 
-    /// <summary>Four rows: per block, 2 × 4 accumulators of 8 int32 lanes; each 64-byte load of weights meets four rows.</summary>
+    /// <summary>Two to four rows (<paramref name="n"/>): per block, 2 × 4 accumulators of 8 int32 lanes; each 64-byte load
+    /// of weights meets four rows. With fewer than four, the last row stands in for the missing ones, which are not stored.</summary>
     private static void Vnni4(ReadOnlySpan<sbyte> qv, ReadOnlySpan<float> scale, ReadOnlySpan<int> offset, ReadOnlySpan<float> bias,
-        ReadOnlySpan<byte> u, ReadOnlySpan<float> sx, Span<float> approx, Span<float> max, int blocks, int groups)
+        ReadOnlySpan<byte> u, ReadOnlySpan<float> sx, Span<float> approx, Span<float> max, int n, int blocks, int groups)
     {
         ref sbyte qr = ref MemoryMarshal.GetReference(qv);
-        ref byte ur = ref MemoryMarshal.GetReference(u);
         int stride = 4 * groups, padded = blocks * ScreenBlock;
+        ref byte u0 = ref MemoryMarshal.GetReference(u);
+        ref byte u1 = ref Unsafe.Add(ref u0, stride);
+        ref byte u2 = ref Unsafe.Add(ref u0, Math.Min(2, n - 1) * stride);
+        ref byte u3 = ref Unsafe.Add(ref u0, (n - 1) * stride);
         ref float ar = ref MemoryMarshal.GetReference(approx);
         var m0 = Vector256.Create(float.NegativeInfinity);
         var m1 = m0;
@@ -149,10 +156,10 @@ internal static partial class Kernels
             {
                 var wLo = Vector256.LoadUnsafe(ref p, (nuint)(g * 64));
                 var wHi = Vector256.LoadUnsafe(ref p, (nuint)(g * 64 + 32));
-                var x0 = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.Add(ref ur, g * 4))).AsByte();
-                var x1 = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.Add(ref ur, stride + g * 4))).AsByte();
-                var x2 = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.Add(ref ur, 2 * stride + g * 4))).AsByte();
-                var x3 = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.Add(ref ur, 3 * stride + g * 4))).AsByte();
+                var x0 = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.Add(ref u0, g * 4))).AsByte();
+                var x1 = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.Add(ref u1, g * 4))).AsByte();
+                var x2 = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.Add(ref u2, g * 4))).AsByte();
+                var x3 = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.Add(ref u3, g * 4))).AsByte();
                 a0 = AvxVnni.MultiplyWideningAndAdd(a0, x0, wLo);
                 b0 = AvxVnni.MultiplyWideningAndAdd(b0, x0, wHi);
                 a1 = AvxVnni.MultiplyWideningAndAdd(a1, x1, wLo);
@@ -165,13 +172,13 @@ internal static partial class Kernels
             int o = blk * ScreenBlock;
             m0 = FinishVnni(a0, b0, scale, offset, bias, sx[0], ref Unsafe.Add(ref ar, o), o, m0);
             m1 = FinishVnni(a1, b1, scale, offset, bias, sx[1], ref Unsafe.Add(ref ar, padded + o), o, m1);
-            m2 = FinishVnni(a2, b2, scale, offset, bias, sx[2], ref Unsafe.Add(ref ar, 2 * padded + o), o, m2);
-            m3 = FinishVnni(a3, b3, scale, offset, bias, sx[3], ref Unsafe.Add(ref ar, 3 * padded + o), o, m3);
+            if (n > 2) m2 = FinishVnni(a2, b2, scale, offset, bias, sx[2], ref Unsafe.Add(ref ar, 2 * padded + o), o, m2);
+            if (n > 3) m3 = FinishVnni(a3, b3, scale, offset, bias, sx[3], ref Unsafe.Add(ref ar, 3 * padded + o), o, m3);
         }
         max[0] = HorizontalMax256(m0);
         max[1] = HorizontalMax256(m1);
-        max[2] = HorizontalMax256(m2);
-        max[3] = HorizontalMax256(m3);
+        if (n > 2) max[2] = HorizontalMax256(m2);
+        if (n > 3) max[3] = HorizontalMax256(m3);
     }
 
     /// <summary>One row: four accumulators per block (even and odd groups of the low and high 8 outputs) so the
