@@ -12,27 +12,33 @@ namespace Seqtalk.Bench;
 /// `serve` mode (issue 5): replies per second from the real HTTP server on loopback, with dynamic
 /// batching on (micro-batches of up to 64, --wait-ms, default 0: a batch takes whatever queued while the
 /// last one decoded) and off (batch size 1), at 1, 8 and 64 concurrent clients (--clients), printed as
-/// ratios. Each measurement starts a fresh server, runs the clients for a warm-up (a third of --seconds,
-/// so the JIT has tiered up the hot paths) and then measures for --seconds; with --repeat N each pair
+/// ratios. Each measurement starts a fresh server, runs the clients for a warm-up (a third of --seconds and at
+/// least 3 s, so the JIT has tiered up the hot paths) and then measures for --seconds; with --repeat N each pair
 /// is measured N times, alternating which of the two goes first, and the median ratio is printed too.
 /// Besides replies/s it prints the process CPU time per reply (and, with --only, the bytes allocated per reply) (server and clients: they share the
 /// process), which other load on the machine disturbs less than the rate. Clients send pre-encoded
-/// JSON bodies and read every reply. Model: the tutorial's (embedding 50, hidden 50) trained for one
+/// JSON bodies on kept-alive connections and read every reply: by default lean load-generator clients
+/// (LeanHttpClient: they take less of the two cores the server needs than HttpClient does), with
+/// --client httpclient the framework's HttpClient. Model: the tutorial's (embedding 50, hidden 50) trained for one
 /// epoch on ChatbotData.csv (or --model DIR); questions: its validation rows. --profile times the
 /// stages of a served reply instead (ServeProfile).
 /// </summary>
 internal static class ServeBench
 {
     private static int s_waitMs;
+    private static bool s_httpClient;
+    private static double s_warmUp;
 
     public static int Run(string[] args)
     {
         s_waitMs = (int)ArgValue(args, "--wait-ms", 0);
+        s_httpClient = ArgString(args, "--client") == "httpclient";
         double seconds = ArgValue(args, "--seconds", 5);
         int repeat = (int)ArgValue(args, "--repeat", 1);
         var modelDirs = ArgStrings(args, "--model");
         bool quick = args.Contains("--quick");
         if (quick) seconds = 1;
+        s_warmUp = WarmUpSeconds(seconds, quick);
         // The host's startup lines would interleave with the table.
         Environment.SetEnvironmentVariable("Logging__LogLevel__Default", "Warning");
 
@@ -61,7 +67,7 @@ internal static class ServeBench
         var bodies = questions.Select(q => JsonSerializer.SerializeToUtf8Bytes(new { text = q })).ToArray();
         string? only = ArgString(args, "--only");   // "on" or "off": measure one side alone (for profiling)
         Console.WriteLine($"batched: up to 64 per micro-batch, wait {s_waitMs} ms; unbatched: batch size 1; {questions.Length} validation questions; "
-            + $"{seconds:F0} s per measurement after {seconds / 3:F1} s of warm-up; {Environment.ProcessorCount} cores; load average {LoadAverage()}");
+            + $"{seconds:F0} s per measurement after {WarmUpSeconds(seconds, quick):F1} s of warm-up; {(s_httpClient ? "HttpClient" : "lean")} clients; {Environment.ProcessorCount} cores; load average {LoadAverage()}");
         var summary = new List<string>();
         foreach (var (name, model) in models)
         {
@@ -113,6 +119,11 @@ internal static class ServeBench
         return 0;
     }
 
+    /// <summary>The warm-up before each measurement: a third of it, and at least 3 s (the JIT tiers the server's request
+    /// path and the decoder up for about that long under load: measured after a 1 s warm-up, the batched rate of the
+    /// quality model came out 20–30 % lower than after 2.7 s); --quick keeps a third of its 1 s.</summary>
+    private static double WarmUpSeconds(double seconds, bool quick) => quick ? seconds / 3 : Math.Max(3, seconds / 3);
+
     /// <summary>Parameters, widths, attention and tokenizer of <paramref name="model"/>, for the table's heading.</summary>
     private static string Describe(ChatModel model)
     {
@@ -158,17 +169,27 @@ internal static class ServeBench
         {
             var address = new Uri(app.Urls.First());
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = address };
-            RunClients(http, bodies, clients, seconds / 3);
-            long before = BatchCount(http, out double requestsBefore);
-            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-            long allocated = GC.GetTotalAllocatedBytes(precise: true);
-            var clock = Stopwatch.StartNew();
-            long done = RunClients(http, bodies, clients, seconds);
-            double elapsed = clock.Elapsed.TotalSeconds;
-            var cpuUsed = Process.GetCurrentProcess().TotalProcessorTime - cpu;
-            allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
-            long batches = BatchCount(http, out double requests) - before;
-            return new Measurement(done / elapsed, batches > 0 ? (requests - requestsBefore) / batches : 0, cpuUsed.TotalMicroseconds / done, (double)allocated / done);
+            var lean = s_httpClient ? [] : Enumerable.Range(0, clients).Select(_ => LeanHttpClient.ConnectAsync(address).GetAwaiter().GetResult()).ToArray();
+            var requests = bodies.Select(b => LeanHttpClient.Request("POST", "/v1/reply", address, b)).ToArray();
+            try
+            {
+                Func<double, long> run = s_httpClient ? s => RunClients(http, bodies, clients, s) : s => RunLeanClients(lean, requests, s);
+                run(s_warmUp);
+                long before = BatchCount(http, out double requestsBefore);
+                var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+                long allocated = GC.GetTotalAllocatedBytes(precise: true);
+                var clock = Stopwatch.StartNew();
+                long done = run(seconds);
+                double elapsed = clock.Elapsed.TotalSeconds;
+                var cpuUsed = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+                allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+                long batches = BatchCount(http, out double requestCount) - before;
+                return new Measurement(done / elapsed, batches > 0 ? (requestCount - requestsBefore) / batches : 0, cpuUsed.TotalMicroseconds / done, (double)allocated / done);
+            }
+            finally
+            {
+                foreach (var client in lean) client.Dispose();
+            }
         }
         finally
         {
@@ -192,6 +213,25 @@ internal static class ServeBench
                 using var response = await http.PostAsync("/v1/reply", content);
                 response.EnsureSuccessStatusCode();
                 await response.Content.ReadAsByteArrayAsync();
+                Interlocked.Increment(ref done);
+            }
+        })).ToArray();
+        Task.WaitAll(tasks);
+        return done;
+    }
+
+    /// <summary>Runs one loop of POST /v1/reply per lean client for <paramref name="seconds"/>; returns the replies received.</summary>
+    private static long RunLeanClients(LeanHttpClient[] clients, byte[][] requests, double seconds)
+    {
+        long done = 0;
+        var clock = Stopwatch.StartNew();
+        var deadline = TimeSpan.FromSeconds(seconds);
+        var tasks = clients.Select((client, c) => Task.Run(async () =>
+        {
+            for (int i = c; clock.Elapsed < deadline; i += clients.Length)
+            {
+                var (status, body) = await client.SendAsync(requests[i % requests.Length]);
+                if (status != 200 || body.Count == 0 || body[0] != (byte)'{') throw new InvalidOperationException($"POST /v1/reply answered {status}.");
                 Interlocked.Increment(ref done);
             }
         })).ToArray();

@@ -90,7 +90,22 @@ internal static class ServeProfile
         try
         {
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = new Uri(app.Urls.First()) };
-            Concurrent("HTTP floor: GET /healthz, 64 clients", seconds, 64, async _ => (await http.GetAsync("/healthz")).EnsureSuccessStatusCode());
+            Concurrent("HTTP floor: GET /healthz, 64 HttpClients", seconds, 64, async _ => (await http.GetAsync("/healthz")).EnsureSuccessStatusCode());
+            var address = new Uri(app.Urls.First());
+            var lean = Enumerable.Range(0, 64).Select(_ => LeanHttpClient.ConnectAsync(address).GetAwaiter().GetResult()).ToArray();
+            byte[] health = LeanHttpClient.Request("GET", "/healthz", address);
+            try
+            {
+                // RunCallers gives caller c the indices c, c + 64, …: each caller keeps its own connection.
+                Concurrent("HTTP floor: GET /healthz, 64 lean clients", seconds, 64, async i =>
+                {
+                    if ((await lean[i % 64].SendAsync(health)).Status != 200) throw new InvalidOperationException("/healthz failed");
+                });
+            }
+            finally
+            {
+                foreach (var client in lean) client.Dispose();
+            }
         }
         finally
         {
