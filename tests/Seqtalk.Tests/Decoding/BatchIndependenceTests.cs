@@ -106,6 +106,14 @@ public class BatchIndependenceTests
                 AssertSameFloats(expected, seen, $"batch {batch}, order {o}");
             }
             screened += session.ScreenedRows;
+            // Where the machine has AVX-VNNI every step above went through the VNNI screen; the paths it replaced (the fp32
+            // screen row by row up to 16 rows, the fused block projection above) must give the same floats too.
+            if (batch % 5 == 2)
+            {
+                var fp32 = new InferenceSession(model, batch) { UseVnniScreen = false };
+                AssertSameFloats(expected, Decode(fp32, sources, orders[1], ban, out var replies), $"batch {batch} without the VNNI screen");
+                Assert.Equal(aloneReplies, replies);
+            }
             // The exact path of the screened sizes (no screen: whole logits rows through MatMulForward's GEMM).
             if (batch <= 16 && batch % 3 == 1)
             {
