@@ -298,8 +298,7 @@ public sealed class ChatModel
         {
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, p =>
             {
-                int start = (int)((long)sources.Length * p / parts), end = (int)((long)sources.Length * (p + 1) / parts);
-                DecodeRange(sources, start, end, maxSteps, banUnknown, result);
+                DecodeRange(sources, ShareStart(sources.Length, p, parts), ShareStart(sources.Length, p + 1, parts), maxSteps, banUnknown, result);
             });
         }
         return result;
@@ -307,6 +306,17 @@ public sealed class ChatModel
 
     /// <summary>Fewest questions a thread of a multi-threaded greedy batch takes.</summary>
     private const int MinRowsPerThread = 2;
+
+    /// <summary>Where share <paramref name="p"/> of <paramref name="parts"/> starts among <paramref name="count"/> questions:
+    /// whole GEMM row tiles to every share but the last when there are at least as many tiles as shares (30 questions on
+    /// two threads: 12 and 18, not 15 and 15, whose first steps would each end in a tile that repeats rows), else an
+    /// even split.</summary>
+    private static int ShareStart(int count, int p, int parts)
+    {
+        if (p >= parts) return count;
+        int tile = Kernels.Kernels.GemmRowTile, tiles = count / tile;
+        return tiles >= parts ? tile * (int)((long)tiles * p / parts) : (int)((long)count * p / parts);
+    }
 
     /// <summary>Greedy replies to sources [start, end) into result, in chunks of a rented session's rows.</summary>
     private void DecodeRange(int[][] sources, int start, int end, int maxSteps, bool banUnknown, int[][] result)

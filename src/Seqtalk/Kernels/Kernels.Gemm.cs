@@ -47,6 +47,9 @@ internal static partial class Kernels
     /// <summary>True when one of the SIMD GEMM paths is available; otherwise the kernels run scalar loops.</summary>
     internal static bool GemmIsVectorized => GemmUses512 || GemmUses256;
 
+    /// <summary>Rows of C per register tile (MR): a row range that is not a multiple of it ends in a tile that repeats a row.</summary>
+    internal static int GemmRowTile => GemmUses512 ? 6 : GemmUses256 ? 4 : 1;
+
     [SkipLocalsInit]
     private static void Gemm(
         ref float a, nint aM, nint aK,

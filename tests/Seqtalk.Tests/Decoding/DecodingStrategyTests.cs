@@ -41,7 +41,9 @@ public class DecodingStrategyTests(DecodingModelFixture fixture) : IClassFixture
         foreach (int threads in new[] { 2, 3, 8 })
         {
             Assert.Equal(one, model.ReplyBatch(questions, new DecodeOptions { Threads = threads }));
-            foreach (int n in new[] { 1, 2, 3, 5 })
+            // 13 and 30: shares of whole GEMM row tiles (30 on two threads: 12 and 18), or an even split when there are
+            // fewer tiles than threads.
+            foreach (int n in new[] { 1, 2, 3, 5, 13, 30 })
                 Assert.Equal(one.Take(n), model.ReplyBatch(questions.Take(n).ToList(), new DecodeOptions { Threads = threads }));
         }
     }
