@@ -139,9 +139,10 @@ internal sealed class GreedyScreen
             for (int r = 0; r < n; r++)
             {
                 var row = x.Slice((r0 + r) * h, h);
-                scratch.Bounds[r] = ErrorBound(row);
+                float max = MathF.Abs(TensorPrimitives.MaxMagnitude(row));
+                scratch.Bounds[r] = ErrorBound(row, max);
                 if (!double.IsFinite(scratch.Bounds[r])) return false;
-                scratch.Steps[r] = K.QuantizeActivationsVnni(row, scratch.Codes.AsSpan(r * stride, stride), h);
+                scratch.Steps[r] = K.QuantizeActivationsVnni(row, scratch.Codes.AsSpan(r * stride, stride), h, max);
             }
             K.ScreenLogitsVnni(_qv, _scale, _offset, _bias, scratch.Codes, scratch.Steps, scratch.Approx, scratch.Max, n, Blocks, h);
             for (int r = 0; r < n; r++)
@@ -223,13 +224,16 @@ internal sealed class GreedyScreen
     }
 
     /// <summary>E ≥ |approx_o − z_o| for every o (Kernels.Screen's bound, with a margin); not finite when h is not.</summary>
-    internal double ErrorBound(ReadOnlySpan<float> h)
+    internal double ErrorBound(ReadOnlySpan<float> h) => Hidden == 0
+        ? 2 * _gamma * _bMax * (1 + 1e-3) + 1e-30
+        : ErrorBound(h, MathF.Abs(TensorPrimitives.MaxMagnitude(h[..Hidden])));
+
+    /// <summary><see cref="ErrorBound(ReadOnlySpan{float})"/> given ‖h‖∞ = <paramref name="max"/> (H &gt; 0).</summary>
+    private double ErrorBound(ReadOnlySpan<float> h, float max)
     {
-        if (Hidden == 0) return 2 * _gamma * _bMax * (1 + 1e-3) + 1e-30;
         // ‖h‖₁ summed in float (vectorized) is within a relative H·u of the real sum; scaled up by 2H·u it is at least it.
         // ‖h‖∞ is exact. A value that is not finite makes the result not finite.
         double h1 = TensorPrimitives.SumOfMagnitudes(h[..Hidden]) * (1 + 2.0 * Hidden * Math.ScaleB(1.0, -24));
-        float max = MathF.Abs(TensorPrimitives.MaxMagnitude(h[..Hidden]));
         double hMax = max;
         // With the VNNI screen, the quantized activations differ from h by at most 0.51·s_x each (Kernels.ScreenVnni);
         // s_x is the step QuantizeActivationsVnni takes, computed the same way.

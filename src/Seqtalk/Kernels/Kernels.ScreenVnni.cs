@@ -69,11 +69,14 @@ internal static partial class Kernels
 
     /// <summary>Quantizes one row x to u = round(x/s_x) + 128 (see the header) in <paramref name="u"/>[0, 4·Hq) (128 past
     /// H: a zero code); returns s_x. A zero row gives s_x = 0 and all codes 128. The row must be finite.</summary>
-    internal static float QuantizeActivationsVnni(ReadOnlySpan<float> x, Span<byte> u, int hidden)
+    internal static float QuantizeActivationsVnni(ReadOnlySpan<float> x, Span<byte> u, int hidden) =>
+        QuantizeActivationsVnni(x, u, hidden, hidden == 0 ? 0f : MathF.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(x[..hidden])));
+
+    /// <summary><see cref="QuantizeActivationsVnni(ReadOnlySpan{float}, Span{byte}, int)"/> given max_i |x_i| (the caller has it).</summary>
+    internal static float QuantizeActivationsVnni(ReadOnlySpan<float> x, Span<byte> u, int hidden, float max)
     {
         int padded = 4 * VnniGroups(hidden);
         if (x.Length < hidden || u.Length < padded) throw new ArgumentException($"QuantizeActivationsVnni: buffers too small for H {hidden}.");
-        float max = hidden == 0 ? 0f : MathF.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(x[..hidden]));
         float s = max / 127f;
         if (s == 0f)
         {
