@@ -117,7 +117,8 @@ internal sealed class GreedyScreen
 
     /// <summary>The arg-max of each of <paramref name="rows"/> rows of <paramref name="x"/> ([rows, H]), as <see cref="ArgMax"/>
     /// gives it, through the VNNI screen (<see cref="Vnni"/> must be true): four rows share each pass over the copy.
-    /// Returns false, with nothing decided, when a row is not finite (the caller then computes every logit).</summary>
+    /// Returns false when a row is not finite; the rows before it may have been written, and the caller then computes every
+    /// row's logits.</summary>
     /// <param name="x">[rows, H] the rows.</param>
     /// <param name="rows">How many rows.</param>
     /// <param name="w">[V, H] the fp32 weight this screen was built from.</param>

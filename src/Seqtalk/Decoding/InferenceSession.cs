@@ -574,7 +574,7 @@ internal sealed class InferenceSession
 
     private GreedyScreen.Scratch? _screenScratch;
 
-    /// <summary>_next[r] for r in [0, active) through the VNNI screen; false (nothing decided) when the machine or the
+    /// <summary>_next[r] for r in [0, active) through the VNNI screen; false when the machine or the
     /// model's width has no VNNI screen, or the weights or a row's h are not finite.</summary>
     private bool ScreenRowsVnni(int active, ReadOnlySpan<float> outW, ReadOnlySpan<float> outB, bool banUnknown)
     {

@@ -156,6 +156,13 @@ internal static partial class Kernels
         return m;
     }
 
+    private static float HorizontalMax(Vector256<float> v)
+    {
+        float m = float.NegativeInfinity;
+        for (int j = 0; j < Vector256<float>.Count; j++) m = MathF.Max(m, v.GetElement(j));
+        return m;
+    }
+
     private static float ScreenLogits256(ReadOnlySpan<sbyte> q, ReadOnlySpan<float> scale, ReadOnlySpan<float> bias, ReadOnlySpan<float> x,
         Span<float> approx, int blocks, int hidden)
     {
@@ -187,9 +194,7 @@ internal static partial class Kernels
             v1.StoreUnsafe(ref ar, (nuint)(at + 8));
             max = Vector256.Max(max, Vector256.Max(v0, v1));
         }
-        float m = float.NegativeInfinity;
-        for (int j = 0; j < Vector256<float>.Count; j++) m = MathF.Max(m, max.GetElement(j));
-        return m;
+        return HorizontalMax(max);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -178,10 +178,10 @@ internal static partial class Kernels
             if (n > 2) m2 = FinishVnni(a2, b2, scale, offset, bias, sx[2], ref Unsafe.Add(ref ar, 2 * padded + o), o, m2);
             if (n > 3) m3 = FinishVnni(a3, b3, scale, offset, bias, sx[3], ref Unsafe.Add(ref ar, 3 * padded + o), o, m3);
         }
-        max[0] = HorizontalMax256(m0);
-        max[1] = HorizontalMax256(m1);
-        if (n > 2) max[2] = HorizontalMax256(m2);
-        if (n > 3) max[3] = HorizontalMax256(m3);
+        max[0] = HorizontalMax(m0);
+        max[1] = HorizontalMax(m1);
+        if (n > 2) max[2] = HorizontalMax(m2);
+        if (n > 3) max[3] = HorizontalMax(m3);
     }
 
     /// <summary>One row: four accumulators per block (even and odd groups of the low and high 8 outputs) so the
@@ -216,7 +216,7 @@ internal static partial class Kernels
             int o = blk * ScreenBlock;
             m = FinishVnni(a0 + a1, b0 + b1, scale, offset, bias, sx, ref Unsafe.Add(ref ar, o), o, m);
         }
-        return HorizontalMax256(m);
+        return HorizontalMax(m);
     }
 
     /// <summary>approx for outputs [o, o+16) of one row from its two accumulators: fma(float(acc − c)·s_o, s_x, b_o).</summary>
@@ -232,13 +232,6 @@ internal static partial class Kernels
         vLo.StoreUnsafe(ref approx);
         vHi.StoreUnsafe(ref approx, 8);
         return Vector256.Max(max, Vector256.Max(vLo, vHi));
-    }
-
-    private static float HorizontalMax256(Vector256<float> v)
-    {
-        float m = float.NegativeInfinity;
-        for (int j = 0; j < Vector256<float>.Count; j++) m = MathF.Max(m, v.GetElement(j));
-        return m;
     }
 
     /// <summary>The scalar twin of <see cref="ScreenLogitsVnni"/> (tests): the same integers, the same float finish.</summary>
