@@ -173,7 +173,9 @@ internal static class ServeBench
             var requests = bodies.Select(b => LeanHttpClient.Request("POST", "/v1/reply", address, b)).ToArray();
             try
             {
-                Func<double, long> run = s_httpClient ? s => RunClients(http, bodies, clients, s) : s => RunLeanClients(lean, requests, s);
+                // Caller c sends the bodies c, c + clients, …, on its own connection (lean) or the shared HttpClient.
+                Func<int, Task> post = s_httpClient ? i => PostAsync(http, bodies[i % bodies.Length]) : i => PostAsync(lean[i % clients], requests[i % requests.Length]);
+                Func<double, long> run = s => ServeProfile.RunCallers(s, clients, post);
                 run(s_warmUp);
                 long before = BatchCount(http, out double requestsBefore);
                 var cpu = Process.GetCurrentProcess().TotalProcessorTime;
@@ -198,45 +200,21 @@ internal static class ServeBench
         }
     }
 
-    /// <summary>Runs <paramref name="clients"/> loops of POST /v1/reply for <paramref name="seconds"/>; returns the replies received.</summary>
-    private static long RunClients(HttpClient http, byte[][] bodies, int clients, double seconds)
+    /// <summary>One POST /v1/reply through <see cref="HttpClient"/>; throws unless it succeeds.</summary>
+    private static async Task PostAsync(HttpClient http, byte[] body)
     {
-        long done = 0;
-        var clock = Stopwatch.StartNew();
-        var deadline = TimeSpan.FromSeconds(seconds);
-        var tasks = Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
-        {
-            for (int i = c; clock.Elapsed < deadline; i += clients)
-            {
-                using var content = new ByteArrayContent(bodies[i % bodies.Length]);
-                content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-                using var response = await http.PostAsync("/v1/reply", content);
-                response.EnsureSuccessStatusCode();
-                await response.Content.ReadAsByteArrayAsync();
-                Interlocked.Increment(ref done);
-            }
-        })).ToArray();
-        Task.WaitAll(tasks);
-        return done;
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        using var response = await http.PostAsync("/v1/reply", content);
+        response.EnsureSuccessStatusCode();
+        await response.Content.ReadAsByteArrayAsync();
     }
 
-    /// <summary>Runs one loop of POST /v1/reply per lean client for <paramref name="seconds"/>; returns the replies received.</summary>
-    private static long RunLeanClients(LeanHttpClient[] clients, byte[][] requests, double seconds)
+    /// <summary>One prepared POST /v1/reply through a lean client; throws unless it is answered 200 with a JSON object.</summary>
+    private static async Task PostAsync(LeanHttpClient client, byte[] request)
     {
-        long done = 0;
-        var clock = Stopwatch.StartNew();
-        var deadline = TimeSpan.FromSeconds(seconds);
-        var tasks = clients.Select((client, c) => Task.Run(async () =>
-        {
-            for (int i = c; clock.Elapsed < deadline; i += clients.Length)
-            {
-                var (status, body) = await client.SendAsync(requests[i % requests.Length]);
-                if (status != 200 || body.Count == 0 || body[0] != (byte)'{') throw new InvalidOperationException($"POST /v1/reply answered {status}.");
-                Interlocked.Increment(ref done);
-            }
-        })).ToArray();
-        Task.WaitAll(tasks);
-        return done;
+        var (status, body) = await client.SendAsync(request);
+        if (status != 200 || body.Count == 0 || body[0] != (byte)'{') throw new InvalidOperationException($"POST /v1/reply answered {status}.");
     }
 
     /// <summary>Reads the batch-size histogram's count and sum from /metrics.</summary>

@@ -133,7 +133,9 @@ internal static class ServeProfile
         Print(stage, items, clock.Elapsed, Process.GetCurrentProcess().TotalProcessorTime - cpu);
     }
 
-    private static long RunCallers(double seconds, int callers, Func<int, Task> call)
+    /// <summary>Runs <paramref name="callers"/> loops for <paramref name="seconds"/>: caller c calls <paramref name="call"/>
+    /// with c, c + callers, c + 2·callers, …; returns the calls completed.</summary>
+    internal static long RunCallers(double seconds, int callers, Func<int, Task> call)
     {
         long done = 0;
         var clock = Stopwatch.StartNew();
