@@ -38,6 +38,9 @@ public class DecodingStrategyTests(DecodingModelFixture fixture) : IClassFixture
         var questions = fixture.Validation.Concat(fixture.Validation.Take(41)).ToList();   // 161: more than a session's 128 rows on one share
         var one = model.ReplyBatch(questions, new DecodeOptions { Threads = 1 });
         Assert.True(one.Distinct().Count() > 10, "the replies should differ from question to question");
+        // Batches are decoded longest source first, in shares and session chunks of that order: each reply is still the
+        // question's reply alone.
+        Assert.Equal(questions.Select(q => model.Reply(q)), one);
         foreach (int threads in new[] { 2, 3, 8 })
         {
             Assert.Equal(one, model.ReplyBatch(questions, new DecodeOptions { Threads = threads }));
@@ -46,6 +49,14 @@ public class DecodingStrategyTests(DecodingModelFixture fixture) : IClassFixture
             foreach (int n in new[] { 1, 2, 3, 5, 13, 30 })
                 Assert.Equal(one.Take(n), model.ReplyBatch(questions.Take(n).ToList(), new DecodeOptions { Threads = threads }));
         }
+    }
+
+    [Fact]
+    public void LongestFirst_OrdersSourcesByLength_KeepingTheOrderOfEqualLengths()
+    {
+        int[][] sources = [[1, 2], [1, 2, 3, 4, 5], [], [5, 4, 3, 2, 1], [7, 7, 7]];
+        Assert.Equal([1, 3, 4, 0, 2], ChatModel.LongestFirst(sources));
+        Assert.Empty(ChatModel.LongestFirst([]));
     }
 
     [Fact]
