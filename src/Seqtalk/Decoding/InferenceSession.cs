@@ -784,11 +784,14 @@ internal sealed class InferenceSession
         if (_attention == AttentionKind.Dot) return;
         int h = _h, stride = _state.MemorySteps * h;
         ReadOnlySpan<float> w = Param(_attention == AttentionKind.General ? _attnWa! : _attnWk!);
+        // The weight packed once per model (MatMulForwardColumns: MatMulForward's bits, without packing it per question).
+        ReadOnlySpan<float> packed = UsePackedWeights ? Packed().Keys : default;
         for (int r = 0; r < count; r++)
         {
             int len = _state.Lengths[r];
             if (len == 0) continue;
-            K.MatMulForward(_state.Memory.AsSpan(r * stride, len * h), w, default, _state.Keys.AsSpan(r * stride, len * h), len, h, h, 0, len);
+            K.MatMulForwardColumns(_state.Memory.AsSpan(r * stride, len * h), w, packed, default, _state.Keys.AsSpan(r * stride, len * h), len, h, h, 0, len, 0, h,
+                accumulate: false);
         }
     }
 
@@ -800,7 +803,8 @@ internal sealed class InferenceSession
         Span<float> query = _x.AsSpan(0, pathRows * h), ctx = _attnCtx.AsSpan(0, pathRows * h);
         ReadOnlySpan<int> lengths = _state.Lengths;
         if (_attention == AttentionKind.Bahdanau)
-            K.MatMulForward(query, Param(_attnWq!), default, _attnQuery.AsSpan(0, pathRows * h), pathRows, h, h, 0, rows);
+            K.MatMulForwardColumns(query, Param(_attnWq!), UsePackedWeights ? Packed().Query : default, default, _attnQuery.AsSpan(0, pathRows * h),
+                pathRows, h, h, 0, rows, 0, h, accumulate: false);
         for (int r = 0; r < rows; r++)
         {
             if (lengths[r] == 0) { ctx.Slice(r * h, h).Clear(); continue; }

@@ -1,6 +1,7 @@
-// PackedWeights: the decoder's and (unidirectional) encoder's LSTM weights and the attention combine W_c, packed once per
-// model into the GEMM's panel layout (Kernels.PackMatMulForwardWeights), so that a batched decoding step does not pack
-// [4H, in] and [4H, H] again on every step of every call. MatMulForwardColumns with a packing gives the same bits as
+// PackedWeights: the decoder's and (unidirectional) encoder's LSTM weights and the attention's W_c, key (W_a or W_k) and
+// query (W_q) weights, packed once per model into the GEMM's panel layout (Kernels.PackMatMulForwardWeights), so that a
+// batched decoding step does not pack [4H, in] and [4H, H] again on every step of every call, nor the key weight for every
+// question's encoder outputs. MatMulForwardColumns with a packing gives the same bits as
 // MatMulForward without one (Kernels.MatMul), so replies do not change. Rebuilt when the weights change (the model's
 // WeightsVersion), like GreedyScreen.
 
@@ -17,6 +18,7 @@ internal sealed class PackedWeights
 
     private readonly float[][] _wIh, _wHh;   // per LSTM (encoder layers, then decoder layers); empty when not packed
     private readonly float[] _wc;            // attention combine [H, 2H], or empty
+    private readonly float[] _keys, _query;  // attention key W_a / W_k and query W_q [H, H], or empty
 
     /// <summary>The packing of <paramref name="model"/>'s weights as they are now: built on first use, shared by its
     /// sessions, and built again after the weights changed (<see cref="Seq2SeqModel.WeightsVersion"/>).</summary>
@@ -46,7 +48,12 @@ internal sealed class PackedWeights
             _wIh[i] = Pack(model, model.Layout[ParameterLayout.Names.LstmWeightIh(prefix, i % layers)]);
             _wHh[i] = Pack(model, model.Layout[ParameterLayout.Names.LstmWeightHh(prefix, i % layers)]);
         }
-        _wc = K.GemmIsVectorized && cfg.Attention != AttentionKind.None ? Pack(model, model.Layout[ParameterLayout.Names.AttentionCombine]) : [];
+        bool attention = K.GemmIsVectorized && cfg.Attention != AttentionKind.None;
+        _wc = attention ? Pack(model, model.Layout[ParameterLayout.Names.AttentionCombine]) : [];
+        _keys = attention && cfg.Attention != AttentionKind.Dot
+            ? Pack(model, model.Layout[cfg.Attention == AttentionKind.General ? ParameterLayout.Names.AttentionGeneral : ParameterLayout.Names.AttentionKey])
+            : [];
+        _query = attention && cfg.Attention == AttentionKind.Bahdanau ? Pack(model, model.Layout[ParameterLayout.Names.AttentionQuery]) : [];
     }
 
     /// <summary>Wᵀ of a [out, in] weight in the GEMM's panels.</summary>
@@ -72,4 +79,10 @@ internal sealed class PackedWeights
 
     /// <summary>Packed attention combine W_c, or empty.</summary>
     public ReadOnlySpan<float> Combine => _wc;
+
+    /// <summary>Packed attention key weight (general W_a, Bahdanau W_k), or empty.</summary>
+    public ReadOnlySpan<float> Keys => _keys;
+
+    /// <summary>Packed Bahdanau query weight W_q, or empty.</summary>
+    public ReadOnlySpan<float> Query => _query;
 }

@@ -71,7 +71,7 @@ public class WeightCacheTests
         var before = session.GreedyDecode(batch, MaxSteps);
 
         var rng = new Random(4);
-        foreach (var name in new[] { "dec.l0.w_ih", "dec.l0.w_hh", "enc.l0.w_hh" }.Concat(attention == AttentionKind.None ? [] : ["attn.w_c"]))
+        foreach (var name in new[] { "dec.l0.w_ih", "dec.l0.w_hh", "enc.l0.w_hh" }.Concat(attention == AttentionKind.None ? [] : ["attn.w_c", "attn.w_a"]))
         {
             var slot = model.Layout[name];
             for (int i = slot.Offset; i < slot.Offset + slot.Length; i++) model.Parameters[i] += (float)(rng.NextDouble() - 0.5);
