@@ -9,7 +9,7 @@ namespace Seqtalk.Server;
 /// <see cref="ServerOptions.MaxBatchSize"/> of them and decodes them. Questions that queued while the loop was busy
 /// are decoded at once, all together; only when a question finds the loop idle does it wait up to
 /// <see cref="ServerOptions.MaxBatchWaitMs"/> for more (0, the default: never). The loop decodes them with one call per set of equal decoding options (reply length,
-/// strategy, seed…): <see cref="ChatModel.ReplyBatch"/> for plain greedy requests, <see cref="ChatModel.ReplyDetailedBatch"/>
+/// strategy, seed…): <see cref="ChatModel.ReplyBatch(IReadOnlyList{string}, Seqtalk.Decoding.DecodeOptions?, Action{int, string}?)"/> for plain greedy requests, <see cref="ChatModel.ReplyDetailedBatch"/>
 /// for beam search and sampling. No decoding strategy lets one row look at another, and sampling gives every
 /// question its own generator, so a reply never depends on what it was batched with (the tests check this).
 /// </summary>
@@ -171,9 +171,10 @@ internal sealed class ReplyBatcher : IAsyncDisposable
                 // Four or more rows are shared across the cores, each decoding a share of the questions (replies do not
                 // depend on it): the one decode loop is the server's bottleneck under load, and HTTP work alone does not
                 // fill the other cores.
+                // Each reply is handed to its request at the step its decoding ends, on the decoding thread: the answer
+                // goes out while the rest of the batch decodes, and its HTTP work can fill a core whose share is done.
                 var decode = jobs.Count >= 4 && options.Threads == 1 ? options with { Threads = Environment.ProcessorCount } : options;
-                var replies = _model.ReplyBatch(questions, decode);
-                for (int i = 0; i < jobs.Count; i++) jobs[i].Reply.TrySetResult(new ServedReply(replies[i], _model.CountReplyTokens(replies[i]), null));
+                _model.ReplyBatch(questions, decode, (i, reply) => jobs[i].Reply.TrySetResult(new ServedReply(reply, _model.CountReplyTokens(reply), null)));
             }
             else
             {

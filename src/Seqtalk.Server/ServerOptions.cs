@@ -31,7 +31,7 @@ public sealed record ServerOptions
     public int MaxInputChars { get; init; } = DefaultMaxInputChars;
     /// <summary>Largest reply length a request may ask for, in tokens; also the cap when it asks for none.</summary>
     public int MaxOutputTokens { get; init; } = DefaultMaxOutputTokens;
-    /// <summary>Most questions decoded in one call to <see cref="ChatModel.ReplyBatch"/>.</summary>
+    /// <summary>Most questions decoded in one call to <see cref="ChatModel.ReplyBatch(IReadOnlyList{string}, Seqtalk.Decoding.DecodeOptions?, Action{int, string}?)"/>.</summary>
     public int MaxBatchSize { get; init; } = DefaultMaxBatchSize;
     /// <summary>How long a question that finds the batcher idle waits for more, in milliseconds; questions that queued while a
     /// batch decoded never wait. 0 takes only what is already queued.</summary>

@@ -165,14 +165,34 @@ public sealed class ChatModel
     /// <param name="options">Decoding options; null for the defaults.</param>
     /// <returns>One reply per question, in order.</returns>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
-    public IReadOnlyList<string> ReplyBatch(IReadOnlyList<string> questions, DecodeOptions? options = null)
+    public IReadOnlyList<string> ReplyBatch(IReadOnlyList<string> questions, DecodeOptions? options = null) => ReplyBatch(questions, options, null);
+
+    /// <summary>Replies to many questions, decoded together in batches, and hands each reply out as soon as it is ready:
+    /// with greedy decoding (the default) at the step its decoding ends, while the rest of the batch still decodes (a
+    /// server answers its client at once); with beam search or sampling when the batch is done.</summary>
+    /// <param name="questions">The questions.</param>
+    /// <param name="options">Decoding options; null for the defaults.</param>
+    /// <param name="replied">Called once per question with (its index, its reply), on a decoding thread, possibly on
+    /// several threads at once (<see cref="DecodeOptions.Threads"/>); null for none.</param>
+    /// <returns>One reply per question, in order.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public IReadOnlyList<string> ReplyBatch(IReadOnlyList<string> questions, DecodeOptions? options, Action<int, string>? replied)
     {
         ArgumentNullException.ThrowIfNull(questions);
         options ??= DefaultDecodeOptions;
-        if (!options.IsPlainGreedy) return [.. ReplyDetailedBatch(questions, options).Select(r => r.Text)];
-        var ids = DecodeIds(questions, options);
-        var replies = new string[ids.Length];
-        for (int i = 0; i < ids.Length; i++) replies[i] = TargetTokenizer.Decode(ids[i]);
+        if (!options.IsPlainGreedy)
+        {
+            string[] texts = [.. ReplyDetailedBatch(questions, options).Select(r => r.Text)];
+            if (replied is not null)
+            {
+                for (int i = 0; i < texts.Length; i++) replied(i, texts[i]);
+            }
+            return texts;
+        }
+        var replies = new string[questions.Count];
+        Action<int, int[]>? ended = replied is null ? null : (i, ids) => replied(i, replies[i] = TargetTokenizer.Decode(ids));
+        var decoded = DecodeIds(questions, options, ended);
+        for (int i = 0; i < decoded.Length; i++) replies[i] ??= TargetTokenizer.Decode(decoded[i]);
         return replies;
     }
 
@@ -281,7 +301,7 @@ public sealed class ChatModel
     /// different number of pairs than the one it was trained on.</exception>
     public IReadOnlyList<QaPair> ValidationPairs(IReadOnlyList<QaPair> trainingPairs) => Evaluator.ValidationPairs(this, trainingPairs);
 
-    internal int[][] DecodeIds(IReadOnlyList<string> questions, DecodeOptions? options)
+    internal int[][] DecodeIds(IReadOnlyList<string> questions, DecodeOptions? options, Action<int, int[]>? ended = null)
     {
         options?.Validate();
         int maxSteps = options?.MaxLength ?? DefaultMaxReplyLength;
@@ -292,7 +312,7 @@ public sealed class ChatModel
         var result = new int[count][];
         if (parts == 1 && count <= SessionRows)
         {
-            DecodeRange(sources, 0, count, maxSteps, banUnknown, result);
+            DecodeRange(sources, 0, count, maxSteps, banUnknown, result, ended);
             return result;
         }
         // Questions of similar length are decoded together: in source order, longest first, cut into one contiguous
@@ -306,12 +326,13 @@ public sealed class ChatModel
         var sorted = new int[count][];
         for (int i = 0; i < count; i++) sorted[i] = sources[order[i]];
         var sortedResult = new int[count][];
-        if (parts == 1) DecodeRange(sorted, 0, count, maxSteps, banUnknown, sortedResult);
+        Action<int, int[]>? sortedEnded = ended is null ? null : (i, ids) => ended(order[i], ids);
+        if (parts == 1) DecodeRange(sorted, 0, count, maxSteps, banUnknown, sortedResult, sortedEnded);
         else
         {
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, p =>
             {
-                DecodeRange(sorted, ShareStart(count, p, parts), ShareStart(count, p + 1, parts), maxSteps, banUnknown, sortedResult);
+                DecodeRange(sorted, ShareStart(count, p, parts), ShareStart(count, p + 1, parts), maxSteps, banUnknown, sortedResult, sortedEnded);
             });
         }
         for (int i = 0; i < count; i++) result[order[i]] = sortedResult[i];
@@ -341,16 +362,18 @@ public sealed class ChatModel
         return tiles >= parts ? tile * (int)((long)tiles * p / parts) : (int)((long)count * p / parts);
     }
 
-    /// <summary>Greedy replies to sources [start, end) into result, in chunks of a rented session's rows.</summary>
-    private void DecodeRange(int[][] sources, int start, int end, int maxSteps, bool banUnknown, int[][] result)
+    /// <summary>Greedy replies to sources [start, end) into result, in chunks of a rented session's rows; each reply
+    /// also goes to <paramref name="ended"/> (with its index in <paramref name="sources"/>) at the step it ends.</summary>
+    private void DecodeRange(int[][] sources, int start, int end, int maxSteps, bool banUnknown, int[][] result, Action<int, int[]>? ended)
     {
         var session = RentSession();
         try
         {
             for (int from = start; from < end; from += SessionRows)
             {
-                int count = Math.Min(SessionRows, end - from);
-                var part = session.GreedyDecode(new ArraySegment<int[]>(sources, from, count), maxSteps, banUnknown);
+                int count = Math.Min(SessionRows, end - from), first = from;
+                var part = session.GreedyDecode(new ArraySegment<int[]>(sources, from, count), maxSteps, banUnknown,
+                    ended is null ? null : (i, ids) => ended(first + i, ids));
                 Array.Copy(part, 0, result, from, count);
             }
         }

@@ -276,7 +276,9 @@ internal sealed class InferenceSession
     /// <param name="maxSteps">Most tokens per reply.</param>
     /// <param name="banUnknown">Never emit &lt;unk&gt;: the arg-max is taken over the other tokens (the
     /// reply is the same whenever &lt;unk&gt; is not the arg-max).</param>
-    public int[][] GreedyDecode(IReadOnlyList<int[]> sources, int maxSteps, bool banUnknown = false)
+    /// <param name="ended">Called with (source index, ids) as soon as a reply ends, at the step it ends (a server hands
+    /// it out while the rest of the batch decodes); the ids are the array returned for that source.</param>
+    public int[][] GreedyDecode(IReadOnlyList<int[]> sources, int maxSteps, bool banUnknown = false, Action<int, int[]>? ended = null)
     {
         ArgumentNullException.ThrowIfNull(sources);
         ArgumentOutOfRangeException.ThrowIfNegative(maxSteps);
@@ -296,8 +298,7 @@ internal sealed class InferenceSession
         {
             int count = Math.Min(_maxBatch, sources.Count - start);
             EncodeRange(sources, start, count);
-            DecodeChunk(start, count, maxSteps, banUnknown && _vt > 1, output);
-            for (int i = 0; i < count; i++) { results[start + i] = [.. output[i]]; output[i].Clear(); }
+            DecodeChunk(start, count, maxSteps, banUnknown && _vt > 1, output, results, ended);
         }
         return results;
     }
@@ -442,7 +443,9 @@ internal sealed class InferenceSession
         }
     }
 
-    private void DecodeChunk(int start, int count, int maxSteps, bool banUnknown, List<int>[] output)
+    /// <summary>Greedy decoding of sources [start, start + count), encoded into rows [0, count): each reply goes to
+    /// results[start + i] (and to <paramref name="ended"/>) at the step it ends.</summary>
+    private void DecodeChunk(int start, int count, int maxSteps, bool banUnknown, List<int>[] output, int[][] results, Action<int, int[]>? ended)
     {
         int active = count;
         for (int r = 0; r < count; r++) { _rowOf[r] = r; _ids[r] = SpecialTokens.StartId; }
@@ -462,6 +465,7 @@ internal sealed class InferenceSession
                 int next = _next[r];
                 if (next == SpecialTokens.EndId)
                 {
+                    EndReply(start + _rowOf[r], output[_rowOf[r]], results, ended);
                     active--;
                     if (r != active) MoveGreedyRow(active, r);   // r now holds a row not yet handled this step
                     else break;
@@ -472,6 +476,16 @@ internal sealed class InferenceSession
                 r++;
             }
         }
+        // Rows still decoding after maxSteps tokens end there.
+        for (int r = 0; r < active; r++) EndReply(start + _rowOf[r], output[_rowOf[r]], results, ended);
+    }
+
+    private static void EndReply(int source, List<int> output, int[][] results, Action<int, int[]>? ended)
+    {
+        int[] ids = [.. output];
+        output.Clear();
+        results[source] = ids;
+        ended?.Invoke(source, ids);
     }
 
     /// <summary>Embeds _ids[0, rows) and runs the decoder LSTM stack (and attention) with the kernels told of pathRows

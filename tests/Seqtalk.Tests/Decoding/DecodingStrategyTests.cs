@@ -52,6 +52,67 @@ public class DecodingStrategyTests(DecodingModelFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public void ReplyBatch_HandsOutEveryReplyOnce_AsItReturnsIt_OnAnyNumberOfThreads()
+    {
+        var questions = fixture.Validation.Concat(fixture.Validation.Take(41)).ToList();   // 161: two session chunks on one share
+        var expected = _model.ReplyBatch(questions);
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            foreach (int n in new[] { 1, 5, 30, 161 })
+            {
+                var handed = new System.Collections.Concurrent.ConcurrentDictionary<int, string>();
+                var returned = _model.ReplyBatch(questions.Take(n).ToList(), new DecodeOptions { Threads = threads },
+                    (i, reply) => Assert.True(handed.TryAdd(i, reply), $"question {i} was handed out twice"));
+                Assert.Equal(expected.Take(n), returned);
+                Assert.Equal(n, handed.Count);
+                for (int i = 0; i < n; i++) Assert.Equal(returned[i], handed[i]);
+            }
+        }
+        // Beam search and sampling hand their replies out when the batch is done.
+        foreach (var options in new[] { new DecodeOptions { BeamSize = 3 }, new DecodeOptions { Temperature = 1, Seed = 5 } })
+        {
+            var handed = new string[questions.Count];
+            var returned = _model.ReplyBatch(questions, options, (i, reply) => handed[i] = reply);
+            Assert.Equal(_model.ReplyBatch(questions, options), returned);
+            Assert.Equal(returned, handed);
+        }
+    }
+
+    [Fact]
+    public void GreedyDecode_HandsOutAReplyAtTheStepItEnds()
+    {
+        var network = _model.Network;
+        var sources = _questions.Take(20).Select(q => _model.SourceTokenizer.EncodeToIds(q).ToArray()).ToArray();
+        const int maxSteps = 12;
+        var events = new List<(int Source, int Step, bool End)>();
+        var session = new InferenceSession(network, 8)
+        {
+            GreedyObserver = (source, step, _, _) => events.Add((source, step, false)),
+        };
+        var handed = new Dictionary<int, int[]>();
+        var results = session.GreedyDecode(sources, maxSteps, banUnknown: true, ended: (source, ids) =>
+        {
+            handed.Add(source, ids);
+            events.Add((source, ids.Length, true));
+        });
+        Assert.Equal(new InferenceSession(network, 8).GreedyDecode(sources, maxSteps, banUnknown: true), results);
+        var ends = events.Where(e => e.End).ToList();
+        Assert.Equal(Enumerable.Range(0, sources.Length), ends.Select(e => e.Source).Order());
+        Assert.True(ends.Select(e => e.Step).Distinct().Count() > 2, "the replies should end at different steps");
+        foreach (var end in ends)
+        {
+            Assert.Same(results[end.Source], handed[end.Source]);
+            int at = events.IndexOf(end);
+            // A reply that emitted </s> at step k (k tokens) ends right after that step, before any row's step k + 1; one
+            // that ran to maxSteps ends after its last step.
+            int lastStep = end.Step < maxSteps ? end.Step : maxSteps - 1;
+            Assert.Contains((end.Source, lastStep, false), events.Take(at));
+            Assert.DoesNotContain(events.Take(at), e => !e.End && e.Step > lastStep && e.Source / 8 == end.Source / 8);
+            Assert.DoesNotContain(events.Skip(at), e => !e.End && e.Source == end.Source);
+        }
+    }
+
+    [Fact]
     public void LongestFirst_OrdersSourcesByLength_KeepingTheOrderOfEqualLengths()
     {
         int[][] sources = [[1, 2], [1, 2, 3, 4, 5], [], [5, 4, 3, 2, 1], [7, 7, 7]];
