@@ -448,7 +448,8 @@ internal sealed class InferenceSession
     private void DecodeChunk(int start, int count, int maxSteps, bool banUnknown, List<int>[] output, int[][] results, Action<int, int[]>? ended)
     {
         int active = count;
-        for (int r = 0; r < count; r++) { _rowOf[r] = r; _ids[r] = SpecialTokens.StartId; }
+        // The buffers start empty even after a call that threw part way.
+        for (int r = 0; r < count; r++) { _rowOf[r] = r; _ids[r] = SpecialTokens.StartId; output[r].Clear(); }
         ReadOnlySpan<float> outW = Param(_outW), outB = Param(_outB);
         var observer = GreedyObserver;
         for (int step = 0; step < maxSteps && active > 0; step++)

@@ -113,6 +113,18 @@ public class DecodingStrategyTests(DecodingModelFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public void GreedyDecode_AfterACallThatThrewPartWay_GivesAFreshSessionsReplies()
+    {
+        var network = _model.Network;
+        var sources = _questions.Take(10).Select(q => _model.SourceTokenizer.EncodeToIds(q).ToArray()).ToArray();
+        var expected = new InferenceSession(network, 8).GreedyDecode(sources, 12, banUnknown: true);
+        var session = new InferenceSession(network, 8) { GreedyObserver = (_, step, _, _) => { if (step == 3) throw new InvalidOperationException("stop"); } };
+        Assert.Throws<InvalidOperationException>(() => session.GreedyDecode(sources, 12, banUnknown: true));
+        session.GreedyObserver = null;
+        Assert.Equal(expected, session.GreedyDecode(sources, 12, banUnknown: true));
+    }
+
+    [Fact]
     public void LongestFirst_OrdersSourcesByLength_KeepingTheOrderOfEqualLengths()
     {
         int[][] sources = [[1, 2], [1, 2, 3, 4, 5], [], [5, 4, 3, 2, 1], [7, 7, 7]];
