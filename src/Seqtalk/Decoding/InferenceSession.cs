@@ -253,6 +253,11 @@ internal sealed class InferenceSession
     /// once (<see cref="PackedWeights"/>; the same bits). False packs them in every call, as before (A/B measurements).</summary>
     internal bool UsePackedWeights { get; set; } = true;
 
+    /// <summary>Layer 0 of the encoder and (without input feeding) of the decoder copies each token's input product from
+    /// the model's input table (<see cref="PackedWeights.InputTable"/>; the same bits) instead of multiplying its
+    /// embedding by W_ih. False multiplies (A/B measurements, tests).</summary>
+    internal bool UseInputTable { get; set; } = true;
+
     /// <summary>Called by <see cref="GreedyDecode"/> for every row at every step with (source index, step, chosen token, its
     /// logit as computed by whichever path decided it). Tests use it to check that a row's floats, not only its tokens,
     /// do not depend on the batch or the order.</summary>
@@ -419,8 +424,10 @@ internal sealed class InferenceSession
     /// with attention, keeps the top layer's h as the rows' memory at step t.</summary>
     private void EncoderStep(int t, int rows, int pathRows)
     {
-        K.EmbeddingForward(Param(_encEmbed), _ids.AsSpan(0, rows), _x, _e, 0, rows);
-        for (int k = 0; k < _layers; k++) LstmStep(k, k, k == 0 ? _x : _state.H[k - 1], rows, pathRows);
+        var table = InputTable(0);
+        if (table.IsEmpty) K.EmbeddingForward(Param(_encEmbed), _ids.AsSpan(0, rows), _x, _e, 0, rows);
+        else LstmStepFromTable(0, table, rows, pathRows);
+        for (int k = table.IsEmpty ? 0 : 1; k < _layers; k++) LstmStep(k, k, k == 0 ? _x : _state.H[k - 1], rows, pathRows);
         if (_attention != AttentionKind.None) KeepEncoderOutputs(t, rows);
     }
 
@@ -494,7 +501,9 @@ internal sealed class InferenceSession
     private void DecoderLayers(int rows, int pathRows)
     {
         int h = _h, e = _e;
-        if (_feedEmb.Length == 0) K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _decX, e, 0, rows);
+        var table = InputTable(_layers);
+        if (!table.IsEmpty) LstmStepFromTable(_layers, table, rows, pathRows);
+        else if (_feedEmb.Length == 0) K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _decX, e, 0, rows);
         else
         {
             // Input feeding: layer 0 reads [emb; h̃ of the row's previous step] (TrainingWorkspace.InputFeeding).
@@ -505,7 +514,7 @@ internal sealed class InferenceSession
                 _state.Feed.AsSpan(r * h, h).CopyTo(_decX.AsSpan(r * _decIn + e, h));
             }
         }
-        for (int k = 0; k < _layers; k++) LstmStep(_layers + k, k, k == 0 ? _decX : _state.H[k - 1], rows, pathRows);
+        for (int k = table.IsEmpty ? 0 : 1; k < _layers; k++) LstmStep(_layers + k, k, k == 0 ? _decX : _state.H[k - 1], rows, pathRows);
         _state.H[_layers - 1].AsSpan(0, rows * h).CopyTo(_x);
         if (_attention != AttentionKind.None) Attend(rows, pathRows);
         if (_feedEmb.Length > 0) _x.AsSpan(0, rows * h).CopyTo(_state.Feed);   // h̃ feeds the next step
@@ -641,6 +650,27 @@ internal sealed class InferenceSession
             pathRows, h, g4, 0, rows, 0, g4, accumulate: true);
         K.LstmCellForward(pre, cs, pre, cs, hs, h, 0, rows);
     }
+
+    /// <summary>Layer 0 of LSTM <paramref name="lstm"/> (the encoder's or the decoder's) for rows [0, rows) of _ids: the
+    /// input product of each row's token copied from the input table (PackedWeights: the bits LstmStep's input GEMM
+    /// gives), then pre += h·W_hhᵀ and the cell, as LstmStep.</summary>
+    private void LstmStepFromTable(int lstm, ReadOnlySpan<float> table, int rows, int pathRows)
+    {
+        int h = _h, g4 = _g;
+        Span<float> pre = _pre.AsSpan(0, pathRows * g4);
+        Span<float> hs = _state.H[0].AsSpan(0, pathRows * h), cs = _state.C[0].AsSpan(0, pathRows * h);
+        for (int r = 0; r < rows; r++) table.Slice(_ids[r] * g4, g4).CopyTo(pre.Slice(r * g4, g4));
+        var packed = Packed();
+        if (rows <= K.MatMulDotRows)
+            K.MatMulForwardPackedRows(hs, packed.RecurrentWeights(lstm), default, pre, pathRows, h, g4, 0, rows, accumulate: true);
+        else
+            K.MatMulForwardColumns(hs, Param(_wHh[lstm]), packed.RecurrentWeights(lstm), default, pre, pathRows, h, g4, 0, rows, 0, g4, accumulate: true);
+        K.LstmCellForward(pre, cs, pre, cs, hs, h, 0, rows);
+    }
+
+    /// <summary>The input table of LSTM <paramref name="lstm"/> (PackedWeights.InputTable), or empty when it has none or
+    /// <see cref="UseInputTable"/> or <see cref="UsePackedWeights"/> is off.</summary>
+    private ReadOnlySpan<float> InputTable(int lstm) => UseInputTable && UsePackedWeights ? Packed().InputTable(lstm) : default;
 
     private ReadOnlySpan<float> Param(ParameterSlot s) => _model.Parameters.AsSpan(s.Offset, s.Length);
 

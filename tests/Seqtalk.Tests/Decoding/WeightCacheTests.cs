@@ -71,7 +71,7 @@ public class WeightCacheTests
         var before = session.GreedyDecode(batch, MaxSteps);
 
         var rng = new Random(4);
-        foreach (var name in new[] { "dec.l0.w_ih", "dec.l0.w_hh", "enc.l0.w_hh" }.Concat(attention == AttentionKind.None ? [] : ["attn.w_c", "attn.w_a"]))
+        foreach (var name in new[] { "dec.l0.w_ih", "dec.l0.w_hh", "enc.l0.w_hh", "enc.embed", "dec.embed", "enc.l0.b_ih" }.Concat(attention == AttentionKind.None ? [] : ["attn.w_c", "attn.w_a"]))
         {
             var slot = model.Layout[name];
             for (int i = slot.Offset; i < slot.Offset + slot.Length; i++) model.Parameters[i] += (float)(rng.NextDouble() - 0.5);
@@ -97,6 +97,54 @@ public class WeightCacheTests
         {
             var packedOnce = new InferenceSession(model, maxBatch).GreedyDecode(sources, 8);
             Assert.Equal(new InferenceSession(model, maxBatch) { UsePackedWeights = false }.GreedyDecode(sources, 8), packedOnce);
+        }
+    }
+
+    [Theory]
+    [InlineData(1, AttentionKind.None, false, false, false)]
+    [InlineData(2, AttentionKind.None, false, false, false)]
+    [InlineData(1, AttentionKind.General, false, false, false)]
+    [InlineData(1, AttentionKind.Bahdanau, false, false, true)]
+    [InlineData(2, AttentionKind.General, true, false, false)]   // bidirectional encoder: the decoder's table only
+    [InlineData(1, AttentionKind.General, false, true, false)]   // input feeding: the encoder's table only
+    public void InputTables_GiveTheFloatsOfMultiplying_GreedyAndStepApi(int layers, AttentionKind attention, bool bidirectional, bool inputFeeding, bool bridge)
+    {
+        var model = Seqtalk.Tests.Nn.TestBatches.RandomDecodingModel(layers, parameterSeed: 31, attention, bidirectional, bridge, inputFeeding);
+        var packed = PackedWeights.For(model);
+        if (Seqtalk.Kernels.Kernels.GemmIsVectorized)
+        {
+            Assert.Equal(!bidirectional, !packed.InputTable(0).IsEmpty);
+            Assert.Equal(!inputFeeding, !packed.InputTable(layers).IsEmpty);
+        }
+        var sources = Seqtalk.Tests.Nn.TestBatches.RandomPairs(new Random(8), 40, 15, 12, 9, 1).Select(p => p.Source).ToArray();
+        foreach (int maxBatch in new[] { 1, 3, 16, 40 })   // one to three rows: the packed-rows path; more: the GEMM
+        {
+            var withTable = Observe(new InferenceSession(model, maxBatch), sources);
+            var multiplying = Observe(new InferenceSession(model, maxBatch) { UseInputTable = false }, sources);
+            Assert.Equal(multiplying, withTable);
+        }
+        // The step API (beam search, sampling): the same logits bit for bit.
+        var a = new InferenceSession(model, 8);
+        var b = new InferenceSession(model, 8) { UseInputTable = false };
+        var batch = sources.Take(8).ToArray();
+        a.Encode(batch);
+        b.Encode(batch);
+        int[] inputs = [.. Enumerable.Range(0, 8).Select(i => i == 0 ? SpecialTokens.StartId : 4 + i)];
+        var la = new float[8 * 12];
+        var lb = new float[8 * 12];
+        for (int step = 0; step < 3; step++)
+        {
+            a.Step(inputs, 8, la);
+            b.Step(inputs, 8, lb);
+            Assert.Equal(lb.Select(BitConverter.SingleToInt32Bits), la.Select(BitConverter.SingleToInt32Bits));
+        }
+
+        static List<(int, int, int, int)> Observe(InferenceSession session, int[][] sources)
+        {
+            var seen = new List<(int, int, int, int)>();
+            session.GreedyObserver = (source, step, token, logit) => seen.Add((source, step, token, BitConverter.SingleToInt32Bits(logit)));
+            session.GreedyDecode(sources, 8);
+            return seen;
         }
     }
 
