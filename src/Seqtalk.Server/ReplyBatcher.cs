@@ -170,9 +170,8 @@ internal sealed class ReplyBatcher : IAsyncDisposable
                 // replies without <unk> is the number of tokens generated (a fraction of a microsecond per reply).
                 // Four or more rows are shared across the cores, each decoding a share of the questions (replies do not
                 // depend on it): the one decode loop is the server's bottleneck under load, and HTTP work alone does not
-                // fill the other cores.
-                // Each reply is handed to its request at the step its decoding ends, on the decoding thread: the answer
-                // goes out while the rest of the batch decodes, and its HTTP work can fill a core whose share is done.
+                // fill the other cores. Each reply is handed to its request at the step its decoding ends, on the decoding
+                // thread: it goes out while the rest of the batch decodes, and its HTTP work can fill a core whose share is done.
                 var decode = jobs.Count >= 4 && options.Threads == 1 ? options with { Threads = Environment.ProcessorCount } : options;
                 _model.ReplyBatch(questions, decode, (i, reply) => jobs[i].Reply.TrySetResult(new ServedReply(reply, _model.CountReplyTokens(reply), null)));
             }

@@ -424,10 +424,9 @@ internal sealed class InferenceSession
     /// with attention, keeps the top layer's h as the rows' memory at step t.</summary>
     private void EncoderStep(int t, int rows, int pathRows)
     {
-        var table = InputTable(0);
-        if (table.IsEmpty) K.EmbeddingForward(Param(_encEmbed), _ids.AsSpan(0, rows), _x, _e, 0, rows);
-        else LstmStepFromTable(0, table, rows, pathRows);
-        for (int k = table.IsEmpty ? 0 : 1; k < _layers; k++) LstmStep(k, k, k == 0 ? _x : _state.H[k - 1], rows, pathRows);
+        // With an input table, layer 0 reads the tokens' rows of it, not their embeddings (LstmStep).
+        if (InputTable(0).IsEmpty) K.EmbeddingForward(Param(_encEmbed), _ids.AsSpan(0, rows), _x, _e, 0, rows);
+        for (int k = 0; k < _layers; k++) LstmStep(k, k, k == 0 ? _x : _state.H[k - 1], rows, pathRows);
         if (_attention != AttentionKind.None) KeepEncoderOutputs(t, rows);
     }
 
@@ -501,9 +500,11 @@ internal sealed class InferenceSession
     private void DecoderLayers(int rows, int pathRows)
     {
         int h = _h, e = _e;
-        var table = InputTable(_layers);
-        if (!table.IsEmpty) LstmStepFromTable(_layers, table, rows, pathRows);
-        else if (_feedEmb.Length == 0) K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _decX, e, 0, rows);
+        // With an input table (never with input feeding), layer 0 reads the tokens' rows of it, not their embeddings (LstmStep).
+        if (_feedEmb.Length == 0)
+        {
+            if (InputTable(_layers).IsEmpty) K.EmbeddingForward(Param(_decEmbed), _ids.AsSpan(0, rows), _decX, e, 0, rows);
+        }
         else
         {
             // Input feeding: layer 0 reads [emb; h̃ of the row's previous step] (TrainingWorkspace.InputFeeding).
@@ -514,7 +515,7 @@ internal sealed class InferenceSession
                 _state.Feed.AsSpan(r * h, h).CopyTo(_decX.AsSpan(r * _decIn + e, h));
             }
         }
-        for (int k = table.IsEmpty ? 0 : 1; k < _layers; k++) LstmStep(_layers + k, k, k == 0 ? _decX : _state.H[k - 1], rows, pathRows);
+        for (int k = 0; k < _layers; k++) LstmStep(_layers + k, k, k == 0 ? _decX : _state.H[k - 1], rows, pathRows);
         _state.H[_layers - 1].AsSpan(0, rows * h).CopyTo(_x);
         if (_attention != AttentionKind.None) Attend(rows, pathRows);
         if (_feedEmb.Length > 0) _x.AsSpan(0, rows * h).CopyTo(_state.Feed);   // h̃ feeds the next step
@@ -636,35 +637,25 @@ internal sealed class InferenceSession
         // pre = x·W_ihᵀ + (b_ih + b_hh); pre += h·W_hhᵀ  (the training order). On the GEMM path (more than MatMulDotRows
         // rows) the weights come packed once per model, not per call: the same bits (Kernels.MatMulForwardColumns).
         var packed = pathRows > K.MatMulDotRows && UsePackedWeights ? Packed() : null;
-        if (packed is not null && rows <= K.MatMulDotRows && !packed.InputWeights(lstm).IsEmpty)
+        // A few rows: the GEMM's arithmetic row by row, without its 6-row tile of repeated rows (the same bits).
+        bool fewRows = packed is not null && rows <= K.MatMulDotRows && !packed.InputWeights(lstm).IsEmpty;
+        var table = k == 0 ? InputTable(lstm) : default;
+        if (!table.IsEmpty)
         {
-            // A few rows: the GEMM's arithmetic row by row, without its 6-row tile of repeated rows (the same bits).
-            K.MatMulForwardPackedRows(input.AsSpan(0, pathRows * inDim), packed.InputWeights(lstm), _bias[lstm], pre, pathRows, inDim, g4, 0, rows, accumulate: false);
-            K.MatMulForwardPackedRows(hs, packed.RecurrentWeights(lstm), default, pre, pathRows, h, g4, 0, rows, accumulate: true);
-            K.LstmCellForward(pre, cs, pre, cs, hs, h, 0, rows);
-            return;
+            // Layer 0 reading a token's embedding: its input product is the token's row of the table (the same bits;
+            // the caller left the embeddings out).
+            for (int r = 0; r < rows; r++) table.Slice(_ids[r] * g4, g4).CopyTo(pre.Slice(r * g4, g4));
         }
-        K.MatMulForwardColumns(input.AsSpan(0, pathRows * inDim), Param(_wIh[lstm]), packed is null ? default : packed.InputWeights(lstm), _bias[lstm], pre,
-            pathRows, inDim, g4, 0, rows, 0, g4, accumulate: false);
-        K.MatMulForwardColumns(hs, Param(_wHh[lstm]), packed is null ? default : packed.RecurrentWeights(lstm), default, pre,
-            pathRows, h, g4, 0, rows, 0, g4, accumulate: true);
-        K.LstmCellForward(pre, cs, pre, cs, hs, h, 0, rows);
-    }
-
-    /// <summary>Layer 0 of LSTM <paramref name="lstm"/> (the encoder's or the decoder's) for rows [0, rows) of _ids: the
-    /// input product of each row's token copied from the input table (PackedWeights: the bits LstmStep's input GEMM
-    /// gives), then pre += h·W_hhᵀ and the cell, as LstmStep.</summary>
-    private void LstmStepFromTable(int lstm, ReadOnlySpan<float> table, int rows, int pathRows)
-    {
-        int h = _h, g4 = _g;
-        Span<float> pre = _pre.AsSpan(0, pathRows * g4);
-        Span<float> hs = _state.H[0].AsSpan(0, pathRows * h), cs = _state.C[0].AsSpan(0, pathRows * h);
-        for (int r = 0; r < rows; r++) table.Slice(_ids[r] * g4, g4).CopyTo(pre.Slice(r * g4, g4));
-        var packed = Packed();
-        if (rows <= K.MatMulDotRows)
-            K.MatMulForwardPackedRows(hs, packed.RecurrentWeights(lstm), default, pre, pathRows, h, g4, 0, rows, accumulate: true);
+        else if (fewRows)
+            K.MatMulForwardPackedRows(input.AsSpan(0, pathRows * inDim), packed!.InputWeights(lstm), _bias[lstm], pre, pathRows, inDim, g4, 0, rows, accumulate: false);
         else
-            K.MatMulForwardColumns(hs, Param(_wHh[lstm]), packed.RecurrentWeights(lstm), default, pre, pathRows, h, g4, 0, rows, 0, g4, accumulate: true);
+            K.MatMulForwardColumns(input.AsSpan(0, pathRows * inDim), Param(_wIh[lstm]), packed is null ? default : packed.InputWeights(lstm), _bias[lstm], pre,
+                pathRows, inDim, g4, 0, rows, 0, g4, accumulate: false);
+        if (fewRows)
+            K.MatMulForwardPackedRows(hs, packed!.RecurrentWeights(lstm), default, pre, pathRows, h, g4, 0, rows, accumulate: true);
+        else
+            K.MatMulForwardColumns(hs, Param(_wHh[lstm]), packed is null ? default : packed.RecurrentWeights(lstm), default, pre,
+                pathRows, h, g4, 0, rows, 0, g4, accumulate: true);
         K.LstmCellForward(pre, cs, pre, cs, hs, h, 0, rows);
     }
 
