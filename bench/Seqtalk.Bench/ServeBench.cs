@@ -10,8 +10,9 @@ namespace Seqtalk.Bench;
 
 /// <summary>
 /// `serve` mode (issue 5): replies per second from the real HTTP server on loopback, with dynamic
-/// batching on (micro-batches of up to 64, --wait-ms, default 0: a batch takes whatever queued while the
-/// last one decoded) and off (batch size 1), at 1, 8 and 64 concurrent clients (--clients), printed as
+/// batching on (up to 64 questions decoding at once, --wait-ms, default 0: a thread that is free takes whatever
+/// queued meanwhile; the mean batch is the questions each start took) and off (batch size 1: one question at a time),
+/// at 1, 8 and 64 concurrent clients (--clients), printed as
 /// ratios. Each measurement starts a fresh server, runs the clients for a warm-up (a third of --seconds and at
 /// least 3 s, so the JIT has tiered up the hot paths) and then measures for --seconds; with --repeat N each pair
 /// is measured N times, alternating which of the two goes first, and the median ratio is printed too.
@@ -72,7 +73,7 @@ internal static class ServeBench
         // every clients-th one from its own offset.
         var bodies = questions.Select(q => JsonSerializer.SerializeToUtf8Bytes(new { text = q })).ToArray();
         string? only = ArgString(args, "--only");   // "on" or "off": measure one side alone (for profiling)
-        Console.WriteLine($"batched: up to 64 per micro-batch, wait {s_waitMs} ms; unbatched: batch size 1; {questions.Length} validation questions; "
+        Console.WriteLine($"batched: up to 64 questions decoding at once, wait {s_waitMs} ms; unbatched: one at a time (batch size 1); {questions.Length} validation questions; "
             + $"{seconds:F0} s per measurement after {WarmUpSeconds(seconds, quick):F1} s of warm-up; {(s_httpClient ? "HttpClient" : "lean")} clients; {Environment.ProcessorCount} cores; load average {LoadAverage()}");
         var summary = new List<string>();
         foreach (var (name, model) in models)

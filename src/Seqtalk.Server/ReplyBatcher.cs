@@ -26,6 +26,14 @@ internal sealed class ReplyBatcher : IAsyncDisposable
     private long _timedWaits;
     private volatile bool _idle;
     private readonly List<Job> _live = [];   // the loop's scratch: the batch less the requests that were cancelled
+    // Shares of greedy batches still decoding on other threads, and their questions (under _sync); _shareEnded, when
+    // set, is completed when one of them ends (the loop waits on it for a free thread or for room under MaxBatchSize).
+    private readonly Lock _sync = new();
+    private readonly int _threads;
+    private int _busyShares, _rowsInFlight;
+    private TaskCompletionSource? _shareEnded;
+    private volatile bool _waitingForRoom;
+    private ManualResetEventSlim? _heldShares;   // test hook: while set and not signalled, shares wait before decoding
 
     public ReplyBatcher(ChatModel model, ServerOptions options, ServerMetrics metrics, ILogger<ReplyBatcher> logger)
     {
@@ -33,6 +41,7 @@ internal sealed class ReplyBatcher : IAsyncDisposable
         _options = options;
         _metrics = metrics;
         _logger = logger;
+        _threads = Math.Max(1, options.DecodeThreads ?? Environment.ProcessorCount);
         _queue = Channel.CreateBounded<Job>(new BoundedChannelOptions(options.QueueCapacity)
         {
             SingleReader = true,
@@ -70,6 +79,22 @@ internal sealed class ReplyBatcher : IAsyncDisposable
     /// <summary>Test hook: lets the loop go on.</summary>
     internal void OpenGate() => Interlocked.Exchange(ref _gate, null)?.TrySetResult();
 
+    /// <summary>Test hook: shares that start from now on wait before decoding until <see cref="ReleaseShares"/>, so tests
+    /// can see what starts while others decode.</summary>
+    internal void HoldShares() => Volatile.Write(ref _heldShares, new ManualResetEventSlim(false));
+
+    /// <summary>Test hook: lets held shares decode.</summary>
+    internal void ReleaseShares() => Interlocked.Exchange(ref _heldShares, null)?.Set();
+
+    /// <summary>Shares of greedy batches decoding now (tests).</summary>
+    internal int SharesDecoding
+    {
+        get { lock (_sync) return _busyShares; }
+    }
+
+    /// <summary>True while the loop waits for a share to end: every thread is decoding, or MaxBatchSize questions are (tests).</summary>
+    internal bool WaitingForRoom => _waitingForRoom;
+
     private async Task RunAsync()
     {
         var stopping = _stopping.Token;
@@ -79,6 +104,7 @@ internal sealed class ReplyBatcher : IAsyncDisposable
             while (true)
             {
                 if (Volatile.Read(ref _gate) is { } gate) await gate.Task.WaitAsync(stopping);
+                int room = await WaitForRoomAsync(stopping);
                 // Questions already queued now arrived while the loop was busy (decoding, or held at the gate): they
                 // have waited long enough, so their batch starts at once. Only a loop that sat idle waits for company.
                 bool backlog = _queue.Reader.Count > 0;
@@ -88,7 +114,7 @@ internal sealed class ReplyBatcher : IAsyncDisposable
                 if (Volatile.Read(ref _gate) is not null) continue; // closed while we waited for work: wait at the gate again
 
                 batch.Clear();
-                await CollectAsync(batch, backlog, stopping);
+                await CollectAsync(batch, room, backlog, stopping);
                 _metrics.SetQueueLength(_queue.Reader.Count);
                 Decode(batch);
             }
@@ -104,19 +130,36 @@ internal sealed class ReplyBatcher : IAsyncDisposable
         }
     }
 
-    private async Task CollectAsync(List<Job> batch, bool backlog, CancellationToken stopping)
+    /// <summary>Waits until a thread is free to decode and fewer than <see cref="ServerOptions.MaxBatchSize"/> questions
+    /// are decoding; returns how many more may start.</summary>
+    private async Task<int> WaitForRoomAsync(CancellationToken stopping)
     {
-        while (batch.Count < _options.MaxBatchSize && _queue.Reader.TryRead(out var job)) batch.Add(job);
-        if (batch.Count >= _options.MaxBatchSize || _options.MaxBatchWaitMs == 0 || backlog) return;
+        while (true)
+        {
+            Task ended;
+            lock (_sync)
+            {
+                _waitingForRoom = !(_busyShares < _threads && _rowsInFlight < _options.MaxBatchSize);
+                if (!_waitingForRoom) return _options.MaxBatchSize - _rowsInFlight;
+                ended = (_shareEnded ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+            await ended.WaitAsync(stopping);
+        }
+    }
+
+    private async Task CollectAsync(List<Job> batch, int room, bool backlog, CancellationToken stopping)
+    {
+        while (batch.Count < room && _queue.Reader.TryRead(out var job)) batch.Add(job);
+        if (batch.Count >= room || _options.MaxBatchWaitMs == 0 || backlog) return;
 
         Interlocked.Increment(ref _timedWaits);
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         wait.CancelAfter(_options.MaxBatchWaitMs);
         try
         {
-            while (batch.Count < _options.MaxBatchSize && await _queue.Reader.WaitToReadAsync(wait.Token))
+            while (batch.Count < room && await _queue.Reader.WaitToReadAsync(wait.Token))
             {
-                while (batch.Count < _options.MaxBatchSize && _queue.Reader.TryRead(out var job)) batch.Add(job);
+                while (batch.Count < room && _queue.Reader.TryRead(out var job)) batch.Add(job);
             }
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
@@ -160,32 +203,95 @@ internal sealed class ReplyBatcher : IAsyncDisposable
 
     private void DecodeGroup(DecodeOptions options, List<Job> jobs)
     {
+        _metrics.ObserveBatch(jobs.Count);
+        if (options.IsPlainGreedy())
+        {
+            DecodeGreedy(options, jobs);
+            return;
+        }
         try
         {
             var questions = new string[jobs.Count];
             for (int i = 0; i < questions.Length; i++) questions[i] = jobs[i].Question;
-            if (options.IsPlainGreedy())
-            {
-                // The text is all this path returns; its token count is the tokenizer's count of it, which for greedy
-                // replies without <unk> is the number of tokens generated (a fraction of a microsecond per reply).
-                // Four or more rows are shared across the cores, each decoding a share of the questions (replies do not
-                // depend on it): the one decode loop is the server's bottleneck under load, and HTTP work alone does not
-                // fill the other cores. Each reply is handed to its request at the step its decoding ends, on the decoding
-                // thread: it goes out while the rest of the batch decodes, and its HTTP work can fill a core whose share is done.
-                var decode = jobs.Count >= 4 && options.Threads == 1 ? options with { Threads = Environment.ProcessorCount } : options;
-                _model.ReplyBatch(questions, decode, (i, reply) => jobs[i].Reply.TrySetResult(new ServedReply(reply, _model.CountReplyTokens(reply), null)));
-            }
-            else
-            {
-                var results = _model.ReplyDetailedBatch(questions, options);
-                for (int i = 0; i < jobs.Count; i++) jobs[i].Reply.TrySetResult(new ServedReply(results[i].Text, results[i].Tokens.Count, results[i].NBest));
-            }
-            _metrics.ObserveBatch(jobs.Count);
+            var results = _model.ReplyDetailedBatch(questions, options);
+            for (int i = 0; i < jobs.Count; i++) jobs[i].Reply.TrySetResult(new ServedReply(results[i].Text, results[i].Tokens.Count, results[i].NBest));
         }
         catch (Exception e)
         {
             _logger.LogError(e, "Decoding a batch of {Count} questions failed.", jobs.Count);
             foreach (var job in jobs) job.Reply.TrySetException(e);
+        }
+    }
+
+    /// <summary>Plain greedy questions: cut, longest question first, into one share per free thread (four or more
+    /// questions, at least two a share), each decoded by one <see cref="ChatModel.ReplyBatch(IReadOnlyList{string}, Seqtalk.Decoding.DecodeOptions?, Action{int, string}?)"/>
+    /// call on its own thread. The loop does not wait for the shares: as soon as one ends, its thread takes the questions
+    /// that queued meanwhile (up to <see cref="ServerOptions.MaxBatchSize"/> decoding at once), where a batch cut across
+    /// the cores once waited for its slowest share while the other core had nothing to decode. A lone share runs on the
+    /// loop's own thread when nothing could start beside it (one core, or no room left, as with MaxBatchSize 1): the
+    /// loop would only wait for it. Replies do not depend on the cut (a row never depends on its batch-mates).</summary>
+    private void DecodeGreedy(DecodeOptions options, List<Job> jobs)
+    {
+        int count = jobs.Count, parts;
+        bool inline;
+        var sorted = jobs.ToArray();
+        if (count >= MinRowsToShare)
+        {
+            // Longest first (stable): a share's rows then leave the encoder at nearly the same step.
+            var lengths = new int[count];
+            for (int i = 0; i < count; i++) lengths[i] = _model.CountQuestionTokens(sorted[i].Question);
+            var order = new int[count];
+            for (int i = 0; i < count; i++) order[i] = i;
+            Array.Sort(order, (a, b) => lengths[a] != lengths[b] ? lengths[b].CompareTo(lengths[a]) : a.CompareTo(b));
+            sorted = [.. order.Select(i => jobs[i])];
+        }
+        lock (_sync)
+        {
+            parts = count >= MinRowsToShare ? Math.Clamp(count / 2, 1, Math.Max(1, _threads - _busyShares)) : 1;
+            _busyShares += parts;
+            _rowsInFlight += count;
+            // On the loop's thread only when it is all that decodes and nothing could start beside it; otherwise the
+            // loop must be free to refill whichever thread ends first.
+            inline = _busyShares == 1 && (_threads == 1 || _rowsInFlight >= _options.MaxBatchSize);
+        }
+        for (int p = 0; p < parts; p++)
+        {
+            var share = sorted[(int)((long)count * p / parts)..(int)((long)count * (p + 1) / parts)];
+            if (inline && p == parts - 1) DecodeShare(options, share);
+            else ThreadPool.UnsafeQueueUserWorkItem(s => DecodeShare(options, s), share, preferLocal: false);
+        }
+    }
+
+    /// <summary>Fewest questions a greedy batch needs to be cut into shares.</summary>
+    private const int MinRowsToShare = 4;
+
+    private void DecodeShare(DecodeOptions options, Job[] share)
+    {
+        try
+        {
+            Volatile.Read(ref _heldShares)?.Wait();
+            var questions = new string[share.Length];
+            for (int i = 0; i < questions.Length; i++) questions[i] = share[i].Question;
+            // The text is all this path returns; its token count is the tokenizer's count of it, which for greedy
+            // replies without <unk> is the number of tokens generated (a fraction of a microsecond per reply). Each
+            // reply is handed to its request at the step its decoding ends, on this thread: it goes out while the rest
+            // of the share decodes.
+            _model.ReplyBatch(questions, options, (i, reply) => share[i].Reply.TrySetResult(new ServedReply(reply, _model.CountReplyTokens(reply), null)));
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "Decoding a batch of {Count} questions failed.", share.Length);
+            foreach (var job in share) job.Reply.TrySetException(e);
+        }
+        finally
+        {
+            lock (_sync)
+            {
+                _busyShares--;
+                _rowsInFlight -= share.Length;
+                _shareEnded?.TrySetResult();
+                _shareEnded = null;
+            }
         }
     }
 
@@ -195,6 +301,17 @@ internal sealed class ReplyBatcher : IAsyncDisposable
         OpenGate();
         try { await _loop; }
         catch (OperationCanceledException) { }
+        // Shares still decoding on other threads finish and answer their requests.
+        while (true)
+        {
+            Task ended;
+            lock (_sync)
+            {
+                if (_busyShares == 0) break;
+                ended = (_shareEnded ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+            await ended;
+        }
         _stopping.Dispose();
     }
 

@@ -31,8 +31,12 @@ public sealed record ServerOptions
     public int MaxInputChars { get; init; } = DefaultMaxInputChars;
     /// <summary>Largest reply length a request may ask for, in tokens; also the cap when it asks for none.</summary>
     public int MaxOutputTokens { get; init; } = DefaultMaxOutputTokens;
-    /// <summary>Most questions decoded in one call to <see cref="ChatModel.ReplyBatch(IReadOnlyList{string}, Seqtalk.Decoding.DecodeOptions?, Action{int, string}?)"/>.</summary>
+    /// <summary>Most questions decoding at once: one batch, or the shares of batches still decoding on other cores
+    /// (each share is one call to <see cref="ChatModel.ReplyBatch(IReadOnlyList{string}, Seqtalk.Decoding.DecodeOptions?, Action{int, string}?)"/>).
+    /// 1 decodes one question at a time.</summary>
     public int MaxBatchSize { get; init; } = DefaultMaxBatchSize;
+    /// <summary>Threads that decode greedy batches at once (tests set it; the processor count otherwise).</summary>
+    internal int? DecodeThreads { get; init; }
     /// <summary>How long a question that finds the batcher idle waits for more, in milliseconds; questions that queued while a
     /// batch decoded never wait. 0 takes only what is already queued.</summary>
     public int MaxBatchWaitMs { get; init; } = DefaultMaxBatchWaitMs;

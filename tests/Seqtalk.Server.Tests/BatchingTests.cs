@@ -89,6 +89,91 @@ public sealed class BatchingTests(ServerFixture fixture, ITestOutputHelper outpu
     }
 
     [Fact]
+    public async Task ABatch_IsCutIntoOneSharePerFreeThread()
+    {
+        await using var server = await ServerHost.StartAsync(fixture.Model, new ServerOptions { MaxBatchSize = 64, DecodeThreads = 2 });
+        var questions = fixture.Questions.Take(6).ToList();
+        var before = await server.MetricsAsync();
+        await WithSharesHeldAsync(server, async () =>
+        {
+            server.Batcher.CloseGate();
+            var pending = questions.Select(q => server.ReplyAsync(q)).ToList();
+            await ServerHost.WaitUntilAsync(() => server.Batcher.QueueLength == questions.Count, "all questions are queued");
+            server.Batcher.OpenGate();
+            await ServerHost.WaitUntilAsync(() => server.Batcher.SharesDecoding == 2, "the batch of six is cut in two shares");
+            server.Batcher.ReleaseShares();
+            var replies = await Task.WhenAll(pending);
+            for (int i = 0; i < questions.Count; i++) Assert.Equal(fixture.Model.Reply(questions[i]), replies[i]);
+            var after = await server.MetricsAsync();
+            Assert.Equal(1, after["seqtalk_batch_size_count"] - before["seqtalk_batch_size_count"]);   // one batch, two shares
+            await ServerHost.WaitUntilAsync(() => server.Batcher.SharesDecoding == 0, "both shares end");
+        });
+    }
+
+    /// <summary>A free thread takes the next question while another share still decodes (no batch waits for another to
+    /// end), and a third waits: for a thread (two threads, both busy) or for room (MaxBatchSize 2 with four threads).</summary>
+    [Theory]
+    [InlineData(8, 2)]
+    [InlineData(2, 4)]
+    public async Task ASecondQuestionStartsBesideTheFirst_AThirdWaitsForAThreadOrForRoom(int maxBatchSize, int threads)
+    {
+        await using var server = await ServerHost.StartAsync(fixture.Model, new ServerOptions { MaxBatchSize = maxBatchSize, DecodeThreads = threads });
+        var questions = fixture.Questions.Take(3).ToList();
+        var before = await server.MetricsAsync();
+        await WithSharesHeldAsync(server, async () =>
+        {
+            var first = server.ReplyAsync(questions[0]);
+            await ServerHost.WaitUntilAsync(() => server.Batcher.SharesDecoding == 1, "the first question decodes");
+            var second = server.ReplyAsync(questions[1]);
+            await ServerHost.WaitUntilAsync(() => server.Batcher.SharesDecoding == 2, "the second question decodes beside the first");
+            var third = server.ReplyAsync(questions[2]);
+            await ServerHost.WaitUntilAsync(() => server.Batcher.WaitingForRoom && server.Batcher.QueueLength == 1, "the third question waits");
+            Assert.Equal(2, server.Batcher.SharesDecoding);
+            Assert.False(first.IsCompleted || second.IsCompleted || third.IsCompleted);
+            server.Batcher.ReleaseShares();
+            Assert.Equal(questions.Select(q => fixture.Model.Reply(q)), await Task.WhenAll(first, second, third));
+            var after = await server.MetricsAsync();
+            Assert.Equal(3, after["seqtalk_batch_size_count"] - before["seqtalk_batch_size_count"]);
+        });
+    }
+
+    [Fact]
+    public async Task MaxBatchSizeOne_DecodesOneQuestionAtATime()
+    {
+        await using var server = await ServerHost.StartAsync(fixture.Model, new ServerOptions { MaxBatchSize = 1, DecodeThreads = 2 });
+        var questions = fixture.Questions.Take(2).ToList();
+        await WithSharesHeldAsync(server, async () =>
+        {
+            var first = server.ReplyAsync(questions[0]);
+            await ServerHost.WaitUntilAsync(() => server.Batcher.SharesDecoding == 1, "the first question decodes");
+            var second = server.ReplyAsync(questions[1]);
+            await ServerHost.WaitUntilAsync(() => server.Batcher.QueueLength == 1, "the second question is queued");
+            // The lone share decodes on the loop's own thread (nothing could start beside it), so the loop takes nothing more
+            // until it ends; give a wrong batcher time to start the second anyway.
+            await Task.Delay(200);
+            Assert.Equal(1, server.Batcher.SharesDecoding);
+            Assert.Equal(1, server.Batcher.QueueLength);
+            server.Batcher.ReleaseShares();
+            Assert.Equal(questions.Select(q => fixture.Model.Reply(q)), await Task.WhenAll(first, second));
+        });
+    }
+
+    /// <summary>Runs <paramref name="body"/> with the batcher's shares held (<see cref="ReplyBatcher.HoldShares"/>); releases
+    /// them even when a check fails, since a held share would keep the server from stopping.</summary>
+    private static async Task WithSharesHeldAsync(ServerHost server, Func<Task> body)
+    {
+        server.Batcher.HoldShares();
+        try
+        {
+            await body();
+        }
+        finally
+        {
+            server.Batcher.ReleaseShares();
+        }
+    }
+
+    [Fact]
     public async Task QuestionsThatQueuedWhileTheLoopWasBusy_StartAtOnce_ALoneQuestionWaitsForCompany()
     {
         await using var server = await ServerHost.StartAsync(fixture.Model, new ServerOptions { MaxBatchSize = 32, MaxBatchWaitMs = 20 });

@@ -25,7 +25,7 @@ internal static class ServeCommand
         var urls = new Option<string>("--urls") { Description = "Addresses to listen on, separated by ';'.", DefaultValueFactory = _ => ServerOptions.DefaultUrls };
         var maxInput = new Option<int>("--max-input-chars") { Description = "Longest question accepted (longer: HTTP 413).", DefaultValueFactory = _ => ServerOptions.DefaultMaxInputChars };
         var maxOutput = new Option<int>("--max-output-tokens") { Description = "Longest reply a request may ask for.", DefaultValueFactory = _ => ServerOptions.DefaultMaxOutputTokens };
-        var maxBatch = new Option<int>("--max-batch-size") { Description = "Requests decoded together in one micro-batch.", DefaultValueFactory = _ => ServerOptions.DefaultMaxBatchSize };
+        var maxBatch = new Option<int>("--max-batch-size") { Description = "Most requests decoded at once (1: one at a time).", DefaultValueFactory = _ => ServerOptions.DefaultMaxBatchSize };
         var maxWait = new Option<int>("--max-batch-wait-ms") { Description = "How long a request that finds the batcher idle waits for more (requests queued during a decode never wait).", DefaultValueFactory = _ => ServerOptions.DefaultMaxBatchWaitMs };
         var queue = new Option<int>("--queue-capacity") { Description = "Requests waiting at most (more: HTTP 429).", DefaultValueFactory = _ => ServerOptions.DefaultQueueCapacity };
         var timeout = new Option<int>("--request-timeout") { Description = "Seconds before a request gets HTTP 504.", DefaultValueFactory = _ => ServerOptions.DefaultRequestTimeoutSeconds };
