@@ -5,9 +5,10 @@ using Seqtalk.Decoding;
 namespace Seqtalk.Server;
 
 /// <summary>
-/// Dynamic batching: concurrent requests wait in a bounded queue, and one background loop takes up to
-/// <see cref="ServerOptions.MaxBatchSize"/> of them and decodes them. Questions that queued while the loop was busy
-/// are decoded at once, all together; only when a question finds the loop idle does it wait up to
+/// Dynamic batching: concurrent requests wait in a bounded queue, and one background loop takes them whenever a
+/// thread is free to decode and fewer than <see cref="ServerOptions.MaxBatchSize"/> questions are decoding (plain
+/// greedy batches decode in shares on pool threads, and the loop does not wait for them). Questions that queued while
+/// the threads were busy are decoded at once, all together; only when a question finds the loop idle does it wait up to
 /// <see cref="ServerOptions.MaxBatchWaitMs"/> for more (0, the default: never). The loop decodes them with one call per set of equal decoding options (reply length,
 /// strategy, seed…): <see cref="ChatModel.ReplyBatch(IReadOnlyList{string}, Seqtalk.Decoding.DecodeOptions?, Action{int, string}?)"/> for plain greedy requests, <see cref="ChatModel.ReplyDetailedBatch"/>
 /// for beam search and sampling. No decoding strategy lets one row look at another, and sampling gives every
@@ -234,17 +235,6 @@ internal sealed class ReplyBatcher : IAsyncDisposable
     {
         int count = jobs.Count, parts;
         bool inline;
-        var sorted = jobs.ToArray();
-        if (count >= MinRowsToShare)
-        {
-            // Longest first (stable): a share's rows then leave the encoder at nearly the same step.
-            var lengths = new int[count];
-            for (int i = 0; i < count; i++) lengths[i] = _model.CountQuestionTokens(sorted[i].Question);
-            var order = new int[count];
-            for (int i = 0; i < count; i++) order[i] = i;
-            Array.Sort(order, (a, b) => lengths[a] != lengths[b] ? lengths[b].CompareTo(lengths[a]) : a.CompareTo(b));
-            sorted = [.. order.Select(i => jobs[i])];
-        }
         lock (_sync)
         {
             parts = count >= MinRowsToShare ? Math.Clamp(count / 2, 1, Math.Max(1, _threads - _busyShares)) : 1;
@@ -253,6 +243,17 @@ internal sealed class ReplyBatcher : IAsyncDisposable
             // On the loop's thread only when it is all that decodes and nothing could start beside it; otherwise the
             // loop must be free to refill whichever thread ends first.
             inline = _busyShares == 1 && (_threads == 1 || _rowsInFlight >= _options.MaxBatchSize);
+        }
+        var sorted = jobs.ToArray();
+        if (parts > 1)
+        {
+            // Longest question first (stable): a share's rows then leave the encoder at nearly the same step.
+            var lengths = new int[count];
+            for (int i = 0; i < count; i++) lengths[i] = _model.CountQuestionTokens(sorted[i].Question);
+            var order = new int[count];
+            for (int i = 0; i < count; i++) order[i] = i;
+            Array.Sort(order, (a, b) => lengths[a] != lengths[b] ? lengths[b].CompareTo(lengths[a]) : a.CompareTo(b));
+            sorted = [.. order.Select(i => jobs[i])];
         }
         for (int p = 0; p < parts; p++)
         {
