@@ -142,11 +142,14 @@ internal sealed class ReplyBatcher : IAsyncDisposable
             {
                 _waitingForRoom = !(_busyShares < _threads && _rowsInFlight < _options.MaxBatchSize);
                 if (!_waitingForRoom) return _options.MaxBatchSize - _rowsInFlight;
-                ended = (_shareEnded ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                ended = NextShareEnd();
             }
             await ended.WaitAsync(stopping);
         }
     }
+
+    /// <summary>A task completed when the next share ends (call under _sync).</summary>
+    private Task NextShareEnd() => (_shareEnded ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
     private async Task CollectAsync(List<Job> batch, int room, bool backlog, CancellationToken stopping)
     {
@@ -244,17 +247,9 @@ internal sealed class ReplyBatcher : IAsyncDisposable
             // loop must be free to refill whichever thread ends first.
             inline = _busyShares == 1 && (_threads == 1 || _rowsInFlight >= _options.MaxBatchSize);
         }
-        var sorted = jobs.ToArray();
-        if (parts > 1)
-        {
-            // Longest question first (stable): a share's rows then leave the encoder at nearly the same step.
-            var lengths = new int[count];
-            for (int i = 0; i < count; i++) lengths[i] = _model.CountQuestionTokens(sorted[i].Question);
-            var order = new int[count];
-            for (int i = 0; i < count; i++) order[i] = i;
-            Array.Sort(order, (a, b) => lengths[a] != lengths[b] ? lengths[b].CompareTo(lengths[a]) : a.CompareTo(b));
-            sorted = [.. order.Select(i => jobs[i])];
-        }
+        // Longest question first (OrderBy is stable and computes each key once): a share's rows then leave the encoder at
+        // nearly the same step.
+        Job[] sorted = parts > 1 ? [.. jobs.OrderByDescending(j => _model.CountQuestionTokens(j.Question))] : [.. jobs];
         for (int p = 0; p < parts; p++)
         {
             var share = sorted[(int)((long)count * p / parts)..(int)((long)count * (p + 1) / parts)];
@@ -309,7 +304,7 @@ internal sealed class ReplyBatcher : IAsyncDisposable
             lock (_sync)
             {
                 if (_busyShares == 0) break;
-                ended = (_shareEnded ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                ended = NextShareEnd();
             }
             await ended;
         }

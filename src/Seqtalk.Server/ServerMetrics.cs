@@ -45,7 +45,7 @@ internal sealed class ServerMetrics
         foreach (var (route, histogram) in _latency.OrderBy(x => x.Key, StringComparer.Ordinal))
             histogram.Render(text, "seqtalk_http_request_duration_seconds", $"route=\"{Escape(route)}\",");
 
-        text.Append("# HELP seqtalk_batch_size Questions decoded together in one ReplyBatch call.\n");
+        text.Append("# HELP seqtalk_batch_size Questions each batch took when it started (decoded in shares on the free threads).\n");
         text.Append("# TYPE seqtalk_batch_size histogram\n");
         _batchSizes.Render(text, "seqtalk_batch_size", "");
 

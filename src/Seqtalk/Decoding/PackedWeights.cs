@@ -95,7 +95,7 @@ internal sealed class PackedWeights
     {
         int outDim = slot.Shape[0], inDim = slot.Shape[1];
         var packed = new float[K.GemmPackedLength(outDim, inDim)];
-        K.PackMatMulForwardWeights(model.Parameters.AsSpan(slot.Offset, slot.Length), inDim, outDim, packed, 0, K.MatMulPackedPanels(outDim));
+        K.PackMatMulForwardWeights(Slice(model, slot), inDim, outDim, packed, 0, K.MatMulPackedPanels(outDim));
         return packed;
     }
 
